@@ -1,0 +1,41 @@
+"""PPO with an ANN actor-critic: the spiking agent's twin, for comparison.
+
+The network has the spiking one's shape with ReLU in place of the IF neurons and no LIF
+readout; everything else (environments, PPO, evaluation, logging, checkpoints) is
+`Spiking_PPO`'s training loop, imported rather than copied, so the comparison is fair by
+construction.
+
+    python PPO.py            # same flags as Spiking_PPO.py, minus the SNN ones
+"""
+
+import sys
+
+import torch
+import torch.nn as nn
+from torch.distributions import Normal
+
+from Spiking_PPO import Agent, Args, main
+
+
+class ActorCritic(nn.Module):
+    def __init__(self, num_inputs: int, num_outputs: int, hidden_size: int, std: float = 0.0):
+        super().__init__()
+        self.critic = nn.Sequential(nn.Linear(num_inputs, hidden_size), nn.ReLU(), nn.Linear(hidden_size, 1))
+        self.actor = nn.Sequential(nn.Linear(num_inputs, hidden_size), nn.ReLU(), nn.Linear(hidden_size, num_outputs))
+        self.log_std = nn.Parameter(torch.ones(1, num_outputs) * std)
+
+    def forward(self, x: torch.Tensor) -> tuple[Normal, torch.Tensor]:
+        value = self.critic(x)
+        mu = self.actor(x)
+        std = self.log_std.exp().expand_as(mu)
+        return Normal(mu, std, validate_args=False), value
+
+
+def build_ann_agent(num_inputs: int, num_actions: int, args: Args) -> ActorCritic:
+    return ActorCritic(num_inputs, num_actions, args.hidden_size)
+
+
+AGENT = Agent(name="PPO", script="PPO", args_cls=Args, build=build_ann_agent)
+
+if __name__ == "__main__":
+    sys.exit(main(AGENT))

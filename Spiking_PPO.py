@@ -1,0 +1,643 @@
+"""Spiking PPO: proximal policy optimization with a spiking actor-critic.
+
+A re-implementation of SpikingJelly's "Reinforcement learning: PPO" tutorial on today's
+stack (SpikingJelly 2.0, gymnasium 1.x). Each branch of the actor-critic is
+``Linear -> IF neuron -> Linear -> non-spiking LIF neuron``; the observation is shown to the
+network for ``T`` time steps and the readout neurons' membrane potentials after the last step
+are the value and the action mean. PPO itself is the tutorial's: GAE, random mini-batches,
+clipped surrogate.
+
+    python Spiking_PPO.py                      # train on CartPole-v0, log to runs/
+    python Spiking_PPO.py --help               # every hyperparameter
+    tensorboard --logdir runs
+
+``PPO.py`` imports this file's training loop and swaps in an ANN, so that the two agents
+differ in the network only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from spikingjelly.activation_based import functional, neuron, surrogate
+from torch.distributions import Normal
+from torch.utils.tensorboard import SummaryWriter
+
+
+# --------------------------------------------------------------------------------------
+# Hyperparameters: one typed place, each field a command-line flag (--env-id, --num-envs, ...).
+# The defaults are the tutorial's.
+# --------------------------------------------------------------------------------------
+def flag(default: Any, help: str, check: str | None = None, choices: tuple | None = None):
+    """A dataclass field that is also a command-line flag; `check` names its valid range."""
+    return field(default=default, metadata={"help": help, "check": check, "choices": choices})
+
+
+@dataclass
+class Args:
+    env_id: str = flag("CartPole-v0", "gymnasium env id (flat Box observation, Discrete action)")
+    num_envs: int = flag(4, "parallel training environments", "positive")
+    seed: int = flag(1, "seed for python, numpy, torch and every environment", "nonnegative")
+    device: str = flag("auto", "torch device: cpu, cuda, or auto (cuda when available)")
+    max_steps: int = flag(100_000, "rollout steps to train for (one step advances every env)", "positive")
+    num_steps: int = flag(128, "rollout steps per env between two PPO updates", "positive")
+    hidden_size: int = flag(32, "hidden units in each branch (actor, critic)", "positive")
+    learning_rate: float = flag(1e-3, "Adam learning rate", "positive")
+    mini_batch_size: int = flag(256, "samples per PPO mini-batch", "positive")
+    ppo_epochs: int = flag(30, "passes over each rollout per update", "positive")
+    clip_param: float = flag(0.2, "PPO clipping range of the probability ratio", "positive")
+    gamma: float = flag(0.99, "discount factor", "probability")
+    gae_lambda: float = flag(0.95, "GAE lambda (the tutorial's `tau`)", "probability")
+    ent_coef: float = flag(0.001, "entropy bonus coefficient", "nonnegative")
+    vf_coef: float = flag(0.5, "value loss coefficient", "nonnegative")
+    eval_interval: int = flag(100, "rollout steps between two evaluations", "positive")
+    eval_episodes: int = flag(10, "episodes per evaluation, played in parallel", "positive")
+    stop_at_return: float | None = flag(None, "stop once the eval mean return reaches this", "finite")
+    runs_dir: str = flag("runs", "parent directory of the run directories")
+
+
+@dataclass
+class SpikingArgs(Args):
+    T: int = flag(16, "time steps the observation is presented to the SNN", "positive")
+    snn_impl: str = flag(
+        "fast", "fast (exact, vectorized over T) or reference (step by step)", choices=("fast", "reference")
+    )
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported in one line, exit status 2."""
+
+
+CHECKS: dict[str, tuple[Callable[[float], bool], str]] = {
+    "positive": (lambda x: math.isfinite(x) and x > 0, "a finite number > 0"),
+    "nonnegative": (lambda x: math.isfinite(x) and x >= 0, "a finite number >= 0"),
+    "probability": (lambda x: 0 < x <= 1, "in (0, 1]"),
+    "finite": (lambda x: math.isfinite(x), "finite"),
+}
+
+
+def cli_flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UsageError(message)
+
+
+def parse_args(args_cls: type[Args], argv: list[str] | None = None) -> Args:
+    parser = OneLineParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for f in dataclasses.fields(args_cls):
+        meta = f.metadata
+        kind = {"int": int, "float": float, "str": str, "float | None": float}[str(f.type)]
+        parser.add_argument(cli_flag(f.name), type=kind, default=f.default, help=meta["help"], choices=meta["choices"])
+    args = args_cls(**vars(parser.parse_args(argv)))
+    validate(args)
+    return args
+
+
+def validate(args: Args) -> None:
+    for f in dataclasses.fields(args):
+        value, check = getattr(args, f.name), f.metadata["check"]
+        if check and value is not None and not CHECKS[check][0](value):
+            raise UsageError(f"{cli_flag(f.name)} must be {CHECKS[check][1]}, got {value}")
+    batch = args.num_envs * args.num_steps
+    if args.mini_batch_size > batch:
+        raise UsageError(
+            f"--mini-batch-size {args.mini_batch_size} is larger than a rollout "
+            f"(--num-envs x --num-steps = {batch}); lower it or collect more steps"
+        )
+    if args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
+        raise UsageError(f"--device must be cpu, cuda or auto, got {args.device!r}")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device cuda asked for, but no CUDA device is available; use --device cpu")
+
+
+# --------------------------------------------------------------------------------------
+# The spiking actor-critic
+# --------------------------------------------------------------------------------------
+class NonSpikingLIFNode(neuron.SimpleLIFNode):
+    """A LIF neuron that charges but never fires or resets: its membrane potential is its output.
+
+    With ``decay_input=True`` and ``v_reset=0`` one step is ``v <- v + (x - v) / tau``.
+    """
+
+    def __init__(self, tau: float = 2.0):
+        super().__init__(tau=tau, decay_input=True, v_reset=0.0)
+
+    def single_step_forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.neuronal_charge(x)
+        return self.v
+
+
+def lif_readout_weights(tau: float, T: int) -> torch.Tensor:
+    """w[t] such that a NonSpikingLIFNode fed x[0..T-1] from rest ends at sum_t w[t] * x[t].
+
+    Unrolling v_t = (1 - 1/tau) v_{t-1} + x_t / tau gives w[t] = (1/tau) (1 - 1/tau)^(T-1-t).
+    """
+    decay = 1.0 - 1.0 / tau
+    return torch.tensor([decay ** (T - 1 - t) / tau for t in range(T)], dtype=torch.float64)
+
+
+class IFSpikeCount(torch.autograd.Function):
+    """Weighted spike count of IF neurons driven by the same input h for T steps.
+
+    Computes ``sum_t w[t] * spike[t]`` for an IF neuron with hard reset to 0 (SpikingJelly's
+    ``IFNode``), and in backward the surrogate gradient of that sum with respect to h, exactly as
+    autograd would find it through the unrolled recurrence (reset included, not detached).
+
+    Forward: between two spikes the potential is 0 + h + h + ..., so the potentials without
+    reset, S[p] = S[p-1] + h (summed in the same order as the neuron does, hence the same bits),
+    tell when the first spike comes: at step k, where k = #{p : S[p] < threshold}. After the
+    reset the neuron starts again from exactly 0, so it fires every k+1 steps; the weighted
+    count is a table lookup on k.
+
+    Backward: the gradient with respect to the (constant) input is a per-neuron factor
+    D = d(sum_t w[t] spike[t]) / dh, found in forward mode along the replayed potentials:
+    dv[t] = 1 + a[t-1] dv[t-1], with a[t] = d(v after reset)/d(v before reset)
+    = (1 - spike[t]) - surrogate'(v[t] - threshold) * v[t].
+    """
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, w: torch.Tensor, count_table: torch.Tensor, threshold: float, alpha: float):
+        T = w.shape[0]
+        unreset = h.new_empty((T, *h.shape))
+        unreset[0] = h
+        for t in range(1, T):
+            torch.add(unreset[t - 1], h, out=unreset[t])
+        k = (unreset < threshold).sum(0)
+        ctx.save_for_backward(h, w)
+        ctx.threshold, ctx.alpha = threshold, alpha
+        return count_table[k]
+
+    @staticmethod
+    def backward(ctx, grad_count: torch.Tensor):
+        h, w = ctx.saved_tensors
+        threshold, alpha, T = ctx.threshold, ctx.alpha, w.shape[0]
+        v = h.new_empty((T, *h.shape))  # potentials before the reset, replayed
+        v[0] = h
+        for t in range(1, T):
+            torch.addcmul(h, v[t - 1], v[t - 1] < threshold, out=v[t])
+        spike = v >= threshold
+        # surrogate.Sigmoid's derivative. Clamping the argument changes it by < 1e-17 but keeps
+        # denormal floats (far below threshold) out of the arithmetic, which they slow down 10x.
+        sig = torch.sigmoid(((v - threshold) * alpha).clamp_(-40.0, 40.0))
+        surrogate_grad = alpha * sig * (1.0 - sig)
+        a = torch.addcmul((~spike).to(h.dtype), surrogate_grad, v, value=-1.0)
+        dv = torch.empty_like(v)
+        dv[0] = 1.0
+        one = torch.ones((), dtype=h.dtype, device=h.device)
+        for t in range(1, T):
+            torch.addcmul(one, a[t - 1], dv[t - 1], out=dv[t])
+        dcount_dh = torch.einsum("t,t...,t...->...", w, surrogate_grad, dv)
+        return grad_count * dcount_dh, None, None, None, None
+
+
+def spike_count_table(w: torch.Tensor) -> torch.Tensor:
+    """table[k] = sum of w[t] over the steps t at which a neuron that fires every k+1 steps fires."""
+    T = len(w)
+    t = torch.arange(1, T + 1)
+    period = torch.arange(1, T + 2).unsqueeze(1)
+    return ((t % period == 0) * w).sum(1)
+
+
+class ActorCritic(nn.Module):
+    """The tutorial's spiking actor-critic; its state dict maps one-to-one onto the original's."""
+
+    def __init__(
+        self, num_inputs: int, num_outputs: int, hidden_size: int, T: int = 16, std: float = 0.0, impl: str = "fast"
+    ):
+        super().__init__()
+        self.critic = nn.Sequential(
+            nn.Linear(num_inputs, hidden_size), neuron.IFNode(), nn.Linear(hidden_size, 1), NonSpikingLIFNode(tau=2.0)
+        )
+        self.actor = nn.Sequential(
+            nn.Linear(num_inputs, hidden_size),
+            neuron.IFNode(),
+            nn.Linear(hidden_size, num_outputs),
+            NonSpikingLIFNode(tau=2.0),
+        )
+        self.log_std = nn.Parameter(torch.ones(1, num_outputs) * std)
+        self.T = T
+        self.impl = impl
+        self._check_fast_path_applies()
+        w = lif_readout_weights(self.actor[3].tau, T)
+        # Derived from T and tau, not learned: kept out of the state dict.
+        self.register_buffer("readout_w", w.float(), persistent=False)
+        self.register_buffer("readout_w_sum", w.sum().float(), persistent=False)
+        self.register_buffer("count_table", spike_count_table(w).float(), persistent=False)
+
+    def _check_fast_path_applies(self):
+        for branch in (self.critic, self.actor):
+            if_node, readout = branch[1], branch[3]
+            assert if_node.v_reset == 0.0 and isinstance(if_node.surrogate_function, surrogate.Sigmoid)
+            assert readout.v_reset == 0.0 and readout.decay_input and readout.tau == self.actor[3].tau
+
+    def forward(self, x: torch.Tensor) -> tuple[Normal, torch.Tensor]:
+        mu, value = self.forward_fast(x) if self.impl == "fast" else self.forward_reference(x)
+        std = self.log_std.exp().expand_as(mu)
+        return Normal(mu, std, validate_args=False), value
+
+    def forward_reference(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The tutorial's network, step by step: every module is called T times."""
+        for _ in range(self.T):
+            self.critic(x)
+            self.actor(x)
+        value, mu = self.critic[-1].v, self.actor[-1].v
+        functional.reset_net(self)
+        return mu, value
+
+    def forward_fast(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same function and gradients as `forward_reference`, with the T loop done in closed form.
+
+        The first Linear sees the same x at every step, so it runs once; both branches' IF layers
+        run as one; the LIF readout after T steps is a fixed weighted sum of its inputs, so the
+        second Linear runs once on weighted spike counts (its bias counted sum(w) times).
+        """
+        hidden = self.critic[0].out_features
+        h = torch.cat((self.critic[0](x), self.actor[0](x)), dim=-1)
+        if_node = self.actor[1]
+        counts = IFSpikeCount.apply(
+            h, self.readout_w, self.count_table, if_node.v_threshold, if_node.surrogate_function.alpha
+        )
+        critic_counts, actor_counts = counts.split(hidden, dim=-1)
+        value = F.linear(critic_counts, self.critic[2].weight, self.critic[2].bias * self.readout_w_sum)
+        mu = F.linear(actor_counts, self.actor[2].weight, self.actor[2].bias * self.readout_w_sum)
+        return mu, value
+
+
+# --------------------------------------------------------------------------------------
+# Environments
+# --------------------------------------------------------------------------------------
+def make_envs(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
+    """Vector envs with the tutorial's semantics: an env that ends resets in the same step."""
+    return gym.make_vec(
+        env_id,
+        num_envs=num_envs,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+    )
+
+
+def env_dims(env_id: str) -> tuple[int, int]:
+    """(observation size, action count) of env_id, or a UsageError saying why it cannot be used."""
+    try:
+        env = gym.make(env_id)
+    except gym.error.Error as e:
+        raise UsageError(f"--env-id {env_id!r}: {e}") from None
+    obs_space, act_space = env.observation_space, env.action_space
+    env.close()
+    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
+        raise UsageError(f"--env-id {env_id!r}: observation space {obs_space} is not a flat Box")
+    if not isinstance(act_space, gym.spaces.Discrete):
+        raise UsageError(f"--env-id {env_id!r}: action space {act_space} is not Discrete")
+    return obs_space.shape[0], int(act_space.n)
+
+
+def to_env_action(sample: torch.Tensor) -> np.ndarray:
+    """The tutorial's discrete action: the index of the largest component of the Gaussian sample."""
+    return sample.argmax(dim=-1).cpu().numpy()
+
+
+# --------------------------------------------------------------------------------------
+# PPO
+# --------------------------------------------------------------------------------------
+def compute_gae(next_value, rewards, masks, values, gamma: float = 0.99, lam: float = 0.95) -> torch.Tensor:
+    """Generalized advantage estimation; returns the lambda-returns (advantage + value).
+
+    All arguments are tensors with time as the first axis; masks[t] is 0 where the episode
+    ended at step t, so neither the value nor the advantage of the next state leaks across it.
+    """
+    returns = torch.empty_like(rewards)
+    gae = torch.zeros_like(next_value)
+    for t in reversed(range(len(rewards))):
+        delta = rewards[t] + gamma * next_value * masks[t] - values[t]
+        gae = delta + gamma * lam * masks[t] * gae
+        returns[t] = gae + values[t]
+        next_value = values[t]
+    return returns
+
+
+def ppo_iter(mini_batch_size: int, *tensors: torch.Tensor, generator: torch.Generator | None = None):
+    """Random disjoint mini-batches of the rows of `tensors`; the last partial batch is dropped."""
+    batch_size = tensors[0].shape[0]
+    ids = torch.randperm(batch_size, generator=generator, device=tensors[0].device)
+    for start in range(0, batch_size - mini_batch_size + 1, mini_batch_size):
+        idx = ids[start : start + mini_batch_size]
+        yield tuple(t[idx] for t in tensors)
+
+
+def ppo_update(
+    model,
+    optimizer,
+    args: Args,
+    states,
+    actions,
+    log_probs,
+    returns,
+    advantages,
+    generator: torch.Generator | None = None,
+) -> dict[str, float]:
+    """The tutorial's PPO update; returns the mean of each loss statistic over all mini-batches."""
+    stats = torch.zeros(6, device=states.device)
+    n = 0
+    for _ in range(args.ppo_epochs):
+        for state, action, old_log_probs, return_, advantage in ppo_iter(
+            args.mini_batch_size, states, actions, log_probs, returns, advantages, generator=generator
+        ):
+            dist, value = model(state)
+            entropy = dist.entropy().mean()
+            new_log_probs = dist.log_prob(action)
+
+            log_ratio = new_log_probs - old_log_probs
+            ratio = log_ratio.exp()
+            surr1 = ratio * advantage
+            surr2 = torch.clamp(ratio, 1.0 - args.clip_param, 1.0 + args.clip_param) * advantage
+
+            actor_loss = -torch.min(surr1, surr2).mean()
+            critic_loss = (return_ - value).pow(2).mean()
+            loss = args.vf_coef * critic_loss + actor_loss - args.ent_coef * entropy
+
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+            with torch.no_grad():
+                approx_kl = ((ratio - 1) - log_ratio).mean()  # http://joschu.net/blog/kl-approx.html
+                clip_frac = ((ratio - 1).abs() > args.clip_param).float().mean()
+                stats += torch.stack([loss, actor_loss, critic_loss, entropy, approx_kl, clip_frac]).detach()
+            n += 1
+    names = ("loss", "actor_loss", "critic_loss", "entropy", "approx_kl", "clip_frac")
+    return dict(zip(names, (stats / n).tolist(), strict=True))
+
+
+# --------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------
+@torch.no_grad()
+def evaluate(model: nn.Module, envs: gym.vector.VectorEnv, seed: int, device: torch.device) -> np.ndarray:
+    """Returns of one episode in each of the envs, played together with the stochastic policy.
+
+    The env resets and the action noise come from `seed` alone, so an evaluation depends only
+    on the model and the seed, never on how much randomness training has used.
+    """
+    rng = torch.Generator(device=device).manual_seed(seed)
+    obs, _ = envs.reset(seed=seed)
+    returns = np.zeros(envs.num_envs)
+    done = np.zeros(envs.num_envs, dtype=bool)
+    while not done.all():
+        dist, _ = model(torch.as_tensor(obs, dtype=torch.float32, device=device))
+        sample = torch.normal(dist.loc, dist.scale, generator=rng)
+        obs, reward, terminated, truncated, _ = envs.step(to_env_action(sample))
+        returns += np.where(done, 0.0, reward)
+        done |= terminated | truncated
+    return returns
+
+
+def eval_seed(seed: int, step: int) -> int:
+    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
+
+
+# --------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used: reported in one line, exit status 2."""
+
+
+def save_checkpoint(path: Path, payload: dict) -> None:
+    """Write atomically: a crash mid-write leaves the previous file, never a truncated one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except Exception as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
+    if not (isinstance(ckpt, dict) and {"agent", "model", "args"} <= ckpt.keys()):
+        raise CheckpointError(f"{path}: not a checkpoint written by this project")
+    return ckpt
+
+
+# --------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------
+@dataclass
+class Agent:
+    """What differs between the spiking agent and its ANN twin; everything else is shared."""
+
+    name: str  # TensorBoard tag prefix, e.g. "Spiking-PPO"
+    script: str  # run directory component, e.g. "Spiking_PPO"
+    args_cls: type[Args]
+    build: Callable[[int, int, Args], nn.Module]  # (observation size, action count, args) -> model
+
+
+def load_agent(path: str | Path, agent: Agent) -> tuple[nn.Module, dict]:
+    """Rebuild the model saved in a checkpoint: `model, ckpt = load_agent("runs/.../best.pt", AGENT)`."""
+    ckpt = read_checkpoint(path)
+    if ckpt["agent"] != agent.name:
+        raise CheckpointError(f"{path}: a {ckpt['agent']} checkpoint, not {agent.name}")
+    args = agent.args_cls(**ckpt["args"])
+    model = agent.build(ckpt["obs_dim"], ckpt["num_actions"], args)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError:
+        raise CheckpointError(f"{path}: its weights do not fit the network of its own arguments") from None
+    return model, ckpt
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def create_run_dir(args: Args, agent: Agent) -> Path:
+    """runs/<env-id>__<script>__<seed>__<unix-time>, made unique if another run took the name."""
+    base = Path(args.runs_dir) / f"{args.env_id}__{agent.script}__{args.seed}__{int(time.time())}"
+    for i in range(1000):
+        path = base if i == 0 else base.with_name(f"{base.name}-{i}")
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a run directory next to {base}")
+
+
+def hyperparameter_table(args: Args) -> str:
+    rows = "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items())
+    return "|param|value|\n|-|-|\n" + rows
+
+
+class Rollout:
+    """Preallocated storage for one rollout: time first, then env."""
+
+    def __init__(self, num_steps: int, num_envs: int, obs_dim: int, num_actions: int, device: torch.device):
+        self.states = torch.zeros(num_steps, num_envs, obs_dim, device=device)
+        self.actions = torch.zeros(num_steps, num_envs, num_actions, device=device)
+        self.log_probs = torch.zeros(num_steps, num_envs, num_actions, device=device)
+        self.values = torch.zeros(num_steps, num_envs, 1, device=device)
+        self.rewards = np.zeros((num_steps, num_envs, 1), dtype=np.float32)
+        self.masks = np.zeros((num_steps, num_envs, 1), dtype=np.float32)
+
+
+def train(args: Args, agent: Agent) -> dict:
+    """Train `agent` as `args` say; returns a summary (run directory, best eval mean, ...)."""
+    obs_dim, num_actions = env_dims(args.env_id)
+    device = resolve_device(args.device)
+    run_dir = create_run_dir(args, agent)
+    writer = SummaryWriter(str(run_dir))
+    writer.add_text("hyperparameters", hyperparameter_table(args))
+    reward_tag = f"{agent.name}-{args.env_id}/Reward"
+
+    seed_everything(args.seed)
+    rng = torch.Generator(device=device).manual_seed(args.seed)
+    envs = make_envs(args.env_id, args.num_envs)
+    eval_envs = make_envs(args.env_id, args.eval_episodes)
+    model = agent.build(obs_dim, num_actions, args).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
+    checkpoint_info = {
+        "agent": agent.name,
+        "env_id": args.env_id,
+        "obs_dim": obs_dim,
+        "num_actions": num_actions,
+        "args": dataclasses.asdict(args),
+    }
+
+    rollout = Rollout(args.num_steps, args.num_envs, obs_dim, num_actions, device)
+    obs, _ = envs.reset(seed=args.seed)
+    state = torch.as_tensor(obs, dtype=torch.float32, device=device)
+    best, last_eval, step_idx, start = -math.inf, math.nan, 0, time.perf_counter()
+    evals: list[tuple[int, float]] = []
+
+    while step_idx < args.max_steps:
+        with torch.no_grad():
+            for i in range(args.num_steps):
+                dist, value = model(state)
+                action = torch.normal(dist.loc, dist.scale, generator=rng)
+                obs, reward, terminated, truncated, _ = envs.step(to_env_action(action))
+
+                rollout.states[i] = state
+                rollout.actions[i] = action
+                rollout.log_probs[i] = dist.log_prob(action)
+                rollout.values[i] = value
+                rollout.rewards[i, :, 0] = reward
+                rollout.masks[i, :, 0] = ~(terminated | truncated)
+                state = torch.as_tensor(obs, dtype=torch.float32, device=device)
+                step_idx += 1
+
+                if step_idx % args.eval_interval == 0:
+                    returns = evaluate(model, eval_envs, eval_seed(args.seed, step_idx), device)
+                    last_eval = float(returns.mean())
+                    evals.append((step_idx, last_eval))
+                    writer.add_scalar(reward_tag, last_eval, step_idx)
+                    sps = step_idx / (time.perf_counter() - start)
+                    writer.add_scalar("charts/steps_per_second", sps, step_idx)
+                    if last_eval > best:
+                        best = last_eval
+                        save_checkpoint(
+                            run_dir / "best.pt",
+                            {**checkpoint_info, "model": model.state_dict(), "step": step_idx, "eval_mean": last_eval},
+                        )
+                    print(
+                        f"step {step_idx:>7} | eval return {last_eval:7.2f} ± {returns.std():6.2f} | "
+                        f"best {best:7.2f} | {sps:6.0f} steps/s",
+                        flush=True,
+                    )
+                    if args.stop_at_return is not None and last_eval >= args.stop_at_return:
+                        break
+            _, next_value = model(state)
+            rewards = torch.from_numpy(rollout.rewards).to(device)
+            masks = torch.from_numpy(rollout.masks).to(device)
+            returns = compute_gae(next_value, rewards, masks, rollout.values, args.gamma, args.gae_lambda)
+
+        if args.stop_at_return is not None and last_eval >= args.stop_at_return:
+            break
+        advantages = returns - rollout.values
+        stats = ppo_update(
+            model,
+            optimizer,
+            args,
+            rollout.states.flatten(0, 1),
+            rollout.actions.flatten(0, 1),
+            rollout.log_probs.flatten(0, 1),
+            returns.flatten(0, 1),
+            advantages.flatten(0, 1),
+            generator=rng,
+        )
+        for name, value in stats.items():
+            writer.add_scalar(f"losses/{name}", value, step_idx)
+
+    elapsed = time.perf_counter() - start
+    save_checkpoint(
+        run_dir / "last.pt", {**checkpoint_info, "model": model.state_dict(), "step": step_idx, "eval_mean": last_eval}
+    )
+    writer.close()
+    envs.close()
+    eval_envs.close()
+    return {"run_dir": str(run_dir), "best": best, "evals": evals, "steps": step_idx, "seconds": elapsed}
+
+
+def main(agent: Agent, argv: list[str] | None = None) -> int:
+    # The tutorial's env is CartPole-v0 on purpose; gymnasium's advice to move to v1 is noise here.
+    warnings.filterwarnings("ignore", message=".*is out of date", category=DeprecationWarning)
+    try:
+        args = parse_args(agent.args_cls, argv)
+        if args.device.startswith("cuda"):
+            torch.cuda.init()
+        env_dims(args.env_id)
+        summary = train(args, agent)
+    except (UsageError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(
+        f"done: {summary['steps']} steps in {summary['seconds']:.1f} s, best eval return {summary['best']:.2f}; "
+        f"run directory {summary['run_dir']}"
+    )
+    return 0
+
+
+def build_spiking_agent(num_inputs: int, num_actions: int, args: SpikingArgs) -> ActorCritic:
+    return ActorCritic(num_inputs, num_actions, args.hidden_size, T=args.T, impl=args.snn_impl)
+
+
+AGENT = Agent(name="Spiking-PPO", script="Spiking_PPO", args_cls=SpikingArgs, build=build_spiking_agent)
+
+if __name__ == "__main__":
+    sys.exit(main(AGENT))

@@ -1,0 +1,89 @@
+"""Both scripts through their command line, as a user runs them."""
+
+import pytest
+import torch
+from helpers import run_script
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import PPO
+import Spiking_PPO
+
+SHORT_RUN = ["--max-steps", "300", "--eval-interval", "100", "--eval-episodes", "3", "--ppo-epochs", "2"]
+
+
+def only_run_dir(runs_dir):
+    dirs = list(runs_dir.iterdir())
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def scalars(run_dir, tag):
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return [(e.step, e.value) for e in acc.Scalars(tag)]
+
+
+@pytest.mark.parametrize("script, agent", [("Spiking_PPO.py", Spiking_PPO.AGENT), ("PPO.py", PPO.AGENT)])
+def test_a_short_run_logs_rewards_and_saves_checkpoints_that_load(script, agent, runs_dir):
+    result = run_script(script, *SHORT_RUN, "--runs-dir", str(runs_dir))
+    assert result.returncode == 0, result.stderr
+    run_dir = only_run_dir(runs_dir)
+    assert run_dir.name.startswith(f"CartPole-v0__{script[:-3]}__1__")
+
+    rewards = scalars(run_dir, f"{agent.name}-CartPole-v0/Reward")
+    assert [step for step, _ in rewards] == [100, 200, 300]
+    assert all(1 <= value <= 200 for _, value in rewards)
+    assert [line.split("|")[0].split() for line in result.stdout.splitlines() if line.startswith("step")] == [
+        ["step", "100"],
+        ["step", "200"],
+        ["step", "300"],
+    ]
+
+    model, ckpt = Spiking_PPO.load_agent(run_dir / "best.pt", agent)
+    assert ckpt["eval_mean"] == pytest.approx(max(value for _, value in rewards))
+    assert ckpt["step"] in (100, 200, 300)
+    dist, value = model(torch.zeros(2, 4))
+    assert dist.loc.shape == (2, 2) and value.shape == (2, 1)
+    last, _ = Spiking_PPO.load_agent(run_dir / "last.pt", agent)
+    assert last is not None
+
+
+def test_same_seed_gives_the_same_eval_returns(runs_dir):
+    outputs = [run_script("Spiking_PPO.py", *SHORT_RUN, "--runs-dir", str(runs_dir / str(i))) for i in range(2)]
+    curves = [scalars(only_run_dir(runs_dir / str(i)), "Spiking-PPO-CartPole-v0/Reward") for i in range(2)]
+    assert all(o.returncode == 0 for o in outputs)
+    assert curves[0] == curves[1]
+
+
+def test_a_checkpoint_of_one_agent_is_refused_by_the_other(runs_dir):
+    assert run_script("PPO.py", *SHORT_RUN, "--runs-dir", str(runs_dir)).returncode == 0
+    with pytest.raises(Spiking_PPO.CheckpointError, match="a PPO checkpoint, not Spiking-PPO"):
+        Spiking_PPO.load_agent(only_run_dir(runs_dir) / "best.pt", Spiking_PPO.AGENT)
+
+
+BAD_INPUTS = [
+    (["--num-envs", "0"], "--num-envs must be"),
+    (["--max-steps", "-5"], "--max-steps must be"),
+    (["--eval-episodes", "0"], "--eval-episodes must be"),
+    (["--mini-batch-size", "1024"], "--mini-batch-size 1024 is larger than a rollout"),
+    (["--num-envs", "two"], "--num-envs: invalid int value"),
+    (["--env-id", "NoSuchEnv-v0"], "--env-id 'NoSuchEnv-v0'"),
+    (["--env-id", "Blackjack-v1"], "is not a flat Box"),
+    (["--env-id", "FrozenLake-v1"], "is not a flat Box"),
+]
+
+
+@pytest.mark.parametrize("script", ["Spiking_PPO.py", "PPO.py"])
+@pytest.mark.parametrize("argv, message", BAD_INPUTS)
+def test_bad_input_is_one_line_exit_2_and_creates_no_run_directory(script, argv, message, runs_dir):
+    result = run_script(script, *argv, "--runs-dir", str(runs_dir))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not runs_dir.exists()
+
+
+def test_the_snn_flags_are_refused_by_the_ann(runs_dir):
+    result = run_script("PPO.py", "--T", "8", "--runs-dir", str(runs_dir))
+    assert result.returncode == 2 and "unrecognized arguments: --T 8" in result.stderr

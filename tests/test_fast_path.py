@@ -1,0 +1,84 @@
+"""The fast spiking forward against the tutorial's step-by-step network: same function, same gradients."""
+
+import pytest
+import torch
+
+from Spiking_PPO import ActorCritic
+
+TOL = dict(atol=1e-5, rtol=1e-4)
+
+
+def twin_models(num_inputs, num_outputs, hidden, T, seed):
+    torch.manual_seed(seed)
+    fast = ActorCritic(num_inputs, num_outputs, hidden, T=T, impl="fast")
+    reference = ActorCritic(num_inputs, num_outputs, hidden, T=T, impl="reference")
+    reference.load_state_dict(fast.state_dict())
+    with torch.no_grad():  # a non-trivial policy spread, so log_std gets a gradient of its own
+        fast.log_std.normal_()
+        reference.log_std.copy_(fast.log_std)
+    return fast, reference
+
+
+def loss_and_grads(model, x, action, target):
+    dist, value = model(x)
+    loss = -dist.log_prob(action).mean() + (value - target).pow(2).mean() - 0.01 * dist.entropy().mean()
+    model.zero_grad()
+    loss.backward()
+    return dist, value, {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+def firing_regimes(spikes_per_step):
+    silent = (spikes_per_step == 0).float().mean().item()
+    always = (spikes_per_step == 1).float().mean().item()
+    return silent, always
+
+
+@pytest.mark.parametrize("batch", [1, 4, 256])
+@pytest.mark.parametrize("input_scale", [0.3, 1.0, 4.0])
+@pytest.mark.parametrize("T", [16, 5])
+def test_outputs_and_gradients_match_the_reference(batch, input_scale, T):
+    fast, reference = twin_models(4, 2, 32, T, seed=batch * 100 + T)
+    g = torch.Generator().manual_seed(batch + T)
+    x = torch.randn(batch, 4, generator=g) * input_scale
+    action = torch.randn(batch, 2, generator=g)
+    target = torch.randn(batch, 1, generator=g)
+
+    dist_f, value_f, grads_f = loss_and_grads(fast, x, action, target)
+    dist_r, value_r, grads_r = loss_and_grads(reference, x, action, target)
+
+    torch.testing.assert_close(dist_f.loc, dist_r.loc, **TOL)
+    torch.testing.assert_close(dist_f.scale, dist_r.scale, **TOL)
+    torch.testing.assert_close(value_f, value_r, **TOL)
+    for name in grads_r:
+        torch.testing.assert_close(grads_f[name], grads_r[name], **TOL, msg=lambda m, name=name: f"{name}: {m}")
+
+
+def test_the_inputs_above_cover_every_firing_regime():
+    """Silent neurons, neurons firing at every step and those in between all occur in the tests above."""
+    fast, _ = twin_models(4, 2, 32, 16, seed=256 * 100 + 16)
+    regimes = set()
+    for scale in (0.3, 1.0, 4.0):
+        x = torch.randn(256, 4, generator=torch.Generator().manual_seed(256 + 16)) * scale
+        h = torch.cat((fast.critic[0](x), fast.actor[0](x)), dim=-1).detach()
+        v, rate = torch.zeros_like(h), torch.zeros_like(h)
+        for _ in range(16):
+            v = v + h
+            spike = (v >= 1.0).float()
+            rate += spike / 16
+            v = v * (1 - spike)
+        regimes |= {"silent"} if (rate == 0).any() else set()
+        regimes |= {"every step"} if (rate == 1).any() else set()
+        regimes |= {"occasionally"} if ((rate > 0) & (rate < 1)).any() else set()
+    assert regimes == {"silent", "every step", "occasionally"}
+
+
+def test_state_dict_of_one_path_loads_into_the_other_with_the_same_result():
+    torch.manual_seed(3)
+    fast = ActorCritic(6, 3, 24, impl="fast")
+    reference = ActorCritic(6, 3, 24, impl="reference")
+    x = torch.randn(10, 6) * 2
+    before = fast(x)[1]
+    reference.load_state_dict(fast.state_dict())
+    fast.load_state_dict(reference.state_dict())
+    torch.testing.assert_close(reference(x)[1], before, **TOL)
+    torch.testing.assert_close(fast(x)[1], before, **TOL)

@@ -1,0 +1,61 @@
+import pytest
+import torch
+from spikingjelly.activation_based import functional
+
+from Spiking_PPO import ActorCritic, NonSpikingLIFNode
+
+SEED_STATE_DICT_KEYS = {
+    "critic.0.weight",
+    "critic.0.bias",
+    "critic.2.weight",
+    "critic.2.bias",
+    "actor.0.weight",
+    "actor.0.bias",
+    "actor.2.weight",
+    "actor.2.bias",
+    "log_std",
+}
+
+
+def test_non_spiking_lif_never_fires_and_matches_the_closed_form_of_the_charge_equation():
+    tau, xs = 2.0, [3.0, -1.0, 5.0, 0.5, 4.0]
+    node = NonSpikingLIFNode(tau=tau)
+    outputs = [node(torch.tensor([x])).item() for x in xs]
+    # v_t = v_{t-1} + (x_t - v_{t-1}) / tau from v_0 = 0, so v_T = sum_t (1/tau) (1 - 1/tau)^(T-t) x_t.
+    expected = [sum((1 / tau) * (1 - 1 / tau) ** (t - s) * xs[s] for s in range(t + 1)) for t in range(len(xs))]
+    assert outputs == pytest.approx(expected)
+    assert max(outputs) > node.v_threshold  # well above threshold, and still no reset
+    functional.reset_net(node)
+    assert node(torch.tensor([2.0])).item() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("impl", ["fast", "reference"])
+@pytest.mark.parametrize("batch", [1, 7])
+def test_actor_critic_output_shapes(impl, batch):
+    model = ActorCritic(4, 3, 16, T=8, impl=impl)
+    dist, value = model(torch.randn(batch, 4))
+    assert dist.loc.shape == dist.scale.shape == (batch, 3)
+    assert value.shape == (batch, 1)
+    assert dist.sample().shape == (batch, 3)
+
+
+@pytest.mark.parametrize("impl", ["fast", "reference"])
+def test_two_calls_on_the_same_input_give_the_same_output(impl):
+    torch.manual_seed(0)
+    model = ActorCritic(4, 2, 32, impl=impl)
+    x = torch.randn(5, 4) * 3
+    dist1, value1 = model(x)
+    dist2, value2 = model(x)
+    assert torch.equal(dist1.loc, dist2.loc) and torch.equal(value1, value2)
+    assert all(isinstance(m.v, float) for m in model.modules() if hasattr(m, "v")), "state left behind"
+
+
+def test_state_dict_keeps_the_tutorials_layout_and_loads_into_a_fresh_model(tmp_path):
+    torch.manual_seed(0)
+    model = ActorCritic(4, 2, 32)
+    assert set(model.state_dict()) == SEED_STATE_DICT_KEYS
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    fresh = ActorCritic(4, 2, 32)
+    fresh.load_state_dict(torch.load(tmp_path / "model.pt"))
+    x = torch.randn(3, 4)
+    assert torch.equal(model(x)[0].loc, fresh(x)[0].loc)
