@@ -9,6 +9,6 @@ def test_spiking_agent_reaches_a_mean_eval_return_of_195(runs_dir):
     )
     assert result.returncode == 0, result.stderr
     eval_returns = [
-        float(line.split("eval return")[1].split()[0]) for line in result.stdout.splitlines() if "eval return" in line
+        float(line.split("eval return")[1].split()[0]) for line in result.stdout.splitlines() if line.startswith("step")
     ]
     assert max(eval_returns) >= 195, eval_returns
