@@ -18,6 +18,7 @@ differ in the network only.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import dataclasses
 import math
 import os
@@ -32,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numba
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from spikingjelly.activation_based import functional, neuron, surrogate
 from torch.distributions import Normal
 from torch.utils.tensorboard import SummaryWriter
@@ -156,66 +157,111 @@ def lif_readout_weights(tau: float, T: int) -> torch.Tensor:
     return torch.tensor([decay ** (T - 1 - t) / tau for t in range(T)], dtype=torch.float64)
 
 
+# The IF layer of the fast path. Under a constant input h an IF neuron (hard reset to 0) is a
+# scalar recurrence; what the network needs of it is the LIF-weighted spike count
+# sum_t w[t] spike[t] and, for the gradient, the surrogate's argument alpha * (v[t] - threshold)
+# at each step. On the CPU two numba kernels run the time loop, vectorized across neurons (torch
+# would pay its per-op overhead at each of the T steps); on other devices the same loop runs as
+# torch ops. Both add potentials in the neuron's own order, so the spikes are bit-identical to
+# those of SpikingJelly's IFNode.
+SURROGATE_ARG_LIMIT = 36.0  # sigmoid'(36) < 1e-15: clamping there changes nothing that float32 shows
+# but keeps denormal floats, which slow arithmetic down tenfold, out of the far-below-threshold tail.
+
+
+# float32 throughout (f32 constants): a float64 literal would widen the loop and stop LLVM from
+# vectorizing it.
+f32 = np.float32
+
+
+@numba.njit(cache=True)
+def _if_forward_cpu(h, threshold, alpha, w):  # pragma: no cover (compiled)
+    th, al, limit = f32(threshold), f32(alpha), f32(SURROGATE_ARG_LIMIT)
+    v, count = np.zeros_like(h), np.zeros_like(h)
+    u_seq = np.empty((len(w), len(h)), dtype=h.dtype)
+    for t in range(u_seq.shape[0]):
+        w_t = w[t]
+        for n in range(h.shape[0]):
+            v_t = v[n] + h[n]
+            fired = v_t >= th
+            u_seq[t, n] = min(max(al * (v_t - th), -limit), limit)
+            count[n] += w_t if fired else f32(0)
+            v[n] = f32(0) if fired else v_t
+    return count, u_seq
+
+
+@numba.njit(cache=True)
+def _if_gradient_factor_cpu(u_seq, sig, threshold, alpha, w):  # pragma: no cover (compiled)
+    th, al = f32(threshold), f32(alpha)
+    dv, factor = np.zeros_like(u_seq[0]), np.zeros_like(u_seq[0])
+    for t in range(u_seq.shape[0]):
+        for n in range(factor.shape[0]):
+            surrogate_grad = al * sig[t, n] * (f32(1) - sig[t, n])
+            dv_t = dv[n] + f32(1)
+            factor[n] += w[t] * surrogate_grad * dv_t
+            not_fired = f32(0) if u_seq[t, n] >= f32(0) else f32(1)
+            dv[n] = dv_t * (not_fired - surrogate_grad * (th + u_seq[t, n] / al))
+    return factor
+
+
+def if_forward(h: torch.Tensor, threshold: float, alpha: float, w: torch.Tensor):
+    """Weighted spike counts sum_t w[t] spike[t], and the surrogate's argument at each step [T, *h.shape]."""
+    T = len(w)
+    if h.device.type == "cpu" and h.dtype == torch.float32 and NUMBA_ON_CPU:
+        count, u_seq = _if_forward_cpu(h.detach().reshape(-1).numpy(), threshold, alpha, w.numpy())
+        return torch.from_numpy(count).view_as(h), torch.from_numpy(u_seq).view(T, *h.shape)
+    v_seq = h.new_empty((T, *h.shape))  # potentials before each reset
+    v = torch.zeros_like(h)
+    for t in range(T):
+        torch.add(v, h, out=v_seq[t])
+        v = v_seq[t] * (v_seq[t] < threshold)
+    count = torch.tensordot(w, (v_seq >= threshold).to(h.dtype), 1)
+    u_seq = ((v_seq - threshold) * alpha).clamp_(-SURROGATE_ARG_LIMIT, SURROGATE_ARG_LIMIT)
+    return count, u_seq
+
+
+def if_gradient_factor(u_seq: torch.Tensor, threshold: float, alpha: float, w: torch.Tensor) -> torch.Tensor:
+    """d(sum_t w[t] spike[t]) / dh per neuron, through the unrolled recurrence with surrogate spikes.
+
+    Forward mode along the potentials: dv[t] = 1 + a[t-1] dv[t-1], where
+    a[t] = d(v after reset)/d(v before reset) = (1 - spike[t]) - surrogate'[t] * v[t]
+    (SpikingJelly does not detach the reset), and the count gains w[t] surrogate'[t] dv[t].
+    """
+    T, sig = len(w), torch.sigmoid(u_seq)
+    if u_seq.device.type == "cpu" and u_seq.dtype == torch.float32 and NUMBA_ON_CPU:
+        factor = _if_gradient_factor_cpu(
+            u_seq.view(T, -1).numpy(), sig.view(T, -1).numpy(), threshold, alpha, w.numpy()
+        )
+        return torch.from_numpy(factor).view(u_seq.shape[1:])
+    surrogate_grad = alpha * sig * (1.0 - sig)
+    a = torch.addcmul((u_seq < 0).to(u_seq.dtype), surrogate_grad, threshold + u_seq / alpha, value=-1.0)
+    dv = torch.ones_like(u_seq)
+    for t in range(1, T):
+        torch.addcmul(dv[t], a[t - 1], dv[t - 1], out=dv[t])
+    return torch.einsum("t,t...,t...->...", w, surrogate_grad, dv)
+
+
+NUMBA_ON_CPU = True  # False runs the portable torch kernels on the CPU too (the tests check both)
+
+
 class IFSpikeCount(torch.autograd.Function):
-    """Weighted spike count of IF neurons driven by the same input h for T steps.
+    """Weighted spike count of SpikingJelly IF neurons driven by the same input h for T steps.
 
-    Computes ``sum_t w[t] * spike[t]`` for an IF neuron with hard reset to 0 (SpikingJelly's
-    ``IFNode``), and in backward the surrogate gradient of that sum with respect to h, exactly as
-    autograd would find it through the unrolled recurrence (reset included, not detached).
-
-    Forward: between two spikes the potential is 0 + h + h + ..., so the potentials without
-    reset, S[p] = S[p-1] + h (summed in the same order as the neuron does, hence the same bits),
-    tell when the first spike comes: at step k, where k = #{p : S[p] < threshold}. After the
-    reset the neuron starts again from exactly 0, so it fires every k+1 steps; the weighted
-    count is a table lookup on k.
-
-    Backward: the gradient with respect to the (constant) input is a per-neuron factor
-    D = d(sum_t w[t] spike[t]) / dh, found in forward mode along the replayed potentials:
-    dv[t] = 1 + a[t-1] dv[t-1], with a[t] = d(v after reset)/d(v before reset)
-    = (1 - spike[t]) - surrogate'(v[t] - threshold) * v[t].
+    Forward: ``sum_t w[t] * spike[t]``. Backward: the gradient autograd would find through the
+    unrolled IFNode recurrence with its sigmoid surrogate, reset included; with a constant
+    input it is a per-neuron factor times the incoming gradient.
     """
 
     @staticmethod
-    def forward(ctx, h: torch.Tensor, w: torch.Tensor, count_table: torch.Tensor, threshold: float, alpha: float):
-        T = w.shape[0]
-        unreset = h.new_empty((T, *h.shape))
-        unreset[0] = h
-        for t in range(1, T):
-            torch.add(unreset[t - 1], h, out=unreset[t])
-        k = (unreset < threshold).sum(0)
-        ctx.save_for_backward(h, w)
+    def forward(ctx, h: torch.Tensor, w: torch.Tensor, threshold: float, alpha: float) -> torch.Tensor:
+        count, u_seq = if_forward(h, threshold, alpha, w)
+        ctx.save_for_backward(u_seq, w)
         ctx.threshold, ctx.alpha = threshold, alpha
-        return count_table[k]
+        return count
 
     @staticmethod
     def backward(ctx, grad_count: torch.Tensor):
-        h, w = ctx.saved_tensors
-        threshold, alpha, T = ctx.threshold, ctx.alpha, w.shape[0]
-        v = h.new_empty((T, *h.shape))  # potentials before the reset, replayed
-        v[0] = h
-        for t in range(1, T):
-            torch.addcmul(h, v[t - 1], v[t - 1] < threshold, out=v[t])
-        spike = v >= threshold
-        # surrogate.Sigmoid's derivative. Clamping the argument changes it by < 1e-17 but keeps
-        # denormal floats (far below threshold) out of the arithmetic, which they slow down 10x.
-        sig = torch.sigmoid(((v - threshold) * alpha).clamp_(-40.0, 40.0))
-        surrogate_grad = alpha * sig * (1.0 - sig)
-        a = torch.addcmul((~spike).to(h.dtype), surrogate_grad, v, value=-1.0)
-        dv = torch.empty_like(v)
-        dv[0] = 1.0
-        one = torch.ones((), dtype=h.dtype, device=h.device)
-        for t in range(1, T):
-            torch.addcmul(one, a[t - 1], dv[t - 1], out=dv[t])
-        dcount_dh = torch.einsum("t,t...,t...->...", w, surrogate_grad, dv)
-        return grad_count * dcount_dh, None, None, None, None
-
-
-def spike_count_table(w: torch.Tensor) -> torch.Tensor:
-    """table[k] = sum of w[t] over the steps t at which a neuron that fires every k+1 steps fires."""
-    T = len(w)
-    t = torch.arange(1, T + 1)
-    period = torch.arange(1, T + 2).unsqueeze(1)
-    return ((t % period == 0) * w).sum(1)
+        u_seq, w = ctx.saved_tensors
+        return grad_count * if_gradient_factor(u_seq, ctx.threshold, ctx.alpha, w), None, None, None
 
 
 class ActorCritic(nn.Module):
@@ -241,8 +287,7 @@ class ActorCritic(nn.Module):
         w = lif_readout_weights(self.actor[3].tau, T)
         # Derived from T and tau, not learned: kept out of the state dict.
         self.register_buffer("readout_w", w.float(), persistent=False)
-        self.register_buffer("readout_w_sum", w.sum().float(), persistent=False)
-        self.register_buffer("count_table", spike_count_table(w).float(), persistent=False)
+        self.readout_w_sum = float(w.sum())
 
     def _check_fast_path_applies(self):
         for branch in (self.critic, self.actor):
@@ -274,13 +319,15 @@ class ActorCritic(nn.Module):
         hidden = self.critic[0].out_features
         h = torch.cat((self.critic[0](x), self.actor[0](x)), dim=-1)
         if_node = self.actor[1]
-        counts = IFSpikeCount.apply(
-            h, self.readout_w, self.count_table, if_node.v_threshold, if_node.surrogate_function.alpha
-        )
+        counts = IFSpikeCount.apply(h, self.readout_w, if_node.v_threshold, if_node.surrogate_function.alpha)
         critic_counts, actor_counts = counts.split(hidden, dim=-1)
-        value = F.linear(critic_counts, self.critic[2].weight, self.critic[2].bias * self.readout_w_sum)
-        mu = F.linear(actor_counts, self.actor[2].weight, self.actor[2].bias * self.readout_w_sum)
+        value = self._readout(self.critic[2], critic_counts)
+        mu = self._readout(self.actor[2], actor_counts)
         return mu, value
+
+    def _readout(self, linear: nn.Linear, counts: torch.Tensor) -> torch.Tensor:
+        """sum_t w[t] (W spike[t] + b) = W counts + sum(w) b, in one op."""
+        return torch.addmm(linear.bias, counts, linear.weight.t(), beta=self.readout_w_sum)
 
 
 # --------------------------------------------------------------------------------------
@@ -475,6 +522,23 @@ def load_agent(path: str | Path, agent: Agent) -> tuple[nn.Module, dict]:
     return model, ckpt
 
 
+def keep_freed_memory_for_reuse() -> None:
+    """Ask glibc to keep freed memory in the process instead of returning it to the kernel.
+
+    The spiking network's [T, batch, hidden] temporaries are about 1 MB at mini-batch 256. By
+    default glibc gives blocks that size back to the kernel when freed, and the next mini-batch
+    page-faults them in again, which costs more than the arithmetic done on them. A no-op where
+    the C library is not glibc.
+    """
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 * 2**20)  # serve blocks up to 32 MB from the heap...
+    mallopt(m_trim_threshold, 512 * 2**20)  # ...and keep up to 512 MB of it free for reuse
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -526,12 +590,13 @@ def train(args: Args, agent: Agent) -> dict:
     writer.add_text("hyperparameters", hyperparameter_table(args))
     reward_tag = f"{agent.name}-{args.env_id}/Reward"
 
+    keep_freed_memory_for_reuse()
     seed_everything(args.seed)
     rng = torch.Generator(device=device).manual_seed(args.seed)
     envs = make_envs(args.env_id, args.num_envs)
     eval_envs = make_envs(args.env_id, args.eval_episodes)
     model = agent.build(obs_dim, num_actions, args).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate, fused=True)
     checkpoint_info = {
         "agent": agent.name,
         "env_id": args.env_id,
@@ -551,12 +616,11 @@ def train(args: Args, agent: Agent) -> dict:
             for i in range(args.num_steps):
                 dist, value = model(state)
                 action = torch.normal(dist.loc, dist.scale, generator=rng)
-                obs, reward, terminated, truncated, _ = envs.step(to_env_action(action))
-
                 rollout.states[i] = state
                 rollout.actions[i] = action
                 rollout.log_probs[i] = dist.log_prob(action)
                 rollout.values[i] = value
+                obs, reward, terminated, truncated, _ = envs.step(to_env_action(action))
                 rollout.rewards[i, :, 0] = reward
                 rollout.masks[i, :, 0] = ~(terminated | truncated)
                 state = torch.as_tensor(obs, dtype=torch.float32, device=device)
