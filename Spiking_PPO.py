@@ -288,6 +288,9 @@ class ActorCritic(nn.Module):
         # Derived from T and tau, not learned: kept out of the state dict.
         self.register_buffer("readout_w", w.float(), persistent=False)
         self.readout_w_sum = float(w.sum())
+        # A plain tuple is not registered as submodules: quick access for the fast path, without
+        # nn.Sequential's indexing and without duplicate state-dict keys.
+        self._layers = (self.critic[0], self.actor[0], self.critic[2], self.actor[2], self.actor[1])
 
     def _check_fast_path_applies(self):
         for branch in (self.critic, self.actor):
@@ -316,13 +319,12 @@ class ActorCritic(nn.Module):
         run as one; the LIF readout after T steps is a fixed weighted sum of its inputs, so the
         second Linear runs once on weighted spike counts (its bias counted sum(w) times).
         """
-        hidden = self.critic[0].out_features
-        h = torch.cat((self.critic[0](x), self.actor[0](x)), dim=-1)
-        if_node = self.actor[1]
+        critic_in, actor_in, critic_out, actor_out, if_node = self._layers
+        h = torch.cat((critic_in(x), actor_in(x)), dim=-1)
         counts = IFSpikeCount.apply(h, self.readout_w, if_node.v_threshold, if_node.surrogate_function.alpha)
-        critic_counts, actor_counts = counts.split(hidden, dim=-1)
-        value = self._readout(self.critic[2], critic_counts)
-        mu = self._readout(self.actor[2], actor_counts)
+        critic_counts, actor_counts = counts.split(critic_in.out_features, dim=-1)
+        value = self._readout(critic_out, critic_counts)
+        mu = self._readout(actor_out, actor_counts)
         return mu, value
 
     def _readout(self, linear: nn.Linear, counts: torch.Tensor) -> torch.Tensor:
@@ -385,10 +387,11 @@ def compute_gae(next_value, rewards, masks, values, gamma: float = 0.99, lam: fl
 def ppo_iter(mini_batch_size: int, *tensors: torch.Tensor, generator: torch.Generator | None = None):
     """Random disjoint mini-batches of the rows of `tensors`; the last partial batch is dropped."""
     batch_size = tensors[0].shape[0]
-    ids = torch.randperm(batch_size, generator=generator, device=tensors[0].device)
-    for start in range(0, batch_size - mini_batch_size + 1, mini_batch_size):
-        idx = ids[start : start + mini_batch_size]
-        yield tuple(t[idx] for t in tensors)
+    used = batch_size // mini_batch_size * mini_batch_size
+    ids = torch.randperm(batch_size, generator=generator, device=tensors[0].device)[:used]
+    shuffled = [t[ids] for t in tensors]  # one gather per tensor; the mini-batches are views
+    for start in range(0, used, mini_batch_size):
+        yield tuple(t[start : start + mini_batch_size] for t in shuffled)
 
 
 def ppo_update(
@@ -402,10 +405,11 @@ def ppo_update(
     advantages,
     generator: torch.Generator | None = None,
 ) -> dict[str, float]:
-    """The tutorial's PPO update; returns the mean of each loss statistic over all mini-batches."""
+    """The tutorial's PPO update. Returns loss statistics averaged over the last epoch's mini-batches,
+    whose ratio and KL measure how far the whole update moved the policy."""
     stats = torch.zeros(6, device=states.device)
     n = 0
-    for _ in range(args.ppo_epochs):
+    for epoch in range(args.ppo_epochs):
         for state, action, old_log_probs, return_, advantage in ppo_iter(
             args.mini_batch_size, states, actions, log_probs, returns, advantages, generator=generator
         ):
@@ -426,11 +430,12 @@ def ppo_update(
             loss.backward()
             optimizer.step()
 
-            with torch.no_grad():
-                approx_kl = ((ratio - 1) - log_ratio).mean()  # http://joschu.net/blog/kl-approx.html
-                clip_frac = ((ratio - 1).abs() > args.clip_param).float().mean()
-                stats += torch.stack([loss, actor_loss, critic_loss, entropy, approx_kl, clip_frac]).detach()
-            n += 1
+            if epoch == args.ppo_epochs - 1:
+                with torch.no_grad():
+                    approx_kl = ((ratio - 1) - log_ratio).mean()  # http://joschu.net/blog/kl-approx.html
+                    clip_frac = ((ratio - 1).abs() > args.clip_param).float().mean()
+                    stats += torch.stack([loss, actor_loss, critic_loss, entropy, approx_kl, clip_frac])
+                n += 1
     names = ("loss", "actor_loss", "critic_loss", "entropy", "approx_kl", "clip_frac")
     return dict(zip(names, (stats / n).tolist(), strict=True))
 
@@ -438,7 +443,7 @@ def ppo_update(
 # --------------------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------------------
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate(model: nn.Module, envs: gym.vector.VectorEnv, seed: int, device: torch.device) -> np.ndarray:
     """Returns of one episode in each of the envs, played together with the stochastic policy.
 
@@ -612,7 +617,7 @@ def train(args: Args, agent: Agent) -> dict:
     evals: list[tuple[int, float]] = []
 
     while step_idx < args.max_steps:
-        with torch.no_grad():
+        with torch.inference_mode():
             for i in range(args.num_steps):
                 dist, value = model(state)
                 action = torch.normal(dist.loc, dist.scale, generator=rng)

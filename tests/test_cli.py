@@ -87,3 +87,14 @@ def test_bad_input_is_one_line_exit_2_and_creates_no_run_directory(script, argv,
 def test_the_snn_flags_are_refused_by_the_ann(runs_dir):
     result = run_script("PPO.py", "--T", "8", "--runs-dir", str(runs_dir))
     assert result.returncode == 2 and "unrecognized arguments: --T 8" in result.stderr
+
+
+def test_fast_and_reference_paths_give_the_same_eval_curve(runs_dir):
+    """Same seed, same curve for the first updates; later, rounding differences compound (see README)."""
+    argv = ["--max-steps", "384", "--eval-interval", "50", "--runs-dir"]
+    for impl in ("fast", "reference"):
+        assert run_script("Spiking_PPO.py", *argv, str(runs_dir / impl), "--snn-impl", impl).returncode == 0
+    fast, reference = (
+        scalars(only_run_dir(runs_dir / impl), "Spiking-PPO-CartPole-v0/Reward") for impl in ("fast", "reference")
+    )
+    assert len(fast) == 7 and fast == reference

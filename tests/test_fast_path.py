@@ -82,3 +82,27 @@ def test_state_dict_of_one_path_loads_into_the_other_with_the_same_result():
     fast.load_state_dict(reference.state_dict())
     torch.testing.assert_close(reference(x)[1], before, **TOL)
     torch.testing.assert_close(fast(x)[1], before, **TOL)
+
+
+def test_one_ppo_update_takes_both_paths_to_the_same_weights():
+    """A whole update (30 epochs of Adam on one rollout) differs between the paths by rounding only."""
+    from Spiking_PPO import SpikingArgs, ppo_update
+
+    fast, reference = twin_models(4, 2, 32, 16, seed=7)
+    g = torch.Generator().manual_seed(7)
+    states, actions = torch.randn(512, 4, generator=g) * 2, torch.randn(512, 2, generator=g)
+    with torch.no_grad():
+        dist, values = fast(states)
+        log_probs = dist.log_prob(actions)
+    returns = values + torch.randn(512, 1, generator=g)
+    for model in (fast, reference):
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+        batches = torch.Generator().manual_seed(5)
+        ppo_update(model, optimizer, SpikingArgs(), states, actions, log_probs, returns, returns - values, batches)
+    moved = max(
+        (p - q).abs().max().item()
+        for p, q in zip(fast.parameters(), twin_models(4, 2, 32, 16, 7)[0].parameters(), strict=True)
+    )
+    assert moved > 1e-3  # the update did something
+    for (name, p), q in zip(fast.state_dict().items(), reference.state_dict().values(), strict=True):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=1e-5, msg=lambda m, name=name: f"{name}: {m}")

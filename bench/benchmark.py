@@ -1,0 +1,151 @@
+"""Speed of the spiking agent (fast and reference paths) against its ANN twin, on this machine.
+
+Trains each agent from the command line, as a user would, for a fixed number of rollout steps
+(same config, same seed; start-up included), then times one network forward (batch 4, no grad)
+and one forward+backward (batch 256). Prints a table and writes the same figures as JSON.
+
+    python bench/benchmark.py                 # 1e4 rollout steps for each agent
+    python bench/benchmark.py --steps 2000 --reference-steps 500    # a quick look
+"""
+
+import argparse
+import json
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import PPO  # noqa: E402
+import Spiking_PPO  # noqa: E402
+
+AGENTS = {  # name: (script, extra flags, network builder)
+    "snn-fast": ("Spiking_PPO.py", ["--snn-impl", "fast"], lambda: Spiking_PPO.ActorCritic(4, 2, 32, impl="fast")),
+    "snn-reference": (
+        "Spiking_PPO.py",
+        ["--snn-impl", "reference"],
+        lambda: Spiking_PPO.ActorCritic(4, 2, 32, impl="reference"),
+    ),
+    "ann": ("PPO.py", [], lambda: PPO.ActorCritic(4, 2, 32)),
+}
+
+
+def time_training(script: str, flags: list[str], steps: int, runs_dir: str) -> dict:
+    start = time.perf_counter()
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / script),
+            "--max-steps",
+            str(steps),
+            "--runs-dir",
+            runs_dir,
+            "--device",
+            "cpu",
+            *flags,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    wall = time.perf_counter() - start
+    done = int(re.search(r"done: (\d+) steps", result.stdout).group(1))
+    return {"rollout_steps": done, "wall_s": wall, "rollout_steps_per_s": done / wall}
+
+
+def median_time(fn, repeats: int) -> float:
+    for _ in range(max(3, repeats // 10)):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def time_network(build, repeats: int) -> dict:
+    torch.manual_seed(0)
+    model = build()
+    x4, x256 = torch.randn(4, 4), torch.randn(256, 4)
+    actions, returns = torch.randn(256, 2), torch.randn(256, 1)
+
+    def forward():
+        with torch.no_grad():
+            model(x4)
+
+    def forward_backward():
+        dist, value = model(x256)
+        loss = -dist.log_prob(actions).mean() + (returns - value).pow(2).mean()
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+
+    return {
+        "forward_b4_us": median_time(forward, repeats) * 1e6,
+        "fwd_bwd_b256_us": median_time(forward_backward, repeats) * 1e6,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=10_000, help="rollout steps for the fast SNN and the ANN")
+    parser.add_argument("--reference-steps", type=int, default=10_000, help="rollout steps for the reference SNN")
+    parser.add_argument("--repeats", type=int, default=300, help="timed calls per network measurement")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "out" / "benchmark.json"), help="where to write JSON")
+    args = parser.parse_args()
+
+    Spiking_PPO.keep_freed_memory_for_reuse()  # as in training
+    results = {
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpu_threads": torch.get_num_threads(),
+            "processor": platform.processor(),
+        }
+    }
+    with tempfile.TemporaryDirectory() as runs_dir:
+        for name, (script, flags, build) in AGENTS.items():
+            steps = args.reference_steps if name == "snn-reference" else args.steps
+            results[name] = {**time_training(script, flags, steps, runs_dir), **time_network(build, args.repeats)}
+            print(f"{name}: {results[name]}", file=sys.stderr)
+
+    fast, ref, ann = results["snn-fast"], results["snn-reference"], results["ann"]
+    results["ratios"] = {
+        "training_fast_vs_reference_speedup": fast["rollout_steps_per_s"] / ref["rollout_steps_per_s"],
+        "training_snn_vs_ann_time": ann["rollout_steps_per_s"] / fast["rollout_steps_per_s"],
+        "fwd_bwd_b256_snn_vs_ann_time": fast["fwd_bwd_b256_us"] / ann["fwd_bwd_b256_us"],
+        "forward_b4_snn_vs_ann_time": fast["forward_b4_us"] / ann["forward_b4_us"],
+    }
+    print(
+        "| agent | rollout steps | wall time (s) | rollout steps/s | forward, batch 4 (us) | fwd+bwd, batch 256 (us) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in AGENTS:
+        r = results[name]
+        print(
+            f"| {name} | {r['rollout_steps']} | {r['wall_s']:.1f} | {r['rollout_steps_per_s']:.0f} "
+            f"| {r['forward_b4_us']:.0f} | {r['fwd_bwd_b256_us']:.0f} |"
+        )
+    ratios = results["ratios"]
+    print()
+    print(
+        f"training speed, SNN fast / reference:   {ratios['training_fast_vs_reference_speedup']:.1f}x  (target >= 10x)"
+    )
+    print(f"training time, SNN fast / ANN:          {ratios['training_snn_vs_ann_time']:.2f}x (target <= 1.5x)")
+    print(f"forward+backward b256, SNN fast / ANN:  {ratios['fwd_bwd_b256_snn_vs_ann_time']:.2f}x (target <= 3x)")
+    print(f"forward b4, SNN fast / ANN:             {ratios['forward_b4_snn_vs_ann_time']:.2f}x")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwritten: {args.json}")
+
+
+if __name__ == "__main__":
+    main()
