@@ -20,9 +20,11 @@ from __future__ import annotations
 import argparse
 import ctypes
 import dataclasses
+import functools
 import math
 import os
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -40,6 +42,7 @@ import torch.nn as nn
 from spikingjelly.activation_based import functional, neuron, surrogate
 from torch.distributions import Normal
 from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
 
 
 # --------------------------------------------------------------------------------------
@@ -53,8 +56,9 @@ def flag(default: Any, help: str, check: str | None = None, choices: tuple | Non
 
 @dataclass
 class Args:
-    env_id: str = flag("CartPole-v0", "gymnasium env id (flat Box observation, Discrete action)")
+    env_id: str = flag("CartPole-v0", "gymnasium env id (flat Box observation, Discrete or Box action)")
     num_envs: int = flag(4, "parallel training environments", "positive")
+    vectorization: str = flag("sync", "run the envs in this process, or one process each", choices=("sync", "async"))
     seed: int = flag(1, "seed for python, numpy, torch and every environment", "nonnegative")
     device: str = flag("auto", "torch device: cpu, cuda, or auto (cuda when available)")
     max_steps: int = flag(100_000, "rollout steps to train for (one step advances every env)", "positive")
@@ -68,10 +72,22 @@ class Args:
     gae_lambda: float = flag(0.95, "GAE lambda (the tutorial's `tau`)", "probability")
     ent_coef: float = flag(0.001, "entropy bonus coefficient", "nonnegative")
     vf_coef: float = flag(0.5, "value loss coefficient", "nonnegative")
+    truncation_as_termination: bool = flag(False, "treat time limits as failures, as the tutorial did")
     eval_interval: int = flag(100, "rollout steps between two evaluations", "positive")
     eval_episodes: int = flag(10, "episodes per evaluation, played in parallel", "positive")
     stop_at_return: float | None = flag(None, "stop once the eval mean return reaches this", "finite")
     runs_dir: str = flag("runs", "parent directory of the run directories")
+    quiet: bool = flag(False, "no progress bar (for logs and CI)")
+    resume: str | None = flag(None, "continue the interrupted run in this run directory from its last.pt")
+    eval_only: str | None = flag(None, "play --eval-episodes episodes with this checkpoint and print the return")
+    render: bool = flag(False, "with --eval-only: show one episode on screen")
+    capture_video: bool = flag(False, "with --eval-only: write an mp4 of one episode beside the checkpoint")
+
+
+# Flags that say what to do rather than how to train: not saved as the run's hyperparameters,
+# and, with those below, the only ones a resumed run may change.
+ACTION_FLAGS = ("quiet", "resume", "eval_only", "render", "capture_video")
+RESUME_MAY_CHANGE = ("max_steps", "stop_at_return", "device")
 
 
 @dataclass
@@ -103,15 +119,29 @@ class OneLineParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def parse_args(args_cls: type[Args], argv: list[str] | None = None) -> Args:
+def build_parser(args_cls: type[Args], defaults: bool = True) -> OneLineParser:
+    """The command line of `args_cls`; without defaults, parsing yields only the flags given."""
     parser = OneLineParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for f in dataclasses.fields(args_cls):
-        meta = f.metadata
-        kind = {"int": int, "float": float, "str": str, "float | None": float}[str(f.type)]
-        parser.add_argument(cli_flag(f.name), type=kind, default=f.default, help=meta["help"], choices=meta["choices"])
-    args = args_cls(**vars(parser.parse_args(argv)))
+        default = f.default if defaults else argparse.SUPPRESS
+        if f.type == "bool":
+            parser.add_argument(cli_flag(f.name), action="store_true", default=default, help=f.metadata["help"])
+            continue
+        kind = {"int": int, "float": float, "str": str, "float | None": float, "str | None": str}[f.type]
+        parser.add_argument(
+            cli_flag(f.name), type=kind, default=default, help=f.metadata["help"], choices=f.metadata["choices"]
+        )
+    return parser
+
+
+def parse_args(args_cls: type[Args], argv: list[str] | None = None) -> Args:
+    args = args_cls(**vars(build_parser(args_cls).parse_args(argv)))
     validate(args)
     return args
+
+
+def given_flags(args_cls: type[Args], argv: list[str] | None = None) -> set[str]:
+    return set(vars(build_parser(args_cls, defaults=False).parse_args(argv)))
 
 
 def validate(args: Args) -> None:
@@ -129,6 +159,10 @@ def validate(args: Args) -> None:
         raise UsageError(f"--device must be cpu, cuda or auto, got {args.device!r}")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError("--device cuda asked for, but no CUDA device is available; use --device cpu")
+    if (args.render or args.capture_video) and not args.eval_only:
+        raise UsageError("--render and --capture-video replay a checkpoint: use them with --eval-only PATH")
+    if args.render and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        raise UsageError("--render needs a display and none is set (DISPLAY); use --capture-video instead")
 
 
 # --------------------------------------------------------------------------------------
@@ -327,6 +361,14 @@ class ActorCritic(nn.Module):
         mu = self._readout(actor_out, actor_counts)
         return mu, value
 
+    def firing_rates(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each branch's hidden IF layer on the batch x: the fraction of the T steps each neuron fires."""
+        per_step = torch.full((self.T,), 1.0 / self.T, device=x.device)
+        return {
+            name: if_forward(branch[0](x), branch[1].v_threshold, branch[1].surrogate_function.alpha, per_step)[0]
+            for name, branch in (("actor", self.actor), ("critic", self.critic))
+        }
+
     def _readout(self, linear: nn.Linear, counts: torch.Tensor) -> torch.Tensor:
         """sum_t w[t] (W spike[t] + b) = W counts + sum(w) b, in one op."""
         return torch.addmm(linear.bias, counts, linear.weight.t(), beta=self.readout_w_sum)
@@ -335,18 +377,26 @@ class ActorCritic(nn.Module):
 # --------------------------------------------------------------------------------------
 # Environments
 # --------------------------------------------------------------------------------------
-def make_envs(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
-    """Vector envs with the tutorial's semantics: an env that ends resets in the same step."""
-    return gym.make_vec(
-        env_id,
-        num_envs=num_envs,
-        vectorization_mode="sync",
-        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-    )
+@dataclass
+class EnvSpec:
+    """What the agents need to know of an env: its sizes and how a policy sample becomes an action."""
+
+    env_id: str
+    obs_dim: int
+    num_actions: int  # Discrete: one Gaussian component per action; Box: the action's size
+    action_space: gym.Space
+
+    def to_env_action(self, sample: torch.Tensor) -> np.ndarray:
+        if isinstance(self.action_space, gym.spaces.Discrete):
+            # The tutorial's rule: the index of the largest component of the Gaussian sample.
+            return sample.argmax(dim=-1).cpu().numpy() + int(self.action_space.start)
+        # The Gaussian is the policy itself; the env gets the sample clipped to its bounds, PPO
+        # keeps the log-probability of the unclipped sample.
+        return np.clip(sample.cpu().numpy(), self.action_space.low, self.action_space.high)
 
 
-def env_dims(env_id: str) -> tuple[int, int]:
-    """(observation size, action count) of env_id, or a UsageError saying why it cannot be used."""
+def env_spec(env_id: str) -> EnvSpec:
+    """The spec of env_id, or a UsageError naming what the agents cannot handle."""
     try:
         env = gym.make(env_id)
     except gym.error.Error as e:
@@ -355,14 +405,44 @@ def env_dims(env_id: str) -> tuple[int, int]:
     env.close()
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
         raise UsageError(f"--env-id {env_id!r}: observation space {obs_space} is not a flat Box")
-    if not isinstance(act_space, gym.spaces.Discrete):
-        raise UsageError(f"--env-id {env_id!r}: action space {act_space} is not Discrete")
-    return obs_space.shape[0], int(act_space.n)
+    if isinstance(act_space, gym.spaces.Discrete):
+        return EnvSpec(env_id, obs_space.shape[0], int(act_space.n), act_space)
+    if isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
+        return EnvSpec(env_id, obs_space.shape[0], act_space.shape[0], act_space)
+    raise UsageError(f"--env-id {env_id!r}: action space {act_space} is neither Discrete nor a flat Box")
 
 
-def to_env_action(sample: torch.Tensor) -> np.ndarray:
-    """The tutorial's discrete action: the index of the largest component of the Gaussian sample."""
-    return sample.argmax(dim=-1).cpu().numpy()
+def make_envs(env_fns: list[Callable[[], gym.Env]], vectorization: str = "sync") -> gym.vector.VectorEnv:
+    """Vector envs with the tutorial's semantics: an env whose episode ends resets in the same step
+    (the final observation is in info["final_obs"])."""
+    vector_env = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
+    return vector_env(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+
+
+def new_envs(env_id: str, num_envs: int, vectorization: str = "sync", **make_kwargs) -> gym.vector.VectorEnv:
+    return make_envs([functools.partial(gym.make, env_id, **make_kwargs)] * num_envs, vectorization)
+
+
+def episode_end_targets(
+    rewards: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    final_values: np.ndarray,
+    gamma: float,
+    truncation_as_termination: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (reward, mask) pair that GAE sees for one step of every env.
+
+    mask is 0 wherever an episode ended, since the next observation belongs to a new episode. An
+    episode cut by a time limit (truncated, not terminated) did not fail: its reward is
+    bootstrapped with gamma times the critic's value of its final observation. With
+    `truncation_as_termination` a time limit cuts the return, as in the tutorial.
+    """
+    done = terminated | truncated
+    if truncation_as_termination:
+        return rewards, (~done).astype(np.float32)
+    cut_by_time = truncated & ~terminated
+    return rewards + gamma * np.where(cut_by_time, final_values, 0.0), (~done).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------
@@ -444,7 +524,9 @@ def ppo_update(
 # Evaluation
 # --------------------------------------------------------------------------------------
 @torch.inference_mode()
-def evaluate(model: nn.Module, envs: gym.vector.VectorEnv, seed: int, device: torch.device) -> np.ndarray:
+def evaluate(
+    model: nn.Module, envs: gym.vector.VectorEnv, spec: EnvSpec, seed: int, device: torch.device
+) -> np.ndarray:
     """Returns of one episode in each of the envs, played together with the stochastic policy.
 
     The env resets and the action noise come from `seed` alone, so an evaluation depends only
@@ -457,7 +539,7 @@ def evaluate(model: nn.Module, envs: gym.vector.VectorEnv, seed: int, device: to
     while not done.all():
         dist, _ = model(torch.as_tensor(obs, dtype=torch.float32, device=device))
         sample = torch.normal(dist.loc, dist.scale, generator=rng)
-        obs, reward, terminated, truncated, _ = envs.step(to_env_action(sample))
+        obs, reward, terminated, truncated, _ = envs.step(spec.to_env_action(sample))
         returns += np.where(done, 0.0, reward)
         done |= terminated | truncated
     return returns
@@ -511,6 +593,12 @@ class Agent:
     script: str  # run directory component, e.g. "Spiking_PPO"
     args_cls: type[Args]
     build: Callable[[int, int, Args], nn.Module]  # (observation size, action count, args) -> model
+    # Extra scalars for TensorBoard, computed on each rollout's observations after the update.
+    diagnostics: Callable[[nn.Module, torch.Tensor], dict[str, float]] | None = None
+
+
+def hyperparameters(args: Args) -> dict:
+    return {k: v for k, v in dataclasses.asdict(args).items() if k not in ACTION_FLAGS}
 
 
 def load_agent(path: str | Path, agent: Agent) -> tuple[nn.Module, dict]:
@@ -518,13 +606,21 @@ def load_agent(path: str | Path, agent: Agent) -> tuple[nn.Module, dict]:
     ckpt = read_checkpoint(path)
     if ckpt["agent"] != agent.name:
         raise CheckpointError(f"{path}: a {ckpt['agent']} checkpoint, not {agent.name}")
-    args = agent.args_cls(**ckpt["args"])
-    model = agent.build(ckpt["obs_dim"], ckpt["num_actions"], args)
+    model = agent.build(ckpt["obs_dim"], ckpt["num_actions"], agent.args_cls(**ckpt["args"]))
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError:
         raise CheckpointError(f"{path}: its weights do not fit the network of its own arguments") from None
     return model, ckpt
+
+
+def check_flags_match(path: str, ckpt: dict, args: Args, given: set[str], may_change: tuple[str, ...]) -> None:
+    """Refuse flags given on the command line that contradict the run the checkpoint belongs to."""
+    for name in sorted(given - set(ACTION_FLAGS) - set(may_change)):
+        if getattr(args, name) != ckpt["args"][name]:
+            raise CheckpointError(
+                f"{path} was made with {cli_flag(name)} {ckpt['args'][name]}, not {getattr(args, name)}"
+            )
 
 
 def keep_freed_memory_for_reuse() -> None:
@@ -570,7 +666,7 @@ def create_run_dir(args: Args, agent: Agent) -> Path:
 
 
 def hyperparameter_table(args: Args) -> str:
-    rows = "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items())
+    rows = "\n".join(f"|{k}|{v}|" for k, v in hyperparameters(args).items())
     return "|param|value|\n|-|-|\n" + rows
 
 
@@ -586,101 +682,220 @@ class Rollout:
         self.masks = np.zeros((num_steps, num_envs, 1), dtype=np.float32)
 
 
-def train(args: Args, agent: Agent) -> dict:
-    """Train `agent` as `args` say; returns a summary (run directory, best eval mean, ...)."""
-    obs_dim, num_actions = env_dims(args.env_id)
-    device = resolve_device(args.device)
-    run_dir = create_run_dir(args, agent)
-    writer = SummaryWriter(str(run_dir))
-    writer.add_text("hyperparameters", hyperparameter_table(args))
-    reward_tag = f"{agent.name}-{args.env_id}/Reward"
+class TrainingDiverged(Exception):
+    """A non-finite loss or parameter: reported in one line, exit status 1."""
 
+
+class StopSignals:
+    """Turns SIGINT and SIGTERM into a request to stop after the current step."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous = {sig: signal.signal(sig, self._request) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def _request(self, signum, frame):
+        self.signum = signum
+
+    def restore(self):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _the_env(env: gym.Env) -> gym.Env:
+    return env
+
+
+def train(args: Args, agent: Agent, resume_from: dict | None = None) -> dict:
+    """Train `agent` as `args` say, or continue the run that `resume_from` (a last.pt) left."""
+    spec = env_spec(args.env_id)
+    device = resolve_device(args.device)
     keep_freed_memory_for_reuse()
     seed_everything(args.seed)
     rng = torch.Generator(device=device).manual_seed(args.seed)
-    envs = make_envs(args.env_id, args.num_envs)
-    eval_envs = make_envs(args.env_id, args.eval_episodes)
-    model = agent.build(obs_dim, num_actions, args).to(device)
+    model = agent.build(spec.obs_dim, spec.num_actions, args).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate, fused=True)
-    checkpoint_info = {
-        "agent": agent.name,
-        "env_id": args.env_id,
-        "obs_dim": obs_dim,
-        "num_actions": num_actions,
-        "args": dataclasses.asdict(args),
-    }
+    rollout = Rollout(args.num_steps, args.num_envs, spec.obs_dim, spec.num_actions, device)
 
-    rollout = Rollout(args.num_steps, args.num_envs, obs_dim, num_actions, device)
-    obs, _ = envs.reset(seed=args.seed)
+    if resume_from is None:
+        run_dir = create_run_dir(args, agent)
+        envs = new_envs(args.env_id, args.num_envs, args.vectorization)
+        obs, _ = envs.reset(seed=args.seed)
+        step_idx, best, last_eval, updates = 0, -math.inf, math.nan, 0
+    else:
+        run_dir, ckpt = Path(args.resume), resume_from
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        rng.set_state(ckpt["rng"]["train"])
+        random.setstate(ckpt["rng"]["python"])
+        np.random.set_state(ckpt["rng"]["numpy"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        for name, value in ckpt["rollout"].items():
+            getattr(rollout, name)[...] = value
+        if ckpt["envs"] is not None:  # the envs themselves, mid-episode, as they were
+            envs = make_envs([functools.partial(_the_env, env) for env in ckpt["envs"]], args.vectorization)
+            obs = ckpt["obs"]
+        else:  # async envs live in other processes and were not saved: start new episodes
+            envs = new_envs(args.env_id, args.num_envs, args.vectorization)
+            obs, _ = envs.reset(seed=eval_seed(args.seed, ckpt["step"]))
+        step_idx, best, last_eval, updates = ckpt["step"], ckpt["best"], ckpt["eval_mean"], ckpt["updates"]
+
+    # On resume, TensorBoard drops what the interrupted run logged after its last.pt.
+    writer = SummaryWriter(str(run_dir), purge_step=step_idx + 1 if resume_from else None)
+    if resume_from is None:
+        writer.add_text("hyperparameters", hyperparameter_table(args))
+    eval_envs = new_envs(args.env_id, args.eval_episodes, args.vectorization)
+    reward_tag = f"{agent.name}-{args.env_id}/Reward"
+    info = {"agent": agent.name, "env_id": args.env_id, "obs_dim": spec.obs_dim, "num_actions": spec.num_actions}
+
+    def checkpoint() -> dict:
+        """Everything a resumed run needs to go on exactly as this one would have."""
+        return {
+            **info,
+            "args": hyperparameters(args),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": step_idx,
+            "updates": updates,
+            "best": best,
+            "eval_mean": last_eval,
+            "rng": {
+                "train": rng.get_state(),
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+                "torch": torch.get_rng_state(),
+            },
+            "rollout": {name: getattr(rollout, name) for name in vars(rollout)},
+            "envs": list(envs.envs) if isinstance(envs, gym.vector.SyncVectorEnv) else None,
+            "obs": obs,
+        }
+
     state = torch.as_tensor(obs, dtype=torch.float32, device=device)
-    best, last_eval, step_idx, start = -math.inf, math.nan, 0, time.perf_counter()
-    evals: list[tuple[int, float]] = []
-
-    while step_idx < args.max_steps:
-        with torch.inference_mode():
-            for i in range(args.num_steps):
-                dist, value = model(state)
-                action = torch.normal(dist.loc, dist.scale, generator=rng)
-                rollout.states[i] = state
-                rollout.actions[i] = action
-                rollout.log_probs[i] = dist.log_prob(action)
-                rollout.values[i] = value
-                obs, reward, terminated, truncated, _ = envs.step(to_env_action(action))
-                rollout.rewards[i, :, 0] = reward
-                rollout.masks[i, :, 0] = ~(terminated | truncated)
-                state = torch.as_tensor(obs, dtype=torch.float32, device=device)
-                step_idx += 1
-
-                if step_idx % args.eval_interval == 0:
-                    returns = evaluate(model, eval_envs, eval_seed(args.seed, step_idx), device)
-                    last_eval = float(returns.mean())
-                    evals.append((step_idx, last_eval))
-                    writer.add_scalar(reward_tag, last_eval, step_idx)
-                    sps = step_idx / (time.perf_counter() - start)
-                    writer.add_scalar("charts/steps_per_second", sps, step_idx)
-                    if last_eval > best:
-                        best = last_eval
-                        save_checkpoint(
-                            run_dir / "best.pt",
-                            {**checkpoint_info, "model": model.state_dict(), "step": step_idx, "eval_mean": last_eval},
-                        )
-                    print(
-                        f"step {step_idx:>7} | eval return {last_eval:7.2f} ± {returns.std():6.2f} | "
-                        f"best {best:7.2f} | {sps:6.0f} steps/s",
-                        flush=True,
+    start, start_step = time.perf_counter(), step_idx
+    stop = StopSignals()
+    bar = tqdm(total=args.max_steps, initial=step_idx, unit="step", disable=args.quiet or None, dynamic_ncols=True)
+    try:
+        while step_idx < args.max_steps and stop.signum is None:
+            with torch.inference_mode():
+                for i in range(step_idx % args.num_steps, args.num_steps):
+                    dist, value = model(state)
+                    action = torch.normal(dist.loc, dist.scale, generator=rng)
+                    rollout.states[i] = state
+                    rollout.actions[i] = action
+                    rollout.log_probs[i] = dist.log_prob(action)
+                    rollout.values[i] = value
+                    obs, reward, terminated, truncated, env_info = envs.step(spec.to_env_action(action))
+                    final_values = time_limit_values(model, env_info, truncated & ~terminated, args, device)
+                    rollout.rewards[i, :, 0], rollout.masks[i, :, 0] = episode_end_targets(
+                        reward, terminated, truncated, final_values, args.gamma, args.truncation_as_termination
                     )
-                    if args.stop_at_return is not None and last_eval >= args.stop_at_return:
+                    state = torch.as_tensor(obs, dtype=torch.float32, device=device)
+                    step_idx += 1
+                    bar.update(1)
+
+                    if step_idx % args.eval_interval == 0:
+                        returns = evaluate(model, eval_envs, spec, eval_seed(args.seed, step_idx), device)
+                        last_eval = float(returns.mean())
+                        sps = (step_idx - start_step) / (time.perf_counter() - start)
+                        writer.add_scalar(reward_tag, last_eval, step_idx)
+                        if last_eval > best:
+                            best = last_eval
+                            save_checkpoint(run_dir / "best.pt", {**checkpoint(), "eval_mean": last_eval})
+                        save_checkpoint(run_dir / "last.pt", checkpoint())
+                        bar.set_postfix(eval=f"{last_eval:.1f}", best=f"{best:.1f}")
+                        bar.write(
+                            f"step {step_idx:>7} | eval return {last_eval:7.2f} ± {returns.std():6.2f} | "
+                            f"best {best:7.2f} | {sps:6.0f} steps/s"
+                        )
+                        if args.stop_at_return is not None and last_eval >= args.stop_at_return:
+                            break
+                    if stop.signum is not None:
                         break
-            _, next_value = model(state)
-            rewards = torch.from_numpy(rollout.rewards).to(device)
-            masks = torch.from_numpy(rollout.masks).to(device)
-            returns = compute_gae(next_value, rewards, masks, rollout.values, args.gamma, args.gae_lambda)
+                if step_idx % args.num_steps or stop.signum is not None:
+                    break  # stopped inside the rollout: no update on part of one
+                _, next_value = model(state)
+                rewards = torch.from_numpy(rollout.rewards).to(device)
+                masks = torch.from_numpy(rollout.masks).to(device)
+                returns = compute_gae(next_value, rewards, masks, rollout.values, args.gamma, args.gae_lambda)
 
-        if args.stop_at_return is not None and last_eval >= args.stop_at_return:
-            break
-        advantages = returns - rollout.values
-        stats = ppo_update(
-            model,
-            optimizer,
-            args,
-            rollout.states.flatten(0, 1),
-            rollout.actions.flatten(0, 1),
-            rollout.log_probs.flatten(0, 1),
-            returns.flatten(0, 1),
-            advantages.flatten(0, 1),
-            generator=rng,
-        )
-        for name, value in stats.items():
-            writer.add_scalar(f"losses/{name}", value, step_idx)
+            advantages = returns - rollout.values
+            stats = ppo_update(
+                model,
+                optimizer,
+                args,
+                rollout.states.flatten(0, 1),
+                rollout.actions.flatten(0, 1),
+                rollout.log_probs.flatten(0, 1),
+                returns.flatten(0, 1),
+                advantages.flatten(0, 1),
+                generator=rng,
+            )
+            updates += 1
+            if not (math.isfinite(stats["loss"]) and all(p.isfinite().all() for p in model.parameters())):
+                raise TrainingDiverged(
+                    f"non-finite loss or parameters in update {updates} (rollout step {step_idx}); "
+                    f"stopped, {run_dir}/best.pt and last.pt are from before it"
+                )
+            log_update(writer, model, agent, args, stats, rollout, returns, step_idx, start_step, start)
 
+        save_checkpoint(run_dir / "last.pt", checkpoint())
+    finally:
+        bar.close()
+        stop.restore()
+        writer.close()
+        envs.close()
+        eval_envs.close()
     elapsed = time.perf_counter() - start
-    save_checkpoint(
-        run_dir / "last.pt", {**checkpoint_info, "model": model.state_dict(), "step": step_idx, "eval_mean": last_eval}
+    return {"run_dir": str(run_dir), "best": best, "steps": step_idx, "seconds": elapsed, "signal": stop.signum}
+
+
+def time_limit_values(model, env_info: dict, cut_by_time: np.ndarray, args: Args, device) -> np.ndarray:
+    """The critic's value of the final observation of each episode a time limit ended (else 0)."""
+    values = np.zeros(len(cut_by_time), dtype=np.float32)
+    if cut_by_time.any() and not args.truncation_as_termination:
+        final_obs = np.stack(env_info["final_obs"][cut_by_time])
+        _, value = model(torch.as_tensor(final_obs, dtype=torch.float32, device=device))
+        values[cut_by_time] = value[:, 0].cpu().numpy()
+    return values
+
+
+def log_update(writer, model, agent: Agent, args: Args, stats: dict, rollout, returns, step, start_step, start):
+    """Per-update scalars, grouped by section: losses/, charts/ and the agent's own."""
+    for name, value in stats.items():
+        writer.add_scalar(f"losses/{name}", value, step)
+    values, targets = rollout.values.flatten(), returns.flatten()
+    writer.add_scalar("losses/explained_variance", float(1 - (targets - values).var() / targets.var()), step)
+    writer.add_scalar("charts/learning_rate", args.learning_rate, step)
+    writer.add_scalar("charts/steps_per_second", (step - start_step) / (time.perf_counter() - start), step)
+    if agent.diagnostics is not None:
+        with torch.inference_mode():
+            for name, value in agent.diagnostics(model, rollout.states.flatten(0, 1)).items():
+                writer.add_scalar(name, value, step)
+
+
+def replay(args: Args, agent: Agent, given: set[str]) -> None:
+    """--eval-only: play a checkpoint's agent and print the mean and std of its return."""
+    model, ckpt = load_agent(args.eval_only, agent)
+    check_flags_match(args.eval_only, ckpt, args, given, ("eval_episodes", "seed", "device", "vectorization"))
+    spec, device = env_spec(ckpt["env_id"]), resolve_device(args.device)
+    model.to(device).eval()
+    seed = eval_seed(args.seed, 0)
+    if args.render:
+        evaluate(model, new_envs(spec.env_id, 1, render_mode="human"), spec, seed, device)
+    if args.capture_video:
+        folder = Path(args.eval_only).parent / "videos"
+        record = functools.partial(record_video, spec.env_id, folder, Path(args.eval_only).stem)
+        evaluate(model, make_envs([record]), spec, seed, device)
+        print(f"video: {folder}")
+    returns = evaluate(model, new_envs(spec.env_id, args.eval_episodes, args.vectorization), spec, seed, device)
+    print(
+        f"{args.eval_only} (step {ckpt['step']}): {len(returns)} episodes of {spec.env_id}, "
+        f"return {returns.mean():.2f} ± {returns.std():.2f} (mean ± std)"
     )
-    writer.close()
-    envs.close()
-    eval_envs.close()
-    return {"run_dir": str(run_dir), "best": best, "evals": evals, "steps": step_idx, "seconds": elapsed}
+
+
+def record_video(env_id: str, folder: Path, name: str) -> gym.Env:
+    env = gym.make(env_id, render_mode="rgb_array")
+    return gym.wrappers.RecordVideo(env, str(folder), name_prefix=name, episode_trigger=lambda episode: episode == 0)
 
 
 def main(agent: Agent, argv: list[str] | None = None) -> int:
@@ -688,13 +903,32 @@ def main(agent: Agent, argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*is out of date", category=DeprecationWarning)
     try:
         args = parse_args(agent.args_cls, argv)
-        if args.device.startswith("cuda"):
-            torch.cuda.init()
-        env_dims(args.env_id)
-        summary = train(args, agent)
+        given = given_flags(agent.args_cls, argv)
+        if args.eval_only:
+            replay(args, agent, given)
+            return 0
+        resume_from = None
+        if args.resume:
+            resume_from = read_checkpoint(Path(args.resume) / "last.pt")
+            if resume_from["agent"] != agent.name:
+                raise CheckpointError(f"{args.resume}: a {resume_from['agent']} run, not {agent.name}")
+            check_flags_match(args.resume, resume_from, args, given, RESUME_MAY_CHANGE)
+            saved = {k: v for k, v in resume_from["args"].items() if k not in given}
+            args = dataclasses.replace(args, **saved)
+        env_spec(args.env_id)
+        summary = train(args, agent, resume_from)
     except (UsageError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if summary["signal"] is not None:
+        name = signal.Signals(summary["signal"]).name
+        print(
+            f"stopped by {name} at step {summary['steps']}; saved {summary['run_dir']}/last.pt and the TensorBoard log"
+        )
+        return 128 + summary["signal"]
     print(
         f"done: {summary['steps']} steps in {summary['seconds']:.1f} s, best eval return {summary['best']:.2f}; "
         f"run directory {summary['run_dir']}"
@@ -706,7 +940,22 @@ def build_spiking_agent(num_inputs: int, num_actions: int, args: SpikingArgs) ->
     return ActorCritic(num_inputs, num_actions, args.hidden_size, T=args.T, impl=args.snn_impl)
 
 
-AGENT = Agent(name="Spiking-PPO", script="Spiking_PPO", args_cls=SpikingArgs, build=build_spiking_agent)
+def spiking_diagnostics(model: ActorCritic, states: torch.Tensor) -> dict[str, float]:
+    """Mean firing rate of each hidden IF layer, and the fraction of its neurons silent on the whole batch."""
+    scalars = {}
+    for branch, rates in model.firing_rates(states).items():
+        scalars[f"snn/firing_rate/{branch}"] = float(rates.mean())
+        scalars[f"snn/never_firing_fraction/{branch}"] = float((rates.amax(dim=0) == 0).float().mean())
+    return scalars
+
+
+AGENT = Agent(
+    name="Spiking-PPO",
+    script="Spiking_PPO",
+    args_cls=SpikingArgs,
+    build=build_spiking_agent,
+    diagnostics=spiking_diagnostics,
+)
 
 if __name__ == "__main__":
     sys.exit(main(AGENT))
