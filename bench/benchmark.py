@@ -1,8 +1,9 @@
 """Speed of the spiking agent (fast and reference paths) against its ANN twin, on this machine.
 
 Trains each agent from the command line, as a user would, for a fixed number of rollout steps
-(same config, same seed; start-up included), then times one network forward (batch 4, no grad)
-and one forward+backward (batch 256). Prints a table and writes the same figures as JSON.
+(same config, same seed; start-up included; the median of --runs runs), then times one network
+forward (batch 4, no grad) and one forward+backward (batch 256), medians of --repeats calls.
+Prints a table and writes the same figures as JSON.
 
     python bench/benchmark.py                 # 1e4 rollout steps for each agent
     python bench/benchmark.py --steps 2000 --reference-steps 500    # a quick look
@@ -98,6 +99,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=10_000, help="rollout steps for the fast SNN and the ANN")
     parser.add_argument("--reference-steps", type=int, default=10_000, help="rollout steps for the reference SNN")
+    parser.add_argument("--runs", type=int, default=3, help="training runs per agent (the median is reported)")
+    parser.add_argument("--reference-runs", type=int, default=1, help="training runs of the reference SNN")
     parser.add_argument("--repeats", type=int, default=300, help="timed calls per network measurement")
     parser.add_argument("--json", default=str(ROOT / "bench" / "out" / "benchmark.json"), help="where to write JSON")
     args = parser.parse_args()
@@ -113,8 +116,9 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as runs_dir:
         for name, (script, flags, build) in AGENTS.items():
-            steps = args.reference_steps if name == "snn-reference" else args.steps
-            results[name] = {**time_training(script, flags, steps, runs_dir), **time_network(build, args.repeats)}
+            reference = name == "snn-reference"
+            steps, runs = (args.reference_steps, args.reference_runs) if reference else (args.steps, args.runs)
+            results[name] = {**time_training(script, flags, steps, runs_dir, runs), **time_network(build, args.repeats)}
             print(f"{name}: {results[name]}", file=sys.stderr)
 
     fast, ref, ann = results["snn-fast"], results["snn-reference"], results["ann"]
