@@ -728,7 +728,7 @@ def train(args: Args, agent: Agent, resume_from: dict | None = None) -> dict:
         run_dir = create_run_dir(args, agent)
         envs = new_envs(args.env_id, args.num_envs, args.vectorization)
         obs, _ = envs.reset(seed=args.seed)
-        step_idx, best, last_eval, updates = 0, -math.inf, math.nan, 0
+        step_idx, best, last_eval, updates, elapsed = 0, -math.inf, math.nan, 0, 0.0
     else:
         run_dir, ckpt = Path(args.resume), resume_from
         model.load_state_dict(ckpt["model"])
@@ -746,6 +746,7 @@ def train(args: Args, agent: Agent, resume_from: dict | None = None) -> dict:
             envs = new_envs(args.env_id, args.num_envs, args.vectorization)
             obs, _ = envs.reset(seed=eval_seed(args.seed, ckpt["step"]))
         step_idx, best, last_eval, updates = ckpt["step"], ckpt["best"], ckpt["eval_mean"], ckpt["updates"]
+        elapsed = ckpt["elapsed_seconds"]  # training time before the interruption
 
     # On resume, TensorBoard drops what the interrupted run logged after its last.pt.
     writer = SummaryWriter(str(run_dir), purge_step=step_idx + 1 if resume_from else None)
@@ -766,6 +767,7 @@ def train(args: Args, agent: Agent, resume_from: dict | None = None) -> dict:
             "updates": updates,
             "best": best,
             "eval_mean": last_eval,
+            "elapsed_seconds": elapsed + time.perf_counter() - start,
             "rng": {
                 "train": rng.get_state(),
                 "python": random.getstate(),
@@ -805,6 +807,7 @@ def train(args: Args, agent: Agent, resume_from: dict | None = None) -> dict:
                         last_eval = float(returns.mean())
                         sps = (step_idx - start_step) / (time.perf_counter() - start)
                         writer.add_scalar(reward_tag, last_eval, step_idx)
+                        writer.add_scalar("charts/elapsed_seconds", elapsed + time.perf_counter() - start, step_idx)
                         if last_eval > best:
                             best = last_eval
                             save_checkpoint(run_dir / "best.pt", {**checkpoint(), "eval_mean": last_eval})
@@ -852,8 +855,8 @@ def train(args: Args, agent: Agent, resume_from: dict | None = None) -> dict:
         writer.close()
         envs.close()
         eval_envs.close()
-    elapsed = time.perf_counter() - start
-    return {"run_dir": str(run_dir), "best": best, "steps": step_idx, "seconds": elapsed, "signal": stop.signum}
+    seconds = time.perf_counter() - start
+    return {"run_dir": str(run_dir), "best": best, "steps": step_idx, "seconds": seconds, "signal": stop.signum}
 
 
 def time_limit_values(model, env_info: dict, cut_by_time: np.ndarray, args: Args, device) -> np.ndarray:

@@ -39,27 +39,19 @@ AGENTS = {  # name: (script, extra flags, network builder)
 }
 
 
-def time_training(script: str, flags: list[str], steps: int, runs_dir: str) -> dict:
-    start = time.perf_counter()
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / script),
-            "--max-steps",
-            str(steps),
-            "--runs-dir",
-            runs_dir,
-            "--device",
-            "cpu",
-            *flags,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    wall = time.perf_counter() - start
+def time_training(script: str, flags: list[str], steps: int, runs_dir: str, repeats: int) -> dict:
+    """Median wall time of `repeats` whole runs (this machine's timings vary from run to run)."""
+    command = [sys.executable, str(ROOT / script), "--max-steps", str(steps), "--runs-dir", runs_dir]
+    walls = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = subprocess.run(
+            [*command, "--device", "cpu", "--quiet", *flags], capture_output=True, text=True, check=True
+        )
+        walls.append(time.perf_counter() - start)
     done = int(re.search(r"done: (\d+) steps", result.stdout).group(1))
-    return {"rollout_steps": done, "wall_s": wall, "rollout_steps_per_s": done / wall}
+    wall = statistics.median(walls)
+    return {"rollout_steps": done, "wall_s": wall, "wall_s_all": walls, "rollout_steps_per_s": done / wall}
 
 
 def median_time(fn, repeats: int) -> float:

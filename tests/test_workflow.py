@@ -1,0 +1,123 @@
+"""Watch, inspect, replay, resume: the research workflow through the scripts' command line."""
+
+import math
+
+import pytest
+import torch
+from helpers import run_script
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import Spiking_PPO
+
+SHORT = ["--max-steps", "256", "--eval-interval", "64", "--eval-episodes", "3", "--ppo-epochs", "2", "--quiet"]
+UPDATE_TAGS = [
+    "losses/actor_loss",
+    "losses/critic_loss",
+    "losses/entropy",
+    "losses/approx_kl",
+    "losses/clip_frac",
+    "losses/explained_variance",
+    "charts/learning_rate",
+    "charts/steps_per_second",
+]
+SNN_TAGS = [
+    "snn/firing_rate/actor",
+    "snn/firing_rate/critic",
+    "snn/never_firing_fraction/actor",
+    "snn/never_firing_fraction/critic",
+]
+
+
+def short_run(script, runs_dir, *extra):
+    result = run_script(script, *SHORT, "--runs-dir", str(runs_dir), *extra)
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = runs_dir.iterdir()
+    return run_dir, result
+
+
+def scalars(run_dir):
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+@pytest.mark.parametrize("script, extra_tags", [("Spiking_PPO.py", SNN_TAGS), ("PPO.py", [])])
+def test_every_update_logs_finite_statistics(script, extra_tags, runs_dir):
+    run_dir, _ = short_run(script, runs_dir)
+    logged = scalars(run_dir)
+    for tag in UPDATE_TAGS + extra_tags:
+        assert [step for step, _ in logged[tag]] == [128, 256], tag
+        assert all(math.isfinite(value) for _, value in logged[tag]), tag
+    for tag in extra_tags:
+        assert all(0.0 <= value <= 1.0 for _, value in logged[tag]), tag
+    assert not any(tag.startswith("snn/") for tag in logged) or extra_tags
+
+
+def test_firing_rates_count_the_spikes_of_the_hidden_layer():
+    torch.manual_seed(0)
+    model = Spiking_PPO.ActorCritic(4, 2, 8, T=4)
+    with torch.no_grad():
+        model.actor[0].weight.zero_()
+        model.actor[0].bias.copy_(torch.tensor([0.0, 0.3, 0.5, 1.0, 2.0, -1.0, 0.26, 0.99]))
+    # over 4 steps: 0 and -1 never fire, 0.3 and 0.26 fire at step 4, 0.5 at steps 2 and 4,
+    # 0.99 at step 2 (0.99 + 0.99 >= 1) and 4, 1.0 and 2.0 at every step
+    rates = model.firing_rates(torch.zeros(3, 4))["actor"]
+    torch.testing.assert_close(rates, torch.tensor([[0, 0.25, 0.5, 1, 1, 0, 0.25, 0.5]]).expand(3, 8))
+    scalars_ = Spiking_PPO.spiking_diagnostics(model, torch.zeros(3, 4))
+    assert scalars_["snn/never_firing_fraction/actor"] == pytest.approx(2 / 8)
+    assert scalars_["snn/firing_rate/actor"] == pytest.approx(3.5 / 8)
+
+
+def test_eval_only_replays_a_checkpoint_and_prints_mean_and_std(runs_dir):
+    run_dir, _ = short_run("Spiking_PPO.py", runs_dir)
+    result = run_script("Spiking_PPO.py", "--eval-only", str(run_dir / "best.pt"), "--eval-episodes", "4")
+    assert result.returncode == 0, result.stderr
+    assert "4 episodes of CartPole-v0, return" in result.stdout and "(mean ± std)" in result.stdout
+
+
+@pytest.mark.parametrize("content", [None, b"not a checkpoint at all", b"\x80\x04corrupt"])
+def test_eval_only_refuses_a_missing_or_corrupt_file(content, tmp_path):
+    path = tmp_path / "best.pt"
+    if content is not None:
+        path.write_bytes(content)
+    result = run_script("Spiking_PPO.py", "--eval-only", str(path))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and str(path) in result.stderr
+
+
+def test_render_without_a_display_is_refused(runs_dir, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    result = run_script("Spiking_PPO.py", "--eval-only", "any.pt", "--render")
+    assert result.returncode == 2 and "--render needs a display" in result.stderr
+
+
+def test_a_resumed_run_continues_the_same_curve(runs_dir):
+    whole, _ = short_run("Spiking_PPO.py", runs_dir / "whole", "--max-steps", "512")
+    first, _ = short_run("Spiking_PPO.py", runs_dir / "split", "--max-steps", "256")
+    resumed = run_script("Spiking_PPO.py", "--resume", str(first), "--max-steps", "512")
+    assert resumed.returncode == 0, resumed.stderr
+    tag = "Spiking-PPO-CartPole-v0/Reward"
+    assert [s for s, _ in scalars(first)[tag]] == [64 * i for i in range(1, 9)]
+    assert scalars(first)[tag] == scalars(whole)[tag]
+    assert scalars(first)["losses/actor_loss"] == scalars(whole)["losses/actor_loss"]
+
+
+def test_a_run_resumed_from_inside_a_rollout_continues_the_same_curve(runs_dir, tmp_path):
+    """last.pt of an evaluation inside a rollout, as a crash would leave it, resumes exactly."""
+    argv = ["--max-steps", "384", "--eval-interval", "100"]  # evaluations at 100, 200, 300: inside rollouts
+    whole, _ = short_run("Spiking_PPO.py", runs_dir / "whole", *argv)
+    crashed, _ = short_run("Spiking_PPO.py", runs_dir / "crashed", *argv)
+    # the state of a crash just after the best evaluation: its best.pt is a full snapshot of that moment
+    ckpt = torch.load(crashed / "best.pt", weights_only=False)
+    assert ckpt["step"] % 128 != 0
+    torch.save(ckpt, crashed / "last.pt")
+    resumed = run_script("Spiking_PPO.py", "--resume", str(crashed), "--max-steps", "384")
+    assert resumed.returncode == 0, resumed.stderr
+    tag = "Spiking-PPO-CartPole-v0/Reward"
+    assert scalars(crashed)[tag] == scalars(whole)[tag]
+
+
+def test_resume_refuses_to_change_the_training_flags(runs_dir):
+    run_dir, _ = short_run("Spiking_PPO.py", runs_dir)
+    result = run_script("Spiking_PPO.py", "--resume", str(run_dir), "--hidden-size", "64")
+    assert result.returncode == 2 and "--hidden-size 32, not 64" in result.stderr
