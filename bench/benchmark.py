@@ -39,19 +39,15 @@ AGENTS = {  # name: (script, extra flags, network builder)
 }
 
 
-def time_training(script: str, flags: list[str], steps: int, runs_dir: str, repeats: int) -> dict:
-    """Median wall time of `repeats` whole runs (this machine's timings vary from run to run)."""
+def time_training(script: str, flags: list[str], steps: int, runs_dir: str) -> tuple[int, float]:
+    """Rollout steps done and wall time of one whole run, start-up included."""
     command = [sys.executable, str(ROOT / script), "--max-steps", str(steps), "--runs-dir", runs_dir]
-    walls = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = subprocess.run(
-            [*command, "--device", "cpu", "--quiet", *flags], capture_output=True, text=True, check=True
-        )
-        walls.append(time.perf_counter() - start)
-    done = int(re.search(r"done: (\d+) steps", result.stdout).group(1))
-    wall = statistics.median(walls)
-    return {"rollout_steps": done, "wall_s": wall, "wall_s_all": walls, "rollout_steps_per_s": done / wall}
+    start = time.perf_counter()
+    result = subprocess.run(
+        [*command, "--device", "cpu", "--quiet", *flags], capture_output=True, text=True, check=True
+    )
+    wall = time.perf_counter() - start
+    return int(re.search(r"done: (\d+) steps", result.stdout).group(1)), wall
 
 
 def median_time(fn, repeats: int) -> float:
@@ -106,12 +102,23 @@ def main() -> None:
             "processor": platform.processor(),
         }
     }
+    # Runs of the agents alternate, so that a slow spell of the machine (timings here vary by 20%
+    # from one run to the next) hits them alike; each agent's median run is reported.
+    order = [name for _ in range(args.runs) for name in AGENTS if name != "snn-reference"]
+    order += ["snn-reference"] * args.reference_runs
+    walls: dict[str, list[float]] = {name: [] for name in AGENTS}
     with tempfile.TemporaryDirectory() as runs_dir:
-        for name, (script, flags, build) in AGENTS.items():
-            reference = name == "snn-reference"
-            steps, runs = (args.reference_steps, args.reference_runs) if reference else (args.steps, args.runs)
-            results[name] = {**time_training(script, flags, steps, runs_dir, runs), **time_network(build, args.repeats)}
-            print(f"{name}: {results[name]}", file=sys.stderr)
+        for name in order:
+            script, flags, _ = AGENTS[name]
+            steps = args.reference_steps if name == "snn-reference" else args.steps
+            done, wall = time_training(script, flags, steps, runs_dir)
+            walls[name].append(wall)
+            results[name] = {"rollout_steps": done, "wall_s_all": walls[name]}
+            print(f"{name}: {done} steps in {wall:.1f} s", file=sys.stderr)
+    for name, (_, _, build) in AGENTS.items():
+        wall = statistics.median(walls[name])
+        results[name].update(wall_s=wall, rollout_steps_per_s=results[name]["rollout_steps"] / wall)
+        results[name].update(time_network(build, args.repeats))
 
     fast, ref, ann = results["snn-fast"], results["snn-reference"], results["ann"]
     results["ratios"] = {
