@@ -27,6 +27,7 @@ import random
 import signal
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -695,11 +696,16 @@ class TrainingDiverged(Exception):
 
 
 class StopSignals:
-    """Turns SIGINT and SIGTERM into a request to stop after the current step."""
+    """Turns SIGINT and SIGTERM into a request to stop after the current step.
+
+    Only the main thread can handle signals; elsewhere (a Ray Tune trial) they are left alone.
+    """
 
     def __init__(self):
         self.signum: int | None = None
-        self._previous = {sig: signal.signal(sig, self._request) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self._previous = {}
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._request) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def _request(self, signum, frame):
         self.signum = signum
@@ -713,8 +719,14 @@ def _the_env(env: gym.Env) -> gym.Env:
     return env
 
 
-def train(args: Args, agent: Agent, resume_from: dict | None = None) -> dict:
-    """Train `agent` as `args` say, or continue the run that `resume_from` (a last.pt) left."""
+def train(
+    args: Args, agent: Agent, resume_from: dict | None = None, on_eval: Callable[[dict], None] | None = None
+) -> dict:
+    """Train `agent` as `args` say, or continue the run that `resume_from` (a last.pt) left.
+
+    `on_eval`, if given, receives each evaluation: step, eval_mean, best, elapsed_seconds and the
+    latest diagnostics (sweep.py reports them to Ray Tune).
+    """
     spec = env_spec(args.env_id)
     device = resolve_device(args.device)
     keep_freed_memory_for_reuse()
@@ -780,7 +792,7 @@ def train(args: Args, agent: Agent, resume_from: dict | None = None) -> dict:
         }
 
     state = torch.as_tensor(obs, dtype=torch.float32, device=device)
-    start, start_step = time.perf_counter(), step_idx
+    start, start_step, diagnostics = time.perf_counter(), step_idx, {}
     stop = StopSignals()
     bar = tqdm(total=args.max_steps, initial=step_idx, unit="step", disable=args.quiet or None, dynamic_ncols=True)
     try:
@@ -813,6 +825,12 @@ def train(args: Args, agent: Agent, resume_from: dict | None = None) -> dict:
                             save_checkpoint(run_dir / "best.pt", {**checkpoint(), "eval_mean": last_eval})
                         save_checkpoint(run_dir / "last.pt", checkpoint())
                         bar.set_postfix(eval=f"{last_eval:.1f}", best=f"{best:.1f}")
+                        if on_eval is not None:
+                            seconds = elapsed + time.perf_counter() - start
+                            on_eval(
+                                {"step": step_idx, "eval_mean": last_eval, "best": best, "elapsed_seconds": seconds}
+                                | diagnostics
+                            )
                         bar.write(
                             f"step {step_idx:>7} | eval return {last_eval:7.2f} ± {returns.std():6.2f} | "
                             f"best {best:7.2f} | {sps:6.0f} steps/s"
@@ -846,7 +864,7 @@ def train(args: Args, agent: Agent, resume_from: dict | None = None) -> dict:
                     f"non-finite loss or parameters in update {updates} (rollout step {step_idx}); "
                     f"stopped, {run_dir}/best.pt and last.pt are from before it"
                 )
-            log_update(writer, model, agent, args, stats, rollout, returns, step_idx, start_step, start)
+            diagnostics = log_update(writer, model, agent, args, stats, rollout, returns, step_idx, start_step, start)
 
         save_checkpoint(run_dir / "last.pt", checkpoint())
     finally:
@@ -870,17 +888,20 @@ def time_limit_values(model, env_info: dict, cut_by_time: np.ndarray, args: Args
 
 
 def log_update(writer, model, agent: Agent, args: Args, stats: dict, rollout, returns, step, start_step, start):
-    """Per-update scalars, grouped by section: losses/, charts/ and the agent's own."""
+    """Per-update scalars, grouped by section: losses/, charts/ and the agent's own (returned)."""
     for name, value in stats.items():
         writer.add_scalar(f"losses/{name}", value, step)
     values, targets = rollout.values.flatten(), returns.flatten()
     writer.add_scalar("losses/explained_variance", float(1 - (targets - values).var() / targets.var()), step)
     writer.add_scalar("charts/learning_rate", args.learning_rate, step)
     writer.add_scalar("charts/steps_per_second", (step - start_step) / (time.perf_counter() - start), step)
-    if agent.diagnostics is not None:
-        with torch.inference_mode():
-            for name, value in agent.diagnostics(model, rollout.states.flatten(0, 1)).items():
-                writer.add_scalar(name, value, step)
+    if agent.diagnostics is None:
+        return {}
+    with torch.inference_mode():
+        diagnostics = agent.diagnostics(model, rollout.states.flatten(0, 1))
+    for name, value in diagnostics.items():
+        writer.add_scalar(name, value, step)
+    return diagnostics
 
 
 def replay(args: Args, agent: Agent, given: set[str]) -> None:
@@ -905,6 +926,8 @@ def replay(args: Args, agent: Agent, given: set[str]) -> None:
 
 
 def record_video(env_id: str, folder: Path, name: str) -> gym.Env:
+    if not os.environ.get("DISPLAY"):
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # draw off-screen, without asking for a display
     env = gym.make(env_id, render_mode="rgb_array")
     return gym.wrappers.RecordVideo(env, str(folder), name_prefix=name, episode_trigger=lambda episode: episode == 0)
 

@@ -74,7 +74,7 @@ def read_curves(runs_dir: Path, env_id: str) -> dict[str, list[np.ndarray]]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     curves: dict[str, list[np.ndarray]] = {name: [] for name in AGENTS}
-    for run_dir in sorted(runs_dir.glob(f"{env_id}__*")):
+    for run_dir in sorted(runs_dir.rglob(f"{env_id}__*")):  # sweeps nest runs in trial directories
         for name, script in AGENTS.items():
             if not run_dir.name.startswith(f"{env_id}__{script}__"):
                 continue

@@ -121,3 +121,11 @@ def test_resume_refuses_to_change_the_training_flags(runs_dir):
     run_dir, _ = short_run("Spiking_PPO.py", runs_dir)
     result = run_script("Spiking_PPO.py", "--resume", str(run_dir), "--hidden-size", "64")
     assert result.returncode == 2 and "--hidden-size 32, not 64" in result.stderr
+
+
+def test_capture_video_writes_an_mp4_beside_the_checkpoint(runs_dir):
+    run_dir, _ = short_run("PPO.py", runs_dir)
+    result = run_script("PPO.py", "--eval-only", str(run_dir / "best.pt"), "--capture-video", "--eval-episodes", "2")
+    assert result.returncode == 0, result.stderr
+    (video,) = (run_dir / "videos").glob("*.mp4")
+    assert video.read_bytes()[4:8] == b"ftyp" and video.stat().st_size > 1000

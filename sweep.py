@@ -1,0 +1,274 @@
+"""Sweeps over the training flags, for one or both agents and several seeds, as Ray Tune trials.
+
+Each trial runs the same training code as Spiking_PPO.py and PPO.py (imported, not copied),
+reports every evaluation to Tune, and writes its usual TensorBoard run and checkpoints inside the
+Tune storage path, so that `tensorboard --logdir` on that path and compare.py both read a sweep.
+Without --address an embedded Ray starts on this machine, sized to its cores; with --address (or
+RAY_ADDRESS) the trials run on an existing Ray cluster.
+
+    python sweep.py --grid T=4,8,16 --seeds 3 --agents snn,ann --max-steps 20000
+    python sweep.py --space space.yaml --asha                 # a space from a YAML or JSON file
+    python sweep.py --grid learning_rate=1e-4,3e-3 --random 8 # 8 random draws (log-uniform)
+
+Ray is an optional dependency: pip install -r requirements-sweep.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import itertools
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import PPO
+import Spiking_PPO
+from Spiking_PPO import UsageError
+
+AGENTS = {"snn": Spiking_PPO.AGENT, "ann": PPO.AGENT}
+FIXED = ("seed", "runs_dir", "quiet", "resume", "eval_only", "render", "capture_video", "device")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UsageError(message)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--grid", nargs="*", default=[], metavar="FLAG=V1,V2", help="values to try for a flag")
+    parser.add_argument("--space", help="a YAML or JSON file mapping flag names to lists of values")
+    parser.add_argument("--random", type=int, help="draw this many configurations at random instead of the grid")
+    parser.add_argument("--agents", default="snn,ann", help="comma-separated: snn, ann")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per configuration (1..K)")
+    parser.add_argument("--max-steps", type=int, default=20_000, help="rollout steps per trial")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FLAG=V", help="fixed flags for every trial")
+    parser.add_argument("--asha", action="store_true", help="stop unpromising trials early (ASHA on the eval mean)")
+    parser.add_argument("--target", type=float, default=195.0, help="return that counts as solved")
+    parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS"), help="Ray cluster to run on")
+    parser.add_argument("--num-cpus", type=int, help="CPUs of the embedded Ray (default: all cores)")
+    parser.add_argument("--storage-path", default="sweeps", help="where Tune writes the trials")
+    parser.add_argument("--name", default="sweep", help="the sweep's directory under --storage-path")
+    args = parser.parse_args(argv)
+    for name in ("seeds", "max_steps", "random", "num_cpus"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be positive")
+    return args
+
+
+def read_space(args: argparse.Namespace) -> dict[str, list[str]]:
+    """Flag name (as in the dataclass: hidden_size) -> its values as text, from --grid and --space."""
+    space: dict[str, list[str]] = {}
+    if args.space:
+        path = Path(args.space)
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise UsageError(f"--space {path}: {e.strerror}") from None
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            loaded = yaml.safe_load(text)
+        else:
+            loaded = json.loads(text)
+        if not isinstance(loaded, dict):
+            raise UsageError(f"--space {path}: expected a mapping of flag names to lists of values")
+        space.update({str(k): [str(v) for v in (vs if isinstance(vs, list) else [vs])] for k, vs in loaded.items()})
+    for item in args.grid:
+        name, sep, values = item.partition("=")
+        if not sep or not values:
+            raise UsageError(f"--grid {item!r}: expected FLAG=V1,V2,...")
+        space[name.replace("-", "_")] = [v for v in values.split(",") if v]
+    return space
+
+
+def trial_configs(args: argparse.Namespace) -> list[dict]:
+    """Every trial as (agent, seed, flag values), checked like the scripts check their flags."""
+    agents = [a.strip() for a in args.agents.split(",") if a.strip()]
+    for agent in agents:
+        if agent not in AGENTS:
+            raise UsageError(f"--agents: unknown agent {agent!r}; choose from snn, ann")
+    space, fixed = read_space(args), dict(item.partition("=")[::2] for item in args.set)
+    fixed = {k.replace("-", "_"): v for k, v in fixed.items()}
+    if not space:
+        raise UsageError("empty search space: give --grid FLAG=V1,V2 or --space FILE")
+    for name, values in space.items():
+        if not values:
+            raise UsageError(f"empty list of values for {name}")
+    known = {f.name for agent in agents for f in dataclasses.fields(AGENTS[agent].args_cls)}
+    for name in [*space, *fixed]:
+        if name not in known or name in FIXED:
+            raise UsageError(f"unknown or fixed flag {Spiking_PPO.cli_flag(name)} in the search space")
+
+    rng = np.random.default_rng(0)
+    names = list(space)
+    if args.random:
+        combos = [tuple(rng.choice(space[n]) for n in names) for _ in range(args.random)]
+    else:
+        combos = list(itertools.product(*(space[n] for n in names)))
+    trials, seen = [], set()
+    for agent in agents:
+        fields = {f.name: f for f in dataclasses.fields(AGENTS[agent].args_cls)}
+        for combo in combos:
+            # an agent ignores the flags it does not have (the ANN has no T)
+            config = {n: v for n, v in zip(names, combo, strict=True) if n in fields}
+            key = (agent, tuple(sorted(config.items())))
+            if key in seen:
+                continue
+            seen.add(key)
+            for seed in range(1, args.seeds + 1):
+                flags = {**fixed, **config, "max_steps": str(args.max_steps), "seed": str(seed)}
+                trials.append({"agent": agent, "seed": seed, "config": config, "flags": flags})
+    for trial in trials:  # parse and range-check every trial's flags now, before Ray starts
+        Spiking_PPO.validate(as_args(trial, "unused"))
+    return trials
+
+
+def as_args(trial: dict, runs_dir: str) -> Spiking_PPO.Args:
+    agent = AGENTS[trial["agent"]]
+    argv = [x for name, value in trial["flags"].items() for x in (Spiking_PPO.cli_flag(name), value)]
+    return Spiking_PPO.parse_args(agent.args_cls, [*argv, "--runs-dir", runs_dir, "--quiet", "--device", "cpu"])
+
+
+def run_trial(config: dict) -> None:
+    """One Tune trial: the scripts' training loop, reporting every evaluation."""
+    import torch
+    from ray import tune
+
+    torch.set_num_threads(1)  # one core per trial: the trials are the parallelism
+    trial, runs_dir = config["trial"], tune.get_context().get_trial_dir()
+    args = as_args(trial, runs_dir)
+    first_solved: list[dict] = []
+
+    def on_eval(report: dict) -> None:
+        if report["eval_mean"] >= trial["target"] and not first_solved:
+            first_solved.append(report)
+        solved = first_solved[0] if first_solved else {"step": math.nan, "elapsed_seconds": math.nan}
+        tune.report(
+            {
+                **report,
+                "steps_to_target": solved["step"],
+                "seconds_to_target": solved["elapsed_seconds"],
+                "firing_rate": np.mean(
+                    [v for k, v in report.items() if k.startswith("snn/firing_rate/")] or [math.nan]
+                ),
+            }
+        )
+
+    Spiking_PPO.train(args, AGENTS[trial["agent"]], on_eval=on_eval)
+
+
+def interval(values: list[float]) -> str:
+    """Mean and 95% bootstrap interval of the finite values ('n/a' when there are none)."""
+    values = [v for v in values if math.isfinite(v)]
+    if not values:
+        return "n/a"
+    rng = np.random.default_rng(0)
+    means = np.asarray(values)[rng.integers(0, len(values), size=(2000, len(values)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return f"{np.mean(values):.1f} [{low:.1f}, {high:.1f}]"
+
+
+def summarize(trials: list[dict], results: list[dict], out: Path, target: float) -> str:
+    """Per configuration and agent: final return, time to target, firing rate; CSV and Markdown."""
+    groups: dict[tuple, list[dict]] = {}
+    for trial, result in zip(trials, results, strict=True):
+        key = (trial["agent"], json.dumps(trial["config"], sort_keys=True))
+        groups.setdefault(key, []).append({**result, "seed": trial["seed"]})
+    rows = []
+    for (agent, config), members in groups.items():
+        done = [m for m in members if m["status"] == "ok"]
+        rows.append(
+            {
+                "agent": agent,
+                "config": config,
+                "seeds": len(members),
+                "failed": len(members) - len(done),
+                "final_return": interval([m["eval_mean"] for m in done]),
+                "steps_to_target": interval([m["steps_to_target"] for m in done]),
+                "seconds_to_target": interval([m["seconds_to_target"] for m in done]),
+                "firing_rate": interval([m["firing_rate"] * 100 for m in done]) if agent == "snn" else "",
+                "_mean_final": np.mean([m["eval_mean"] for m in done]) if done else -math.inf,
+            }
+        )
+    columns = [c for c in rows[0] if not c.startswith("_")]
+    with open(out / "summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    best = max(rows, key=lambda r: r["_mean_final"])
+    lines = [
+        f"| agent | configuration | seeds | failed | final eval return | rollout steps to {target:g} "
+        f"| seconds to {target:g} | hidden firing rate (%) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['agent']} | `{r['config']}` | {r['seeds']} | {r['failed']} | {r['final_return']} "
+        f"| {r['steps_to_target']} | {r['seconds_to_target']} | {r['firing_rate']} |"
+        for r in rows
+    ]
+    lines += ["", f"Best configuration: {best['agent']} `{best['config']}` (final eval return {best['final_return']})."]
+    lines += ["Intervals are 95% bootstrap intervals of the mean over seeds; failed trials are left out of them."]
+    table = "\n".join(lines) + "\n"
+    (out / "summary.md").write_text(table)
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_args(argv)
+        trials = trial_configs(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        import ray
+        from ray import tune
+    except ImportError:
+        print("error: Ray is not installed: pip install -r requirements-sweep.txt", file=sys.stderr)
+        return 2
+
+    storage = Path(args.storage_path).resolve()
+    if args.address:
+        ray.init(address=args.address)
+    else:
+        ray.init(num_cpus=args.num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    scheduler = None
+    if args.asha:
+        scheduler = tune.schedulers.ASHAScheduler(time_attr="step", max_t=args.max_steps, grace_period=1)
+    trainable = tune.with_resources(run_trial, {"cpu": 1})
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"trial": tune.grid_search([{**t, "target": args.target} for t in trials])},
+        tune_config=tune.TuneConfig(metric="eval_mean", mode="max", scheduler=scheduler),
+        run_config=tune.RunConfig(name=args.name, storage_path=str(storage), verbose=0),
+    )
+    grid = tuner.fit()
+    by_trial = {}
+    for result in grid:
+        trial = result.config["trial"]
+        metrics = result.metrics or {}
+        ok = result.error is None and "eval_mean" in metrics
+        by_trial[json.dumps([trial["agent"], trial["seed"], trial["config"]], sort_keys=True)] = {
+            "status": "ok" if ok else "failed",
+            "eval_mean": metrics.get("eval_mean", math.nan),
+            "steps_to_target": metrics.get("steps_to_target", math.nan),
+            "seconds_to_target": metrics.get("seconds_to_target", math.nan),
+            "firing_rate": metrics.get("firing_rate", math.nan),
+        }
+    ray.shutdown()
+    results = [by_trial[json.dumps([t["agent"], t["seed"], t["config"]], sort_keys=True)] for t in trials]
+    out = storage / args.name
+    print(summarize(trials, results, out, args.target))
+    print(f"written: {out}/summary.md, {out}/summary.csv; tensorboard --logdir {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
