@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+import Spiking_PPO
 from Spiking_PPO import ActorCritic
 
 TOL = dict(atol=1e-5, rtol=1e-4)
@@ -33,10 +34,12 @@ def firing_regimes(spikes_per_step):
     return silent, always
 
 
+@pytest.mark.parametrize("kernel", ["numba", "torch"])  # the CPU kernels, and those other devices run
 @pytest.mark.parametrize("batch", [1, 4, 256])
 @pytest.mark.parametrize("input_scale", [0.3, 1.0, 4.0])
 @pytest.mark.parametrize("T", [16, 5])
-def test_outputs_and_gradients_match_the_reference(batch, input_scale, T):
+def test_outputs_and_gradients_match_the_reference(kernel, batch, input_scale, T, monkeypatch):
+    monkeypatch.setattr(Spiking_PPO, "NUMBA_ON_CPU", kernel == "numba")
     fast, reference = twin_models(4, 2, 32, T, seed=batch * 100 + T)
     g = torch.Generator().manual_seed(batch + T)
     x = torch.randn(batch, 4, generator=g) * input_scale
