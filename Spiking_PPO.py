@@ -949,7 +949,6 @@ def main(agent: Agent, argv: list[str] | None = None) -> int:
             check_flags_match(args.resume, resume_from, args, given, RESUME_MAY_CHANGE)
             saved = {k: v for k, v in resume_from["args"].items() if k not in given}
             args = dataclasses.replace(args, **saved)
-        env_spec(args.env_id)
         summary = train(args, agent, resume_from)
     except (UsageError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)

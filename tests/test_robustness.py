@@ -254,3 +254,19 @@ def test_two_runs_started_in_the_same_second_get_their_own_directories(tmp_path)
     args = Spiking_PPO.SpikingArgs(runs_dir=str(tmp_path))
     dirs = {Spiking_PPO.create_run_dir(args, Spiking_PPO.AGENT) for _ in range(3)}
     assert len(dirs) == 3 and all(d.is_dir() for d in dirs)
+
+
+def test_a_crash_while_writing_a_checkpoint_leaves_the_previous_one_whole(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    Spiking_PPO.save_checkpoint(path, {"step": 1})
+    before = path.read_bytes()
+
+    def crash_half_way(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Spiking_PPO.torch, "save", crash_half_way)
+    with pytest.raises(OSError, match="disk full"):
+        Spiking_PPO.save_checkpoint(path, {"step": 2})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left behind

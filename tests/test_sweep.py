@@ -67,3 +67,17 @@ def test_a_bad_search_space_fails_before_ray_starts(argv, message, tmp_path):
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
     assert not list(tmp_path.iterdir())  # nothing written, Ray never started
+
+
+def test_asha_early_stopping_runs_to_a_summary(tmp_path):
+    argv = ["--grid", "hidden_size=16,32", "--agents", "ann", "--asha", *TINY, "--max-steps", "256"]
+    result = sweep(*argv, "--storage-path", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = list(csv.DictReader(open(tmp_path / "sweep" / "summary.csv")))
+    assert sorted(r["config"] for r in rows) == ['{"hidden_size": "16"}', '{"hidden_size": "32"}']
+
+
+def test_the_training_scripts_never_import_ray():
+    code = "import sys, PPO, Spiking_PPO; print('ray' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
