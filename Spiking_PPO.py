@@ -328,10 +328,14 @@ class ActorCritic(nn.Module):
         self._layers = (self.critic[0], self.actor[0], self.critic[2], self.actor[2], self.actor[1])
 
     def _check_fast_path_applies(self):
-        for branch in (self.critic, self.actor):
-            if_node, readout = branch[1], branch[3]
+        """The fast path assumes the tutorial's neurons: hard reset to 0, sigmoid surrogate, and the
+        same neuron parameters in both branches (it runs their IF layers as one)."""
+        actor_if, actor_readout = self.actor[1], self.actor[3]
+        for if_node, readout in ((self.critic[1], self.critic[3]), (actor_if, actor_readout)):
             assert if_node.v_reset == 0.0 and isinstance(if_node.surrogate_function, surrogate.Sigmoid)
-            assert readout.v_reset == 0.0 and readout.decay_input and readout.tau == self.actor[3].tau
+            assert if_node.v_threshold == actor_if.v_threshold
+            assert if_node.surrogate_function.alpha == actor_if.surrogate_function.alpha
+            assert readout.v_reset == 0.0 and readout.decay_input and readout.tau == actor_readout.tau
 
     def forward(self, x: torch.Tensor) -> tuple[Normal, torch.Tensor]:
         mu, value = self.forward_fast(x) if self.impl == "fast" else self.forward_reference(x)
