@@ -796,7 +796,7 @@ def train(
         }
 
     state = torch.as_tensor(obs, dtype=torch.float32, device=device)
-    start, start_step, diagnostics = time.perf_counter(), step_idx, {}
+    start, start_step, diagnostics, target_reached = time.perf_counter(), step_idx, {}, False
     stop = StopSignals()
     bar = tqdm(total=args.max_steps, initial=step_idx, unit="step", disable=args.quiet or None, dynamic_ncols=True)
     try:
@@ -824,10 +824,11 @@ def train(
                         sps = (step_idx - start_step) / (time.perf_counter() - start)
                         writer.add_scalar(reward_tag, last_eval, step_idx)
                         writer.add_scalar("charts/elapsed_seconds", elapsed + time.perf_counter() - start, step_idx)
-                        if last_eval > best:
-                            best = last_eval
-                            save_checkpoint(run_dir / "best.pt", {**checkpoint(), "eval_mean": last_eval})
-                        save_checkpoint(run_dir / "last.pt", checkpoint())
+                        improved, best = last_eval > best, max(best, last_eval)
+                        snapshot = checkpoint()
+                        if improved:
+                            save_checkpoint(run_dir / "best.pt", snapshot)
+                        save_checkpoint(run_dir / "last.pt", snapshot)
                         bar.set_postfix(eval=f"{last_eval:.1f}", best=f"{best:.1f}")
                         if on_eval is not None:
                             seconds = elapsed + time.perf_counter() - start
@@ -839,12 +840,11 @@ def train(
                             f"step {step_idx:>7} | eval return {last_eval:7.2f} ± {returns.std():6.2f} | "
                             f"best {best:7.2f} | {sps:6.0f} steps/s"
                         )
-                        if args.stop_at_return is not None and last_eval >= args.stop_at_return:
-                            break
-                    if stop.signum is not None:
+                        target_reached = args.stop_at_return is not None and last_eval >= args.stop_at_return
+                    if target_reached or stop.signum is not None:
                         break
-                if step_idx % args.num_steps or stop.signum is not None:
-                    break  # stopped inside the rollout: no update on part of one
+                if target_reached or stop.signum is not None:
+                    break  # no update on a rollout cut short
                 _, next_value = model(state)
                 rewards = torch.from_numpy(rollout.rewards).to(device)
                 masks = torch.from_numpy(rollout.masks).to(device)

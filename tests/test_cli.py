@@ -98,3 +98,13 @@ def test_fast_and_reference_paths_give_the_same_eval_curve(runs_dir):
         scalars(only_run_dir(runs_dir / impl), "Spiking-PPO-CartPole-v0/Reward") for impl in ("fast", "reference")
     )
     assert len(fast) == 7 and fast == reference
+
+
+def test_stop_at_return_stops_at_the_evaluation_that_reaches_it(runs_dir):
+    # evaluations at rollout boundaries (128, 256, ...); any return reaches 1
+    result = run_script("PPO.py", "--eval-interval", "128", "--stop-at-return", "1", "--runs-dir", str(runs_dir))
+    assert result.returncode == 0, result.stderr
+    assert [line.split("|")[0].split() for line in result.stdout.splitlines() if line.startswith("step")] == [
+        ["step", "128"]
+    ]
+    assert "done: 128 steps" in result.stdout
