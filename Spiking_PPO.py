@@ -436,25 +436,21 @@ def new_eval_envs(env_id: str, num_envs: int, vectorization: str = "sync") -> gy
     return new_envs(env_id, num_envs, vectorization)
 
 
+def time_limit_cuts(terminated: np.ndarray, truncated: np.ndarray, truncation_as_termination: bool) -> np.ndarray:
+    """The envs whose episode a time limit ended without failure: these are bootstrapped, not cut.
+    None are with `truncation_as_termination`: a time limit then ends the return, as in the tutorial."""
+    return np.zeros_like(truncated) if truncation_as_termination else truncated & ~terminated
+
+
 def episode_end_targets(
-    rewards: np.ndarray,
-    terminated: np.ndarray,
-    truncated: np.ndarray,
-    final_values: np.ndarray,
-    gamma: float,
-    truncation_as_termination: bool = False,
+    rewards: np.ndarray, done: np.ndarray, cut_by_time: np.ndarray, final_values: np.ndarray, gamma: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """The (reward, mask) pair that GAE sees for one step of every env.
 
-    mask is 0 wherever an episode ended, since the next observation belongs to a new episode. An
-    episode cut by a time limit (truncated, not terminated) did not fail: its reward is
-    bootstrapped with gamma times the critic's value of its final observation. With
-    `truncation_as_termination` a time limit cuts the return, as in the tutorial.
+    mask is 0 wherever an episode ended, since the next observation belongs to a new episode; an
+    episode a time limit cut did not fail, so its reward is bootstrapped with gamma times the
+    critic's value of its final observation.
     """
-    done = terminated | truncated
-    if truncation_as_termination:
-        return rewards, (~done).astype(np.float32)
-    cut_by_time = truncated & ~terminated
     return rewards + gamma * np.where(cut_by_time, final_values, 0.0), (~done).astype(np.float32)
 
 
@@ -583,7 +579,8 @@ def save_checkpoint(path: Path, payload: dict) -> None:
         raise
 
 
-def read_checkpoint(path: str | Path) -> dict:
+def read_checkpoint(path: str | Path, agent_name: str) -> dict:
+    """A checkpoint of this project's `agent_name` agent, or a CheckpointError saying what it is not."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except FileNotFoundError:
@@ -592,6 +589,8 @@ def read_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
     if not (isinstance(ckpt, dict) and {"agent", "model", "args"} <= ckpt.keys()):
         raise CheckpointError(f"{path}: not a checkpoint written by this project")
+    if ckpt["agent"] != agent_name:
+        raise CheckpointError(f"{path}: a {ckpt['agent']} checkpoint, not {agent_name}")
     return ckpt
 
 
@@ -616,9 +615,7 @@ def hyperparameters(args: Args) -> dict:
 
 def load_agent(path: str | Path, agent: Agent) -> tuple[nn.Module, dict]:
     """Rebuild the model saved in a checkpoint: `model, ckpt = load_agent("runs/.../best.pt", AGENT)`."""
-    ckpt = read_checkpoint(path)
-    if ckpt["agent"] != agent.name:
-        raise CheckpointError(f"{path}: a {ckpt['agent']} checkpoint, not {agent.name}")
+    ckpt = read_checkpoint(path, agent.name)
     model = agent.build(ckpt["obs_dim"], ckpt["num_actions"], agent.args_cls(**ckpt["args"]))
     try:
         model.load_state_dict(ckpt["model"])
@@ -783,7 +780,7 @@ def train(
             "updates": updates,
             "best": best,
             "eval_mean": last_eval,
-            "elapsed_seconds": elapsed + time.perf_counter() - start,
+            "elapsed_seconds": training_seconds(),
             "rng": {
                 "train": rng.get_state(),
                 "python": random.getstate(),
@@ -794,6 +791,9 @@ def train(
             "envs": list(envs.envs) if isinstance(envs, gym.vector.SyncVectorEnv) else None,
             "obs": obs,
         }
+
+    def training_seconds() -> float:  # across interruptions
+        return elapsed + time.perf_counter() - start
 
     state = torch.as_tensor(obs, dtype=torch.float32, device=device)
     start, start_step, diagnostics, target_reached = time.perf_counter(), step_idx, {}, False
@@ -810,9 +810,10 @@ def train(
                     rollout.log_probs[i] = dist.log_prob(action)
                     rollout.values[i] = value
                     obs, reward, terminated, truncated, env_info = envs.step(spec.to_env_action(action))
-                    final_values = time_limit_values(model, env_info, truncated & ~terminated, args, device)
+                    cut_by_time = time_limit_cuts(terminated, truncated, args.truncation_as_termination)
+                    final_values = final_observation_values(model, env_info, cut_by_time, device)
                     rollout.rewards[i, :, 0], rollout.masks[i, :, 0] = episode_end_targets(
-                        reward, terminated, truncated, final_values, args.gamma, args.truncation_as_termination
+                        reward, terminated | truncated, cut_by_time, final_values, args.gamma
                     )
                     state = torch.as_tensor(obs, dtype=torch.float32, device=device)
                     step_idx += 1
@@ -823,7 +824,7 @@ def train(
                         last_eval = float(returns.mean())
                         sps = (step_idx - start_step) / (time.perf_counter() - start)
                         writer.add_scalar(reward_tag, last_eval, step_idx)
-                        writer.add_scalar("charts/elapsed_seconds", elapsed + time.perf_counter() - start, step_idx)
+                        writer.add_scalar("charts/elapsed_seconds", training_seconds(), step_idx)
                         improved, best = last_eval > best, max(best, last_eval)
                         snapshot = checkpoint()
                         if improved:
@@ -831,11 +832,8 @@ def train(
                         save_checkpoint(run_dir / "last.pt", snapshot)
                         bar.set_postfix(eval=f"{last_eval:.1f}", best=f"{best:.1f}")
                         if on_eval is not None:
-                            seconds = elapsed + time.perf_counter() - start
-                            on_eval(
-                                {"step": step_idx, "eval_mean": last_eval, "best": best, "elapsed_seconds": seconds}
-                                | diagnostics
-                            )
+                            report = {"step": step_idx, "eval_mean": last_eval, "best": best}
+                            on_eval(report | {"elapsed_seconds": training_seconds()} | diagnostics)
                         bar.write(
                             f"step {step_idx:>7} | eval return {last_eval:7.2f} ± {returns.std():6.2f} | "
                             f"best {best:7.2f} | {sps:6.0f} steps/s"
@@ -881,10 +879,10 @@ def train(
     return {"run_dir": str(run_dir), "best": best, "steps": step_idx, "seconds": seconds, "signal": stop.signum}
 
 
-def time_limit_values(model, env_info: dict, cut_by_time: np.ndarray, args: Args, device) -> np.ndarray:
+def final_observation_values(model, env_info: dict, cut_by_time: np.ndarray, device) -> np.ndarray:
     """The critic's value of the final observation of each episode a time limit ended (else 0)."""
     values = np.zeros(len(cut_by_time), dtype=np.float32)
-    if cut_by_time.any() and not args.truncation_as_termination:
+    if cut_by_time.any():
         final_obs = np.stack(env_info["final_obs"][cut_by_time])
         _, value = model(torch.as_tensor(final_obs, dtype=torch.float32, device=device))
         values[cut_by_time] = value[:, 0].cpu().numpy()
@@ -947,9 +945,7 @@ def main(agent: Agent, argv: list[str] | None = None) -> int:
             return 0
         resume_from = None
         if args.resume:
-            resume_from = read_checkpoint(Path(args.resume) / "last.pt")
-            if resume_from["agent"] != agent.name:
-                raise CheckpointError(f"{args.resume}: a {resume_from['agent']} run, not {agent.name}")
+            resume_from = read_checkpoint(Path(args.resume) / "last.pt", agent.name)
             check_flags_match(args.resume, resume_from, args, given, RESUME_MAY_CHANGE)
             saved = {k: v for k, v in resume_from["args"].items() if k not in given}
             args = dataclasses.replace(args, **saved)

@@ -14,53 +14,56 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import PPO
 import Spiking_PPO
-from Spiking_PPO import compute_gae, env_spec, episode_end_targets
+from Spiking_PPO import compute_gae, env_spec, episode_end_targets, time_limit_cuts
 
 TINY = ["--max-steps", "64", "--num-steps", "32", "--mini-batch-size", "64", "--ppo-epochs", "2"]
 TINY += ["--eval-interval", "32", "--eval-episodes", "2", "--quiet"]
 
 
 # ---- time limits -------------------------------------------------------------------------
+def targets(rewards, terminated, truncated, final_values, gamma, truncation_as_termination=False):
+    """What the training loop hands GAE for one step: which episodes a time limit cut, then the targets."""
+    cut_by_time = time_limit_cuts(terminated, truncated, truncation_as_termination)
+    return episode_end_targets(rewards, terminated | truncated, cut_by_time, final_values, gamma)
+
+
 def test_a_time_limit_is_bootstrapped_with_the_critics_value_of_the_final_observation():
     # two envs, one step: env 0 hit its time limit, env 1 fell over (terminated)
     rewards, final_values = np.array([1.0, 1.0]), np.array([10.0, 7.0])
     terminated, truncated = np.array([False, True]), np.array([True, False])
-    r, mask = episode_end_targets(rewards, terminated, truncated, final_values, gamma=0.9)
+    r, mask = targets(rewards, terminated, truncated, final_values, gamma=0.9)
     np.testing.assert_allclose(r, [1.0 + 0.9 * 10.0, 1.0])
     np.testing.assert_array_equal(mask, [0.0, 0.0])
-    r, mask = episode_end_targets(rewards, terminated, truncated, final_values, 0.9, truncation_as_termination=True)
+    r, mask = targets(rewards, terminated, truncated, final_values, 0.9, truncation_as_termination=True)
     np.testing.assert_allclose(r, [1.0, 1.0])
+    np.testing.assert_array_equal(mask, [0.0, 0.0])
 
 
 def test_gae_over_a_hand_built_rollout_with_a_truncation():
     # one env, steps 0..2, the time limit cuts the episode at step 1 (final value 5), a new one starts
     gamma, lam = 0.9, 1.0
     values, next_value = [0.5, 0.4, 0.3], 0.2
-    terminated, truncated = [False, False, False], [False, True, False]
-    rewards, masks = zip(
-        *(
-            episode_end_targets(np.array([1.0]), np.array([te]), np.array([tr]), np.array([5.0]), gamma)
-            for te, tr in zip(terminated, truncated, strict=True)
-        ),
-        strict=True,
-    )
-    col = lambda xs: torch.tensor(np.array(xs), dtype=torch.float64).reshape(-1, 1, 1)  # noqa: E731
-    returns = compute_gae(
-        torch.tensor([[next_value]], dtype=torch.float64), col(rewards), col(masks), col(values), gamma, lam
-    )
+    steps = [(False, False), (False, True), (False, False)]  # (terminated, truncated)
+
+    def returns_with(truncation_as_termination):
+        rewards, masks = zip(
+            *(
+                targets(
+                    np.array([1.0]), np.array([te]), np.array([tr]), np.array([5.0]), gamma, truncation_as_termination
+                )
+                for te, tr in steps
+            ),
+            strict=True,
+        )
+        col = lambda xs: torch.tensor(np.array(xs), dtype=torch.float64).reshape(-1, 1, 1)  # noqa: E731
+        nv = torch.tensor([[next_value]], dtype=torch.float64)
+        return compute_gae(nv, col(rewards), col(masks), col(values), gamma, lam).flatten()
+
     # lambda = 1: discounted sums; step 1 ends with 1 + 0.9 * 5, step 2 with 1 + 0.9 * 0.2
     expected = [1 + 0.9 * (1 + 0.9 * 5), 1 + 0.9 * 5, 1 + 0.9 * 0.2]
-    torch.testing.assert_close(returns.flatten(), torch.tensor(expected, dtype=torch.float64))
+    torch.testing.assert_close(returns_with(False), torch.tensor(expected, dtype=torch.float64))
     # the tutorial's treatment: the time limit ends the return like a failure
-    original = [
-        episode_end_targets(np.array([1.0]), np.array([te]), np.array([tr]), np.array([5.0]), gamma, True)
-        for te, tr in zip(terminated, truncated, strict=True)
-    ]
-    rewards, masks = zip(*original, strict=True)
-    returns = compute_gae(
-        torch.tensor([[next_value]], dtype=torch.float64), col(rewards), col(masks), col(values), gamma, lam
-    )
-    torch.testing.assert_close(returns.flatten(), torch.tensor([1.9, 1.0, 1.18], dtype=torch.float64))
+    torch.testing.assert_close(returns_with(True), torch.tensor([1.9, 1.0, 1.18], dtype=torch.float64))
 
 
 # ---- other tasks -------------------------------------------------------------------------
