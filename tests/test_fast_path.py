@@ -89,7 +89,7 @@ def test_state_dict_of_one_path_loads_into_the_other_with_the_same_result():
 
 def test_one_ppo_update_takes_both_paths_to_the_same_weights():
     """A whole update (30 epochs of Adam on one rollout) differs between the paths by rounding only."""
-    from Spiking_PPO import SpikingArgs, ppo_update
+    from Spiking_PPO import Adam, SpikingArgs, ppo_update
 
     fast, reference = twin_models(4, 2, 32, 16, seed=7)
     g = torch.Generator().manual_seed(7)
@@ -99,7 +99,7 @@ def test_one_ppo_update_takes_both_paths_to_the_same_weights():
         log_probs = dist.log_prob(actions)
     returns = values + torch.randn(512, 1, generator=g)
     for model in (fast, reference):
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+        optimizer = Adam(model.parameters(), lr=1e-3)
         batches = torch.Generator().manual_seed(5)
         ppo_update(model, optimizer, SpikingArgs(), states, actions, log_probs, returns, returns - values, batches)
     moved = max(
