@@ -4,9 +4,9 @@ import subprocess
 import sys
 
 import torch
-
 from helpers import ROOT
-from Spiking_PPO import Adam, ActorCritic
+
+from Spiking_PPO import ActorCritic, Adam
 
 
 def twin_models(seed=0):
