@@ -8,13 +8,11 @@ construction.
     python PPO.py            # same flags as Spiking_PPO.py, minus the SNN ones
 """
 
-import sys
-
 import torch
 import torch.nn as nn
 from torch.distributions import Normal
 
-from Spiking_PPO import Agent, Args, main
+from Spiking_PPO import Agent, Args, exit_now, main
 
 
 class ActorCritic(nn.Module):
@@ -38,4 +36,4 @@ def build_ann_agent(num_inputs: int, num_actions: int, args: Args) -> ActorCriti
 AGENT = Agent(name="PPO", script="PPO", args_cls=Args, build=build_ann_agent)
 
 if __name__ == "__main__":
-    sys.exit(main(AGENT))
+    exit_now(main(AGENT))
