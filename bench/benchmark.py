@@ -7,10 +7,12 @@ Prints a table and writes the same figures as JSON.
 
     python bench/benchmark.py                 # 1e4 rollout steps for each agent
     python bench/benchmark.py --steps 2000 --reference-steps 500    # a quick look
+    python bench/benchmark.py --threads 2     # torch on two threads instead of the scripts' default one
 """
 
 import argparse
 import json
+import os
 import platform
 import re
 import statistics
@@ -39,9 +41,10 @@ AGENTS = {  # name: (script, extra flags, network builder)
 }
 
 
-def time_training(script: str, flags: list[str], steps: int, runs_dir: str) -> tuple[int, float]:
+def time_training(script: str, flags: list[str], steps: int, runs_dir: str, threads: int) -> tuple[int, float]:
     """Rollout steps done and wall time of one whole run, start-up included."""
     command = [sys.executable, str(ROOT / script), "--max-steps", str(steps), "--runs-dir", runs_dir]
+    command += ["--threads", str(threads)]
     start = time.perf_counter()
     result = subprocess.run(
         [*command, "--device", "cpu", "--quiet", *flags], capture_output=True, text=True, check=True
@@ -89,16 +92,19 @@ def main() -> None:
     parser.add_argument("--reference-steps", type=int, default=10_000, help="rollout steps for the reference SNN")
     parser.add_argument("--runs", type=int, default=3, help="training runs per agent (the median is reported)")
     parser.add_argument("--reference-runs", type=int, default=1, help="training runs of the reference SNN")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, for training (--threads) and timing")
     parser.add_argument("--repeats", type=int, default=300, help="timed calls per network measurement")
     parser.add_argument("--json", default=str(ROOT / "bench" / "out" / "benchmark.json"), help="where to write JSON")
     args = parser.parse_args()
 
     Spiking_PPO.keep_freed_memory_for_reuse()  # as in training
+    torch.set_num_threads(args.threads)
     results = {
         "machine": {
             "python": platform.python_version(),
             "torch": torch.__version__,
-            "cpu_threads": torch.get_num_threads(),
+            "cpu_cores": os.cpu_count(),
+            "torch_threads": args.threads,
             "processor": platform.processor(),
         }
     }
@@ -111,7 +117,7 @@ def main() -> None:
         for name in order:
             script, flags, _ = AGENTS[name]
             steps = args.reference_steps if name == "snn-reference" else args.steps
-            done, wall = time_training(script, flags, steps, runs_dir)
+            done, wall = time_training(script, flags, steps, runs_dir, args.threads)
             walls[name].append(wall)
             results[name] = {"rollout_steps": done, "wall_s_all": walls[name]}
             print(f"{name}: {done} steps in {wall:.1f} s", file=sys.stderr)

@@ -67,6 +67,7 @@ BAD_INPUTS = [
     (["--eval-episodes", "0"], "--eval-episodes must be"),
     (["--mini-batch-size", "1024"], "--mini-batch-size 1024 is larger than a rollout"),
     (["--num-envs", "two"], "--num-envs: invalid int value"),
+    (["--threads", "0"], "--threads must be"),
     (["--env-id", "NoSuchEnv-v0"], "--env-id 'NoSuchEnv-v0'"),
     (["--env-id", "Blackjack-v1"], "is not a flat Box"),
     (["--env-id", "FrozenLake-v1"], "is not a flat Box"),
@@ -82,6 +83,23 @@ def test_bad_input_is_one_line_exit_2_and_creates_no_run_directory(script, argv,
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert not runs_dir.exists()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_threads_sets_the_torch_threads_training_runs_on(threads, runs_dir, monkeypatch):
+    seen = []
+    real_update = Spiking_PPO.ppo_update
+    monkeypatch.setattr(
+        Spiking_PPO, "ppo_update", lambda *a, **k: seen.append(torch.get_num_threads()) or real_update(*a, **k)
+    )
+    argv = ["--max-steps", "8", "--num-steps", "4", "--mini-batch-size", "4", "--threads", str(threads)]
+    before = torch.get_num_threads()
+    torch.set_num_threads(3 - threads)  # the other count, so the flag has something to change
+    try:
+        assert Spiking_PPO.main(PPO.AGENT, [*argv, "--quiet", "--runs-dir", str(runs_dir)]) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [threads, threads]
 
 
 def test_the_snn_flags_are_refused_by_the_ann(runs_dir):
