@@ -488,10 +488,10 @@ def ppo_iter(mini_batch_size: int, *tensors: torch.Tensor, generator: torch.Gene
 class Adam:
     """`torch.optim.Adam(params, lr, fused=True)`: the same fused kernel and state dict, without the wrapper.
 
-    Every torch.optim optimizer imports torch._dynamo, the compiler, on creation: 1.3 s of
-    start-up on a 2-core machine, a tenth of a 1e4-step run, for a compiler this script never
-    uses. This calls torch.optim.Adam's own fused update directly (the tests hold the two
-    against each other), and its state dict loads into torch.optim.Adam and back.
+    Every torch.optim optimizer imports torch._dynamo, torch's compiler, when it is created: 1.3 s
+    of start-up on a 2-core machine, for a compiler this script never uses. This class calls the
+    fused update torch.optim.Adam runs (the tests hold the two against each other, step by step),
+    and its state dict loads into torch.optim.Adam and back.
     """
 
     def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
@@ -1041,9 +1041,9 @@ def exit_now(status: int) -> NoReturn:
     """End the process with `status`, skipping the interpreter's teardown.
 
     With torch loaded, Python's shutdown takes 0.5 to 0.9 s on a 2-core machine (freeing torch's
-    modules and C++ state), a run's worth of steps for a short job. By the time `main` returns
-    everything the script writes (log, checkpoints, videos, env processes) is closed, so the
-    teardown has nothing left to do but cost time.
+    modules and C++ state). By the time `main` returns, everything the script writes (log,
+    checkpoints, videos) is closed and its env processes are stopped, so the teardown has
+    nothing left to do but cost time.
     """
     sys.stdout.flush()
     sys.stderr.flush()
