@@ -67,7 +67,6 @@ BAD_INPUTS = [
     (["--eval-episodes", "0"], "--eval-episodes must be"),
     (["--mini-batch-size", "1024"], "--mini-batch-size 1024 is larger than a rollout"),
     (["--num-envs", "two"], "--num-envs: invalid int value"),
-    (["--threads", "0"], "--threads must be"),
     (["--env-id", "NoSuchEnv-v0"], "--env-id 'NoSuchEnv-v0'"),
     (["--env-id", "Blackjack-v1"], "is not a flat Box"),
     (["--env-id", "FrozenLake-v1"], "is not a flat Box"),

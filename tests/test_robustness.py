@@ -234,6 +234,7 @@ NUMERIC_FLAGS = {  # flag: values it must refuse
     "--eval-episodes": ["0"],
     "--stop-at-return": ["inf", "nan"],
     "--T": ["0"],
+    "--threads": ["0", "-2"],
 }
 
 
