@@ -6,6 +6,7 @@ forward (batch 4, no grad) and one forward+backward (batch 256), medians of --re
 Prints a table and writes the same figures as JSON.
 
     python bench/benchmark.py                 # 1e4 rollout steps for each agent
+    python bench/benchmark.py --steps 30000 --reference-steps 30000    # the README's main figures
     python bench/benchmark.py --steps 2000 --reference-steps 500    # a quick look
     python bench/benchmark.py --threads 2     # torch on two threads instead of the scripts' default one
 """
