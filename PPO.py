@@ -12,7 +12,9 @@ import torch
 import torch.nn as nn
 from torch.distributions import Normal
 
-from Spiking_PPO import Agent, Args, exit_now, main
+from machinery.run import Agent
+from machinery.speed import exit_now
+from Spiking_PPO import Args, main
 
 
 class ActorCritic(nn.Module):
@@ -33,7 +35,7 @@ def build_ann_agent(num_inputs: int, num_actions: int, args: Args) -> ActorCriti
     return ActorCritic(num_inputs, num_actions, args.hidden_size)
 
 
-AGENT = Agent(name="PPO", script="PPO", args_cls=Args, build=build_ann_agent)
+AGENT = Agent(name="PPO", script="PPO", args_cls=Args, build=build_ann_agent, description=__doc__.split("\n\n")[0])
 
 if __name__ == "__main__":
     exit_now(main(AGENT))

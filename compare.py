@@ -21,17 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from machinery.cli import OneLineParser, UsageError
+
 ROOT = Path(__file__).resolve().parent
 AGENTS = {"Spiking-PPO": "Spiking_PPO", "PPO": "PPO"}  # TensorBoard name -> script
-
-
-class CompareError(Exception):
-    """Reported in one line, exit status 2."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise CompareError(message)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,7 +59,7 @@ def train_runs(args: argparse.Namespace) -> None:
     for command, result in zip(commands, results, strict=True):
         if result.returncode != 0:
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise CompareError(f"{Path(command[1]).name} --seed {command[5]} failed: {last}")
+            raise UsageError(f"{Path(command[1]).name} --seed {command[5]} failed: {last}")
 
 
 def read_curves(runs_dir: Path, env_id: str) -> dict[str, list[np.ndarray]]:
@@ -86,7 +79,7 @@ def read_curves(runs_dir: Path, env_id: str) -> dict[str, list[np.ndarray]]:
             seconds = {e.step: e.value for e in acc.Scalars("charts/elapsed_seconds")}
             curves[name].append(np.array([(e.step, seconds[e.step], e.value) for e in acc.Scalars(tag)]))
     if not any(curves.values()):
-        raise CompareError(f"no {env_id} runs with an eval-return curve in {runs_dir}; train some, or drop --read-only")
+        raise UsageError(f"no {env_id} runs with an eval-return curve in {runs_dir}; train some, or drop --read-only")
     return curves
 
 
@@ -166,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.read_only:
             train_runs(args)
         curves = read_curves(Path(args.runs_dir), args.env_id)
-    except CompareError as e:
+    except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     plot(curves, 0, args, f"{args.out}-steps")

@@ -29,15 +29,11 @@ import numpy as np
 
 import PPO
 import Spiking_PPO
-from Spiking_PPO import UsageError
+from machinery import cli
+from machinery.cli import OneLineParser, UsageError
 
 AGENTS = {"snn": Spiking_PPO.AGENT, "ann": PPO.AGENT}
 FIXED = ("seed", "runs_dir", "quiet", "resume", "eval_only", "render", "capture_video", "device")
-
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise UsageError(message)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -104,7 +100,7 @@ def trial_configs(args: argparse.Namespace) -> list[dict]:
     known = {f.name for agent in agents for f in dataclasses.fields(AGENTS[agent].args_cls)}
     for name in [*space, *fixed]:
         if name not in known or name in FIXED:
-            raise UsageError(f"unknown or fixed flag {Spiking_PPO.cli_flag(name)} in the search space")
+            raise UsageError(f"unknown or fixed flag {cli.cli_flag(name)} in the search space")
 
     rng = np.random.default_rng(0)
     names = list(space)
@@ -126,14 +122,14 @@ def trial_configs(args: argparse.Namespace) -> list[dict]:
                 flags = {**fixed, **config, "max_steps": str(args.max_steps), "seed": str(seed)}
                 trials.append({"agent": agent, "seed": seed, "config": config, "flags": flags})
     for trial in trials:  # parse and range-check every trial's flags now, before Ray starts
-        Spiking_PPO.validate(as_args(trial, "unused"))
+        cli.validate(as_args(trial, "unused"))
     return trials
 
 
 def as_args(trial: dict, runs_dir: str) -> Spiking_PPO.Args:
     agent = AGENTS[trial["agent"]]
-    argv = [x for name, value in trial["flags"].items() for x in (Spiking_PPO.cli_flag(name), value)]
-    return Spiking_PPO.parse_args(agent.args_cls, [*argv, "--runs-dir", runs_dir, "--quiet", "--device", "cpu"])
+    argv = [x for name, value in trial["flags"].items() for x in (cli.cli_flag(name), value)]
+    return cli.parse_args(agent.args_cls, [*argv, "--runs-dir", runs_dir, "--quiet", "--device", "cpu"])
 
 
 def run_trial(config: dict) -> None:

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 import PPO  # noqa: E402
 import Spiking_PPO  # noqa: E402
+from machinery.speed import keep_freed_memory_for_reuse  # noqa: E402
 
 AGENTS = {  # name: (script, extra flags, network builder)
     "snn-fast": ("Spiking_PPO.py", ["--snn-impl", "fast"], lambda: Spiking_PPO.ActorCritic(4, 2, 32, impl="fast")),
@@ -100,7 +101,7 @@ def main() -> None:
     parser.add_argument("--json", default=str(ROOT / "bench" / "out" / "benchmark.json"), help="where to write JSON")
     args = parser.parse_args()
 
-    Spiking_PPO.keep_freed_memory_for_reuse()  # as in training
+    keep_freed_memory_for_reuse()  # as in training
     torch.set_num_threads(args.threads)
     results = {
         "machine": {

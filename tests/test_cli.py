@@ -7,6 +7,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import PPO
 import Spiking_PPO
+from machinery.checkpoints import CheckpointError, load_agent
 
 SHORT_RUN = ["--max-steps", "300", "--eval-interval", "100", "--eval-episodes", "3", "--ppo-epochs", "2"]
 
@@ -39,12 +40,12 @@ def test_a_short_run_logs_rewards_and_saves_checkpoints_that_load(script, agent,
         ["step", "300"],
     ]
 
-    model, ckpt = Spiking_PPO.load_agent(run_dir / "best.pt", agent)
+    model, ckpt = load_agent(run_dir / "best.pt", agent)
     assert ckpt["eval_mean"] == pytest.approx(max(value for _, value in rewards))
     assert ckpt["step"] in (100, 200, 300)
     dist, value = model(torch.zeros(2, 4))
     assert dist.loc.shape == (2, 2) and value.shape == (2, 1)
-    _, last = Spiking_PPO.load_agent(run_dir / "last.pt", agent)
+    _, last = load_agent(run_dir / "last.pt", agent)
     assert last["step"] == 384  # --max-steps 300 in whole rollouts of 128
 
 
@@ -57,8 +58,8 @@ def test_same_seed_gives_the_same_eval_returns(runs_dir):
 
 def test_a_checkpoint_of_one_agent_is_refused_by_the_other(runs_dir):
     assert run_script("PPO.py", *SHORT_RUN, "--runs-dir", str(runs_dir)).returncode == 0
-    with pytest.raises(Spiking_PPO.CheckpointError, match="a PPO checkpoint, not Spiking-PPO"):
-        Spiking_PPO.load_agent(only_run_dir(runs_dir) / "best.pt", Spiking_PPO.AGENT)
+    with pytest.raises(CheckpointError, match="a PPO checkpoint, not Spiking-PPO"):
+        load_agent(only_run_dir(runs_dir) / "best.pt", Spiking_PPO.AGENT)
 
 
 BAD_INPUTS = [

@@ -1,5 +1,6 @@
 """Other tasks, time limits, faults and bad arguments."""
 
+import dataclasses
 import math
 import signal
 import subprocess
@@ -14,7 +15,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import PPO
 import Spiking_PPO
-from Spiking_PPO import compute_gae, env_spec, episode_end_targets, time_limit_cuts
+from machinery import cli, run
+from machinery.checkpoints import CheckpointError, load_agent, save_checkpoint
+from machinery.envs import env_spec, episode_end_targets, time_limit_cuts
+from Spiking_PPO import compute_gae
 
 TINY = ["--max-steps", "64", "--num-steps", "32", "--mini-batch-size", "64", "--ppo-epochs", "2"]
 TINY += ["--eval-interval", "32", "--eval-episodes", "2", "--quiet"]
@@ -130,7 +134,7 @@ def test_a_signal_stops_the_run_with_a_saved_last_checkpoint(signum, status, run
     assert process.returncode == status
     (run_dir,) = runs_dir.iterdir()
     assert f"saved {run_dir}/last.pt" in out
-    model, ckpt = Spiking_PPO.load_agent(run_dir / "last.pt", Spiking_PPO.AGENT)
+    model, ckpt = load_agent(run_dir / "last.pt", Spiking_PPO.AGENT)
     assert ckpt["step"] >= 50
     acc = EventAccumulator(str(run_dir))
     acc.Reload()
@@ -212,8 +216,8 @@ def test_a_checkpoint_of_the_other_agent_or_another_env_is_refused(checkpoints):
     assert "made with --hidden-size 32, not 64" in refused(
         "--eval-only", str(checkpoints["snn"]), "--hidden-size", "64"
     )
-    with pytest.raises(Spiking_PPO.CheckpointError, match="a Spiking-PPO checkpoint, not PPO"):
-        Spiking_PPO.load_agent(checkpoints["snn"], PPO.AGENT)
+    with pytest.raises(CheckpointError, match="a Spiking-PPO checkpoint, not PPO"):
+        load_agent(checkpoints["snn"], PPO.AGENT)
 
 
 NUMERIC_FLAGS = {  # flag: values it must refuse
@@ -247,30 +251,29 @@ def test_every_numeric_flag_is_range_checked(flag, value, runs_dir):
 
 def test_every_numeric_flag_is_in_the_table():
     numeric = {
-        Spiking_PPO.cli_flag(f.name)
-        for f in Spiking_PPO.dataclasses.fields(Spiking_PPO.SpikingArgs)
+        cli.cli_flag(f.name)
+        for f in dataclasses.fields(Spiking_PPO.SpikingArgs)
         if f.type in ("int", "float", "float | None")
     }
     assert numeric == set(NUMERIC_FLAGS)
 
 
 def test_two_runs_started_in_the_same_second_get_their_own_directories(tmp_path):
-    args = Spiking_PPO.SpikingArgs(runs_dir=str(tmp_path))
-    dirs = {Spiking_PPO.create_run_dir(args, Spiking_PPO.AGENT) for _ in range(3)}
+    dirs = {run.create_run_dir(str(tmp_path), "CartPole-v0", "Spiking_PPO", 1) for _ in range(3)}
     assert len(dirs) == 3 and all(d.is_dir() for d in dirs)
 
 
 def test_a_crash_while_writing_a_checkpoint_leaves_the_previous_one_whole(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
-    Spiking_PPO.save_checkpoint(path, {"step": 1})
+    save_checkpoint(path, {"step": 1})
     before = path.read_bytes()
 
     def crash_half_way(obj, f):
         f.write(b"half a checkpoint")
         raise OSError("disk full")
 
-    monkeypatch.setattr(Spiking_PPO.torch, "save", crash_half_way)
+    monkeypatch.setattr("machinery.checkpoints.torch.save", crash_half_way)
     with pytest.raises(OSError, match="disk full"):
-        Spiking_PPO.save_checkpoint(path, {"step": 2})
+        save_checkpoint(path, {"step": 2})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left behind

@@ -1,4 +1,4 @@
-"""Our Adam against torch.optim.Adam(fused=True), whose update it calls without the wrapper."""
+"""machinery.speed: our Adam against torch.optim.Adam(fused=True), whose update it calls without the wrapper."""
 
 import subprocess
 import sys
@@ -6,7 +6,8 @@ import sys
 import torch
 from helpers import ROOT
 
-from Spiking_PPO import ActorCritic, Adam
+from machinery.speed import Adam
+from Spiking_PPO import ActorCritic
 
 
 def twin_models(seed=0):

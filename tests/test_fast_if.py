@@ -1,9 +1,10 @@
-"""The fast spiking forward against the tutorial's step-by-step network: same function, same gradients."""
+"""machinery.fast_if through ActorCritic.forward_fast, against the tutorial's step-by-step network:
+same function, same gradients."""
 
 import pytest
 import torch
 
-import Spiking_PPO
+from machinery import fast_if
 from Spiking_PPO import ActorCritic
 
 TOL = dict(atol=1e-5, rtol=1e-4)
@@ -39,7 +40,7 @@ def firing_regimes(spikes_per_step):
 @pytest.mark.parametrize("input_scale", [0.3, 1.0, 4.0])
 @pytest.mark.parametrize("T", [16, 5])
 def test_outputs_and_gradients_match_the_reference(kernel, batch, input_scale, T, monkeypatch):
-    monkeypatch.setattr(Spiking_PPO, "NUMBA_ON_CPU", kernel == "numba")
+    monkeypatch.setattr(fast_if, "NUMBA_ON_CPU", kernel == "numba")
     fast, reference = twin_models(4, 2, 32, T, seed=batch * 100 + T)
     g = torch.Generator().manual_seed(batch + T)
     x = torch.randn(batch, 4, generator=g) * input_scale
@@ -89,7 +90,8 @@ def test_state_dict_of_one_path_loads_into_the_other_with_the_same_result():
 
 def test_one_ppo_update_takes_both_paths_to_the_same_weights():
     """A whole update (30 epochs of Adam on one rollout) differs between the paths by rounding only."""
-    from Spiking_PPO import Adam, SpikingArgs, ppo_update
+    from machinery.speed import Adam
+    from Spiking_PPO import SpikingArgs, ppo_update
 
     fast, reference = twin_models(4, 2, 32, 16, seed=7)
     g = torch.Generator().manual_seed(7)

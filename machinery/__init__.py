@@ -1,0 +1,15 @@
+"""The machinery behind Spiking_PPO.py and PPO.py: everything that is not the algorithm.
+
+The two scripts hold spiking PPO as the tutorial teaches it; this package holds what a real tool
+needs around it, one concern per module:
+
+- `cli`: hyperparameter dataclasses to command-line flags, range checks, one-line usage errors;
+- `fast_if`: the closed-form IF layer of the spiking network's fast path, and its kernels;
+- `envs`: what an env must offer, vector envs with the tutorial's autoreset, time-limit targets,
+  and an env's state as plain data;
+- `checkpoints`: the checkpoint format, atomic writes, safe reading and validation;
+- `run`: a run's directory, TensorBoard writer, progress bar, signals and clean exit;
+- `speed`: measured speed settings (Adam without torch.optim's import cost, the allocator).
+
+Nothing here imports the scripts: they pass in what the machinery needs to know of them.
+"""

@@ -1,0 +1,231 @@
+"""Checkpoints: plain data on disk, written atomically, read without running code.
+
+A checkpoint is a dict of tensors, numbers, strings, lists, tuples and dicts, so that it loads
+with `torch.load(path, weights_only=True)`: loading one never runs code, whoever made the file.
+numpy arrays and scalars (env states, RNG states) are stored as tagged tensors and come back as
+numpy (`to_data` / `from_data`). `best.pt` holds what replay and sharing need (weights, arguments,
+env, step, eval mean); `last.pt` adds what exact resume needs (optimizer, RNG states, counters,
+the partial rollout, the envs' states). This module knows the format, not how training uses it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import pickle
+import pickletools
+import random
+import tempfile
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from machinery.cli import cli_flag, hyperparameters
+
+FORMAT = 2  # 1: the pickled objects of earlier versions, refused
+BEST_KEYS = ("format", "agent", "env_id", "obs_dim", "num_actions", "args", "model", "step", "eval_mean")
+LAST_KEYS = ("optimizer", "rng", "updates", "best", "elapsed_seconds", "rollout", "envs", "obs")
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used: reported in one line, exit status 2."""
+
+
+def to_data(obj: Any) -> Any:
+    """obj with numpy arrays and scalars turned into tagged tensors; a TypeError for anything else
+    that is not plain data."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, np.ndarray):
+        return {"__ndarray__": torch.from_numpy(np.ascontiguousarray(obj).copy())}
+    if isinstance(obj, np.generic):
+        return {"__numpy_scalar__": torch.from_numpy(np.asarray(obj).reshape(1))}
+    if isinstance(obj, dict):
+        return {key: to_data(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(to_data(value) for value in obj)
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    raise TypeError(f"not plain data: {type(obj).__name__}")
+
+
+def from_data(obj: Any) -> Any:
+    """The inverse of `to_data`."""
+    if isinstance(obj, dict):
+        if obj.keys() == {"__ndarray__"}:
+            return obj["__ndarray__"].numpy()
+        if obj.keys() == {"__numpy_scalar__"}:
+            return obj["__numpy_scalar__"].numpy()[0]
+        return {key: from_data(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(from_data(value) for value in obj)
+    return obj
+
+
+def save_checkpoint(path: Path, payload: dict) -> None:
+    """Write atomically: a crash mid-write leaves the previous file, never a truncated one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself survives a power loss
+    finally:
+        os.close(dir_fd)
+
+
+def read_checkpoint(path: str | Path, agent_name: str, resume: bool = False) -> dict:
+    """A checkpoint of this project's `agent_name` agent (with what resuming needs, if `resume`),
+    or a CheckpointError saying what it is not. Only ever loads with weights_only=True."""
+    try:
+        with warnings.catch_warnings():  # torch warns about files it then refuses; our message says it all
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path}: a directory, not a checkpoint file") from None
+    except pickle.UnpicklingError:
+        ops, strings = pickle_contents(path)
+        if not ops & {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ"}:
+            raise CheckpointError(f"{path}: not a readable checkpoint (not a pickle of plain data)") from None
+        if {"agent", "obs_dim", "elapsed_seconds", "envs"} <= strings and "format" not in strings:
+            raise CheckpointError(
+                f"{path}: an old-format checkpoint (pickled Python objects), which this version does not "
+                "load; train again, or replay it with the release that wrote it"
+            ) from None
+        raise CheckpointError(
+            f"{path}: refused, it holds objects other than plain data (loading them could run code)"
+        ) from None
+    except Exception as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
+    if not (isinstance(ckpt, dict) and {"agent", "model", "args"} <= ckpt.keys()):
+        raise CheckpointError(f"{path}: not a checkpoint written by this project")
+    if ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: checkpoint format {ckpt.get('format')}, this version reads {FORMAT}")
+    missing = [key for key in BEST_KEYS + (LAST_KEYS if resume else ()) if key not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: not a complete checkpoint (no {', '.join(missing)})")
+    if ckpt["agent"] != agent_name:
+        raise CheckpointError(f"{path}: a {ckpt['agent']} checkpoint, not {agent_name}")
+    return ckpt
+
+
+def pickle_contents(path: str | Path) -> tuple[set[str], set[str]]:
+    """The opcode names and string arguments of a pickle file, or of the pickle in a torch zip;
+    empty sets when it is neither. pickletools only reads the opcodes: it runs nothing."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        if zipfile.is_zipfile(io.BytesIO(data)):
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                data = archive.read(next(n for n in archive.namelist() if n.endswith("/data.pkl")))
+        ops = list(pickletools.genops(io.BytesIO(data)))
+    except Exception:
+        return set(), set()
+    return {op.name for op, _, _ in ops}, {arg for _, arg, _ in ops if isinstance(arg, str)}
+
+
+def snapshot(state, elapsed_seconds: float) -> tuple[dict, dict]:
+    """The contents of best.pt and of last.pt for a training session (Spiking_PPO.Training) now.
+
+    The envs' states are data where every env could give it (`machinery.envs.StateAsData`), else None.
+    """
+    header = {"agent": state.agent.name, "env_id": state.args.env_id, "obs_dim": state.spec.obs_dim}
+    header |= {"num_actions": state.spec.num_actions, "args": hyperparameters(state.args)}
+    best = {"format": FORMAT, **header, "model": state.model.state_dict(), "step": state.step}
+    best["eval_mean"] = state.eval_mean
+    envs = list(state.envs.call("state_data"))
+    last = best | to_data(
+        {
+            "optimizer": state.optimizer.state_dict(),
+            "rng": {
+                "train": state.rng.get_state(),
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+                "torch": torch.get_rng_state(),
+            },
+            "updates": state.updates,
+            "best": state.best,
+            "elapsed_seconds": elapsed_seconds,
+            "rollout": dict(vars(state.rollout)),
+            "envs": envs if all("not_data" not in env for env in envs) else None,
+            "obs": state.obs,
+        }
+    )
+    return best, last
+
+
+def why_envs_are_not_data(state) -> str | None:
+    """What keeps the training envs' state from being saved as data, or None."""
+    reasons = [env["not_data"] for env in state.envs.call("state_data") if "not_data" in env]
+    return reasons[0] if reasons else None
+
+
+def restore(state, ckpt: dict) -> bool:
+    """Put a last.pt back into a freshly built training state; False if its envs start new episodes."""
+    ckpt = from_data(ckpt)
+    state.model.load_state_dict(ckpt["model"])
+    state.optimizer.load_state_dict(ckpt["optimizer"])
+    state.rng.set_state(ckpt["rng"]["train"])
+    random.setstate(ckpt["rng"]["python"])
+    np.random.set_state(ckpt["rng"]["numpy"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    for name, value in ckpt["rollout"].items():
+        getattr(state.rollout, name)[...] = value
+    state.step, state.updates, state.best, state.eval_mean = (
+        ckpt["step"],
+        ckpt["updates"],
+        ckpt["best"],
+        ckpt["eval_mean"],
+    )
+    if ckpt["envs"] is None:
+        return False
+    state.envs.set_attr("restore_state", ckpt["envs"])
+    state.obs = ckpt["obs"].to(state.obs.device)
+    return True
+
+
+def load_agent(path: str | Path, agent, resume: bool = False) -> tuple[torch.nn.Module, dict]:
+    """Rebuild the network saved in a checkpoint: `model, ckpt = load_agent("runs/.../best.pt", AGENT)`."""
+    ckpt = read_checkpoint(path, agent.name, resume)
+    try:
+        args = agent.args_cls(**ckpt["args"])
+    except TypeError as e:
+        raise CheckpointError(f"{path}: its arguments do not fit this version's flags ({e})") from None
+    model = agent.build(ckpt["obs_dim"], ckpt["num_actions"], args)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError:
+        raise CheckpointError(f"{path}: its weights do not fit the network of its own arguments") from None
+    return model, ckpt
+
+
+def check_flags_match(path: str | Path, ckpt: dict, args, given: set[str], may_change: tuple[str, ...]) -> None:
+    """Refuse flags given on the command line that contradict the run the checkpoint belongs to."""
+    for name in sorted(given - set(may_change)):
+        if name in ckpt["args"] and getattr(args, name) != ckpt["args"][name]:
+            raise CheckpointError(
+                f"{path} was made with {cli_flag(name)} {ckpt['args'][name]}, not {getattr(args, name)}"
+            )
+
+
+def resume_args(args, agent, given: set[str]):
+    """For --resume RUN_DIR: the run's own arguments (with the flags a resume may change, as given)
+    and its last.pt, or a CheckpointError."""
+    path = Path(args.resume) / "last.pt"
+    _, ckpt = load_agent(path, agent, resume=True)
+    check_flags_match(args.resume, ckpt, args, given, (*args.ACTION_FLAGS, *args.RESUME_MAY_CHANGE))
+    return dataclasses.replace(args, **{k: v for k, v in ckpt["args"].items() if k not in given}), ckpt

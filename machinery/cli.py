@@ -1,0 +1,109 @@
+"""The command line: hyperparameter dataclasses become flags, checked, with one-line errors.
+
+A field made with `flag(default, help, check, choices)` is a flag `--field-name` with that help
+text, type and range. `parse_args` turns argv into the dataclass and refuses bad input with a
+`UsageError`, which the scripts print as one line and exit 2. Used by Spiking_PPO.py, PPO.py,
+compare.py and sweep.py. It knows nothing of training, networks or environments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import field
+from typing import Any
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported in one line, exit status 2."""
+
+
+def flag(default: Any, help: str, check: str | None = None, choices: tuple | None = None, metavar: str | None = None):
+    """A dataclass field that is also a command-line flag; `check` names its valid range (CHECKS)."""
+    return field(default=default, metadata={"help": help, "check": check, "choices": choices, "metavar": metavar})
+
+
+CHECKS: dict[str, tuple[Callable[[float], bool], str]] = {
+    "positive": (lambda x: math.isfinite(x) and x > 0, "a finite number > 0"),
+    "nonnegative": (lambda x: math.isfinite(x) and x >= 0, "a finite number >= 0"),
+    "probability": (lambda x: 0 < x <= 1, "in (0, 1]"),
+    "finite": (lambda x: math.isfinite(x), "finite"),
+}
+TYPES = {"int": int, "float": float, "str": str, "float | None": float, "str | None": str}
+
+
+def cli_flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with errors raised as UsageError instead of printing usage and exiting."""
+
+    def error(self, message: str):
+        raise UsageError(message)
+
+
+def build_parser(args_cls: type, description: str, defaults: bool = True) -> OneLineParser:
+    """The command line of `args_cls`; without defaults, parsing yields only the flags given."""
+    parser = OneLineParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for f in dataclasses.fields(args_cls):
+        default = f.default if defaults else argparse.SUPPRESS
+        meta = f.metadata
+        if f.type == "bool":
+            parser.add_argument(cli_flag(f.name), action="store_true", default=default, help=meta["help"])
+            continue
+        parser.add_argument(
+            cli_flag(f.name),
+            type=TYPES[f.type],
+            default=default,
+            help=meta["help"],
+            choices=meta["choices"],
+            metavar=meta["metavar"],
+        )
+    return parser
+
+
+def parse_args(args_cls: type, argv: list[str] | None = None, description: str = "") -> Any:
+    """argv -> a checked instance of `args_cls`, or a UsageError."""
+    args = args_cls(**vars(build_parser(args_cls, description).parse_args(argv)))
+    validate(args)
+    return args
+
+
+def given_flags(args_cls: type, argv: list[str] | None = None) -> set[str]:
+    """The fields whose flags appear in argv (to tell a default from a choice)."""
+    return set(vars(build_parser(args_cls, "", defaults=False).parse_args(argv)))
+
+
+def hyperparameters(args: Any) -> dict:
+    """The arguments a run keeps: those that say how to train, not what to do now (ACTION_FLAGS)."""
+    return {k: v for k, v in dataclasses.asdict(args).items() if k not in args.ACTION_FLAGS}
+
+
+def validate(args: Any) -> None:
+    """Each field against its declared range, then the checks that involve several flags."""
+    for f in dataclasses.fields(args):
+        value, check = getattr(args, f.name), f.metadata["check"]
+        if check and value is not None and not CHECKS[check][0](value):
+            raise UsageError(f"{cli_flag(f.name)} must be {CHECKS[check][1]}, got {value}")
+    batch = args.num_envs * args.num_steps
+    if args.mini_batch_size > batch:
+        raise UsageError(
+            f"--mini-batch-size {args.mini_batch_size} is larger than a rollout "
+            f"(--num-envs x --num-steps = {batch}); lower it or collect more steps"
+        )
+    if args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
+        raise UsageError(f"--device must be cpu, cuda or auto, got {args.device!r}")
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda asked for, but no CUDA device is available; use --device cpu")
+    if (args.render or args.capture_video) and not args.eval_only:
+        raise UsageError("--render and --capture-video replay a checkpoint: use them with --eval-only CHECKPOINT")
+    if args.render and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        raise UsageError("--render needs a display and none is set (DISPLAY); use --capture-video instead")

@@ -1,0 +1,247 @@
+"""Environments: what the agents need of an env, vector envs with the tutorial's autoreset,
+the targets GAE sees at an episode's end, and an env's state as plain data.
+
+Nothing here knows the network: what needs the critic's value gets it as a function. An env's
+state is captured for exact resume by `StateAsData`, the outermost wrapper of every training env,
+so the same call works whether the env lives in this process (sync) or another (async). It
+captures each wrapper's and the base env's plain attributes (numbers, arrays, strings), the
+env's random generator, and a MuJoCo simulation's full integration state. An env that holds
+anything else (a file, a socket, an object of its own) cannot be captured: its run still
+checkpoints and resumes, and starts new episodes on resume.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from machinery.cli import UsageError
+
+
+@dataclass
+class EnvSpec:
+    """What the agents need to know of an env: its sizes and how a policy sample becomes an action."""
+
+    env_id: str
+    obs_dim: int
+    num_actions: int  # Discrete: one Gaussian component per action; Box: the action's size
+    action_space: gym.Space
+
+    def to_env_action(self, sample: torch.Tensor) -> np.ndarray:
+        if isinstance(self.action_space, gym.spaces.Discrete):
+            # The tutorial's rule: the index of the largest component of the Gaussian sample.
+            return sample.argmax(dim=-1).cpu().numpy() + int(self.action_space.start)
+        # The Gaussian is the policy itself; the env gets the sample clipped to its bounds, PPO
+        # keeps the log-probability of the unclipped sample.
+        return np.clip(sample.cpu().numpy(), self.action_space.low, self.action_space.high)
+
+
+def env_spec(env_id: str) -> EnvSpec:
+    """The spec of env_id, or a UsageError naming what the agents cannot handle."""
+    try:
+        env = gym.make(env_id)
+    except gym.error.Error as e:
+        raise UsageError(f"--env-id {env_id!r}: {e}") from None
+    obs_space, act_space = env.observation_space, env.action_space
+    env.close()
+    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
+        raise UsageError(f"--env-id {env_id!r}: observation space {obs_space} is not a flat Box")
+    if isinstance(act_space, gym.spaces.Discrete):
+        return EnvSpec(env_id, obs_space.shape[0], int(act_space.n), act_space)
+    if isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
+        return EnvSpec(env_id, obs_space.shape[0], act_space.shape[0], act_space)
+    raise UsageError(f"--env-id {env_id!r}: action space {act_space} is neither Discrete nor a flat Box")
+
+
+def make_envs(env_fns: list[Callable[[], gym.Env]], vectorization: str = "sync") -> gym.vector.VectorEnv:
+    """Vector envs with the tutorial's semantics: an env whose episode ends resets in the same step
+    (the final observation is in info["final_obs"])."""
+    vector_env = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
+    return vector_env(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+
+
+def new_envs(env_id: str, num_envs: int, vectorization: str = "sync", **make_kwargs) -> gym.vector.VectorEnv:
+    return make_envs([functools.partial(gym.make, env_id, **make_kwargs)] * num_envs, vectorization)
+
+
+def new_training_envs(env_id: str, num_envs: int, vectorization: str) -> gym.vector.VectorEnv:
+    """Training envs, each wrapped so that its state can be saved as data and restored."""
+    return make_envs([functools.partial(make_capturable, env_id)] * num_envs, vectorization)
+
+
+def new_eval_envs(env_id: str, num_envs: int, vectorization: str = "sync") -> gym.vector.VectorEnv:
+    """Envs for evaluation, where only each env's first episode counts, so the autoreset mode does not
+    matter: the env's own array-vectorized version when it has one (CartPole does), as it is faster."""
+    if gym.spec(env_id).vector_entry_point is not None:
+        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
+    return new_envs(env_id, num_envs, vectorization)
+
+
+def record_video_env(env_id: str, folder: str, name: str) -> gym.Env:
+    """An env that writes its first episode as an mp4 in `folder`, drawn off-screen."""
+    if not os.environ.get("DISPLAY"):
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # draw off-screen, without asking for a display
+    env = gym.make(env_id, render_mode="rgb_array")
+    return gym.wrappers.RecordVideo(env, folder, name_prefix=name, episode_trigger=lambda episode: episode == 0)
+
+
+# ---- what GAE sees at an episode's end ---------------------------------------------------------
+def time_limit_cuts(terminated: np.ndarray, truncated: np.ndarray, truncation_as_termination: bool) -> np.ndarray:
+    """The envs whose episode a time limit ended without failure: these are bootstrapped, not cut.
+    None are with `truncation_as_termination`: a time limit then ends the return, as in the tutorial."""
+    return np.zeros_like(truncated) if truncation_as_termination else truncated & ~terminated
+
+
+def episode_end_targets(
+    rewards: np.ndarray, done: np.ndarray, cut_by_time: np.ndarray, final_values: np.ndarray, gamma: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (reward, mask) pair that GAE sees for one step of every env.
+
+    mask is 0 wherever an episode ended, since the next observation belongs to a new episode; an
+    episode a time limit cut did not fail, so its reward is bootstrapped with gamma times the
+    critic's value of its final observation.
+    """
+    return rewards + gamma * np.where(cut_by_time, final_values, 0.0), (~done).astype(np.float32)
+
+
+def step_targets(
+    value_of: Callable[[np.ndarray], np.ndarray],
+    reward: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    info: dict,
+    gamma: float,
+    truncation_as_termination: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`episode_end_targets` for one vector step, asking `value_of` (the critic) for the value of the
+    final observation of each episode a time limit ended."""
+    cut_by_time = time_limit_cuts(terminated, truncated, truncation_as_termination)
+    final_values = np.zeros(len(cut_by_time), dtype=np.float32)
+    if cut_by_time.any():
+        final_values[cut_by_time] = value_of(np.stack(info["final_obs"][cut_by_time]))
+    return episode_end_targets(reward, terminated | truncated, cut_by_time, final_values, gamma)
+
+
+# ---- an env's state as plain data --------------------------------------------------------------
+RENDER_ONLY = {"screen", "clock", "mujoco_renderer", "viewer", "render_mode"}
+
+
+class NotData(Exception):
+    """An attribute that is neither plain data nor a part of the env that is fixed at creation."""
+
+
+class StateAsData(gym.Wrapper):
+    """The outermost wrapper of a training env: `state_data()` returns the env's state as plain data
+    (or {"not_data": what is not} when it cannot be captured), and assigning to `restore_state` puts such data back.
+
+    Both are reached through a vector env's `call` and `set_attr`, in this process or another.
+    """
+
+    def state_data(self) -> dict | None:
+        try:
+            return {"layers": [capture_layer(env) for env in layers_below(self)]}
+        except NotData as e:
+            return {"not_data": str(e)}
+
+    @property
+    def restore_state(self) -> None:
+        return None
+
+    @restore_state.setter
+    def restore_state(self, data: dict) -> None:
+        layers = layers_below(self)
+        if len(layers) != len(data["layers"]):
+            raise ValueError("the saved env state has another stack of wrappers than this env")
+        for env, saved in zip(layers, data["layers"], strict=True):
+            restore_layer(env, saved)
+
+
+def make_capturable(env_id: str) -> gym.Env:
+    return StateAsData(gym.make(env_id))
+
+
+def layers_below(wrapper: gym.Wrapper) -> list[gym.Env]:
+    layers, env = [], wrapper.env
+    while isinstance(env, gym.Wrapper):
+        layers.append(env)
+        env = env.env
+    return [*layers, env]
+
+
+def is_fixed(name: str, value: Any) -> bool:
+    """Parts of an env set when it is made and never changed by stepping it: not saved."""
+    if name in RENDER_ONLY or name == "env":
+        return True
+    fixed_types = (gym.Space, gym.envs.registration.EnvSpec, type(None))
+    return isinstance(value, fixed_types) or callable(value) or type(value).__name__ == "MjModel"
+
+
+def capture_value(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str | np.generic):
+        return value
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        return value.copy()
+    if isinstance(value, list | tuple):
+        return type(value)(capture_value(v) for v in value)
+    if isinstance(value, dict):
+        return {k: capture_value(v) for k, v in value.items() if isinstance(k, str) and not is_fixed(k, v)}
+    if isinstance(value, np.random.Generator):
+        return {"__generator__": value.bit_generator.state}
+    if type(value).__module__.startswith("gymnasium."):  # e.g. a wrapper's running statistics
+        return {"__object__": {k: capture_value(v) for k, v in vars(value).items() if not is_fixed(k, v)}}
+    raise NotData(f"a {type(value).__name__}")
+
+
+def capture_layer(env: gym.Env) -> dict:
+    state = {}
+    for name, value in vars(env).items():
+        if not is_fixed(name, value) and name != "data":
+            try:
+                state[name] = capture_value(value)
+            except NotData as e:
+                raise NotData(f"{type(env).__name__}.{name} is {e}") from None
+    if type(vars(env).get("data")).__name__ == "MjData":  # a MuJoCo env: its full integration state
+        import mujoco
+
+        kind = mujoco.mjtState.mjSTATE_INTEGRATION
+        physics = np.empty(mujoco.mj_stateSize(env.model, kind))
+        mujoco.mj_getState(env.model, env.data, physics, kind)
+        state["__mujoco_state__"] = physics
+    elif "data" in vars(env):
+        state["data"] = capture_value(env.data)
+    return {"class": type(env).__name__, "state": state}
+
+
+def restore_value(current: Any, saved: Any) -> Any:
+    """The value an attribute gets back: objects and generators are restored in place."""
+    if isinstance(saved, dict) and saved.keys() == {"__generator__"}:
+        current.bit_generator.state = saved["__generator__"]
+        return current
+    if isinstance(saved, dict) and saved.keys() == {"__object__"}:
+        for k, v in saved["__object__"].items():
+            setattr(current, k, restore_value(getattr(current, k, None), v))
+        return current
+    if isinstance(saved, dict) and isinstance(current, dict):
+        return {**current, **{k: restore_value(current.get(k), v) for k, v in saved.items()}}
+    return saved
+
+
+def restore_layer(env: gym.Env, saved: dict) -> None:
+    if saved["class"] != type(env).__name__:
+        raise ValueError(f"the saved env state is of a {saved['class']}, not a {type(env).__name__}")
+    state = dict(saved["state"])
+    physics = state.pop("__mujoco_state__", None)
+    for name, value in state.items():
+        setattr(env, name, restore_value(getattr(env, name, None), value))
+    if physics is not None:
+        import mujoco
+
+        mujoco.mj_setState(env.model, env.data, physics, mujoco.mjtState.mjSTATE_INTEGRATION)
+        mujoco.mj_forward(env.model, env.data)  # quantities derived from the state, as after a step

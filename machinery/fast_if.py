@@ -1,0 +1,147 @@
+"""The fast path's IF layer: T steps of IF neurons under a constant input, in closed form.
+
+`ActorCritic.forward_fast` (Spiking_PPO.py) computes the tutorial's network without calling each
+module T times. This module holds the part that needs kernels; it knows nothing of PPO or envs.
+
+The derivation. The first Linear sees the same observation x at every step, so its output
+h = W1 x + b1 is constant over the T steps. An IF neuron with hard reset to 0 then follows the
+scalar recurrence
+
+    v[t] = v_after[t-1] + h,   spike[t] = (v[t] >= threshold),   v_after[t] = v[t] (1 - spike[t]).
+
+A NonSpikingLIFNode fed y[0..T-1] from rest ends at sum_t w[t] y[t] with
+w[t] = (1/tau) (1 - 1/tau)^(T-1-t) (`lif_readout_weights`), and y[t] = W2 spike[t] + b2, so the
+readout is W2 (sum_t w[t] spike[t]) + sum(w) b2: the second Linear runs once, on weighted spike
+counts. What the network needs from the IF layer is therefore the count sum_t w[t] spike[t]
+(forward) and its derivative with respect to h (backward), through the unrolled recurrence with
+SpikingJelly's sigmoid surrogate and its reset left in the graph. Forward mode along the potentials
+gives it per neuron: dv[t] = 1 + a[t-1] dv[t-1] with a[t] = (1 - spike[t]) - s'[t] v[t], and the
+count gains w[t] s'[t] dv[t], where s'[t] is the surrogate's derivative at v[t].
+
+On the CPU two numba kernels run the time loop, vectorized across neurons (torch would pay its
+per-op overhead at each of the T steps); on other devices the same loop runs as torch ops. Both
+add potentials in the neuron's own order, so the spikes are bit-identical to SpikingJelly's.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+from spikingjelly.activation_based import surrogate
+
+SURROGATE_ARG_LIMIT = 36.0  # sigmoid'(36) < 1e-15: clamping there changes nothing that float32 shows
+# but keeps denormal floats, which slow arithmetic down tenfold, out of the far-below-threshold tail.
+NUMBA_ON_CPU = True  # False runs the portable torch kernels on the CPU too (the tests check both)
+
+# float32 throughout (f32 constants): a float64 literal would widen the loop and stop LLVM from
+# vectorizing it.
+f32 = np.float32
+
+
+def lif_readout_weights(tau: float, T: int) -> torch.Tensor:
+    """w[t] such that a NonSpikingLIFNode fed x[0..T-1] from rest ends at sum_t w[t] * x[t].
+
+    Unrolling v_t = (1 - 1/tau) v_{t-1} + x_t / tau gives w[t] = (1/tau) (1 - 1/tau)^(T-1-t).
+    """
+    decay = 1.0 - 1.0 / tau
+    return torch.tensor([decay ** (T - 1 - t) / tau for t in range(T)], dtype=torch.float64)
+
+
+def check_fast_path_applies(model) -> None:
+    """The fast path assumes the tutorial's neurons: hard reset to 0, sigmoid surrogate, and the
+    same neuron parameters in both branches (it runs their IF layers as one)."""
+    actor_if, actor_readout = model.actor[1], model.actor[3]
+    for if_node, readout in ((model.critic[1], model.critic[3]), (actor_if, actor_readout)):
+        assert if_node.v_reset == 0.0 and isinstance(if_node.surrogate_function, surrogate.Sigmoid)
+        assert if_node.v_threshold == actor_if.v_threshold
+        assert if_node.surrogate_function.alpha == actor_if.surrogate_function.alpha
+        assert readout.v_reset == 0.0 and readout.decay_input and readout.tau == actor_readout.tau
+
+
+@numba.njit(cache=True)
+def _if_forward_cpu(h, threshold, alpha, w):  # pragma: no cover (compiled)
+    th, al, limit = f32(threshold), f32(alpha), f32(SURROGATE_ARG_LIMIT)
+    v, count = np.zeros_like(h), np.zeros_like(h)
+    u_seq = np.empty((len(w), len(h)), dtype=h.dtype)
+    for t in range(u_seq.shape[0]):
+        w_t = w[t]
+        for n in range(h.shape[0]):
+            v_t = v[n] + h[n]
+            fired = v_t >= th
+            u_seq[t, n] = min(max(al * (v_t - th), -limit), limit)
+            count[n] += w_t if fired else f32(0)
+            v[n] = f32(0) if fired else v_t
+    return count, u_seq
+
+
+@numba.njit(cache=True)
+def _if_gradient_factor_cpu(u_seq, sig, threshold, alpha, w):  # pragma: no cover (compiled)
+    th, al = f32(threshold), f32(alpha)
+    dv, factor = np.zeros_like(u_seq[0]), np.zeros_like(u_seq[0])
+    for t in range(u_seq.shape[0]):
+        for n in range(factor.shape[0]):
+            surrogate_grad = al * sig[t, n] * (f32(1) - sig[t, n])
+            dv_t = dv[n] + f32(1)
+            factor[n] += w[t] * surrogate_grad * dv_t
+            not_fired = f32(0) if u_seq[t, n] >= f32(0) else f32(1)
+            dv[n] = dv_t * (not_fired - surrogate_grad * (th + u_seq[t, n] / al))
+    return factor
+
+
+def if_forward(h: torch.Tensor, threshold: float, alpha: float, w: torch.Tensor):
+    """Weighted spike counts sum_t w[t] spike[t], and the surrogate's argument at each step [T, *h.shape]."""
+    T = len(w)
+    if h.device.type == "cpu" and h.dtype == torch.float32 and NUMBA_ON_CPU:
+        count, u_seq = _if_forward_cpu(h.detach().reshape(-1).numpy(), threshold, alpha, w.numpy())
+        return torch.from_numpy(count).view_as(h), torch.from_numpy(u_seq).view(T, *h.shape)
+    v_seq = h.new_empty((T, *h.shape))  # potentials before each reset
+    v = torch.zeros_like(h)
+    for t in range(T):
+        torch.add(v, h, out=v_seq[t])
+        v = v_seq[t] * (v_seq[t] < threshold)
+    count = torch.tensordot(w, (v_seq >= threshold).to(h.dtype), 1)
+    u_seq = ((v_seq - threshold) * alpha).clamp_(-SURROGATE_ARG_LIMIT, SURROGATE_ARG_LIMIT)
+    return count, u_seq
+
+
+def if_gradient_factor(u_seq: torch.Tensor, threshold: float, alpha: float, w: torch.Tensor) -> torch.Tensor:
+    """d(sum_t w[t] spike[t]) / dh per neuron, through the unrolled recurrence with surrogate spikes.
+
+    Forward mode along the potentials: dv[t] = 1 + a[t-1] dv[t-1], where
+    a[t] = d(v after reset)/d(v before reset) = (1 - spike[t]) - surrogate'[t] * v[t]
+    (SpikingJelly does not detach the reset), and the count gains w[t] surrogate'[t] dv[t].
+    """
+    T, sig = len(w), torch.sigmoid(u_seq)
+    if u_seq.device.type == "cpu" and u_seq.dtype == torch.float32 and NUMBA_ON_CPU:
+        factor = _if_gradient_factor_cpu(
+            u_seq.view(T, -1).numpy(), sig.view(T, -1).numpy(), threshold, alpha, w.numpy()
+        )
+        return torch.from_numpy(factor).view(u_seq.shape[1:])
+    surrogate_grad = alpha * sig * (1.0 - sig)
+    a = torch.addcmul((u_seq < 0).to(u_seq.dtype), surrogate_grad, threshold + u_seq / alpha, value=-1.0)
+    dv = torch.ones_like(u_seq)
+    for t in range(1, T):
+        torch.addcmul(dv[t], a[t - 1], dv[t - 1], out=dv[t])
+    return torch.einsum("t,t...,t...->...", w, surrogate_grad, dv)
+
+
+class IFSpikeCount(torch.autograd.Function):
+    """Weighted spike count of SpikingJelly IF neurons driven by the same input h for T steps.
+
+    Forward: ``sum_t w[t] * spike[t]``. Backward: the gradient autograd would find through the
+    unrolled IFNode recurrence with its sigmoid surrogate, reset included; with a constant
+    input it is a per-neuron factor times the incoming gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, w: torch.Tensor, threshold: float, alpha: float) -> torch.Tensor:
+        count, u_seq = if_forward(h, threshold, alpha, w)
+        ctx.save_for_backward(u_seq, w)
+        ctx.threshold, ctx.alpha = threshold, alpha
+        return count
+
+    @staticmethod
+    def backward(ctx, grad_count: torch.Tensor):
+        u_seq, w = ctx.saved_tensors
+        return grad_count * if_gradient_factor(u_seq, ctx.threshold, ctx.alpha, w), None, None, None

@@ -1,0 +1,40 @@
+"""--eval-only: replay a checkpoint's agent, on screen (--render), as a video (--capture-video), and
+over --eval-episodes episodes whose mean and std it prints.
+
+It takes the script's `evaluate` as an argument, so that a replay plays exactly as training's
+evaluations do; it knows nothing of how the agent was trained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+from machinery import envs
+from machinery.checkpoints import check_flags_match, load_agent
+from machinery.run import eval_seed, resolve_device
+
+MAY_DIFFER = ("eval_episodes", "seed", "device", "vectorization")  # from the run the checkpoint belongs to
+
+
+def replay(args, agent, given: set[str], evaluate: Callable) -> None:
+    model, ckpt = load_agent(args.eval_only, agent)
+    check_flags_match(args.eval_only, ckpt, args, given, (*args.ACTION_FLAGS, *MAY_DIFFER))
+    spec, device = envs.env_spec(ckpt["env_id"]), resolve_device(args.device)
+    model.to(device).eval()
+    seed = eval_seed(args.seed, 0)
+    if args.render:
+        with closing(envs.new_envs(spec.env_id, 1, render_mode="human")) as shown:
+            evaluate(model, shown, spec, seed, device)
+    if args.capture_video:
+        folder, name = str(Path(args.eval_only).parent / "videos"), Path(args.eval_only).stem
+        with closing(envs.make_envs([lambda: envs.record_video_env(spec.env_id, folder, name)])) as recorded:
+            evaluate(model, recorded, spec, seed, device)
+        print(f"video: {folder}")
+    with closing(envs.new_eval_envs(spec.env_id, args.eval_episodes, args.vectorization)) as eval_envs:
+        returns = evaluate(model, eval_envs, spec, seed, device)
+    print(
+        f"{args.eval_only} (step {ckpt['step']}): {len(returns)} episodes of {spec.env_id}, "
+        f"return {returns.mean():.2f} ± {returns.std():.2f} (mean ± std)"
+    )

@@ -1,0 +1,154 @@
+"""A training run's lifecycle: its agent, seeds, directory, TensorBoard writer, progress bar, clock
+and signals.
+
+`Agent` is what the two scripts tell the shared training loop about themselves. `Run` is made once
+per training session (new or resumed) and closed whatever happens; SIGINT and SIGTERM become a
+stop request that the training loop checks. It knows where a run's files go and how a run is told
+to stop, but nothing of how the agent learns.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+
+@dataclass
+class Agent:
+    """What differs between the spiking agent and its ANN twin; everything else is shared."""
+
+    name: str  # TensorBoard tag prefix and checkpoint owner, e.g. "Spiking-PPO"
+    script: str  # run directory component, e.g. "Spiking_PPO"
+    args_cls: type  # its hyperparameter dataclass
+    build: Callable[..., torch.nn.Module]  # (observation size, action count, args) -> network
+    description: str  # what --help says the script is
+    # Extra scalars for TensorBoard, computed on each rollout's observations after the update.
+    diagnostics: Callable[[torch.nn.Module, torch.Tensor], dict[str, float]] | None = None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def eval_seed(seed: int, step: int) -> int:
+    """The seed of the evaluation at `step`: independent of how much randomness training used."""
+    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
+
+
+def create_run_dir(runs_dir: str, env_id: str, script: str, seed: int) -> Path:
+    """runs/<env-id>__<script>__<seed>__<unix-time>, made unique if another run took the name."""
+    base = Path(runs_dir) / f"{env_id}__{script}__{seed}__{int(time.time())}"
+    for i in range(1000):
+        path = base if i == 0 else base.with_name(f"{base.name}-{i}")
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a run directory next to {base}")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def markdown_table(values: dict) -> str:
+    rows = "\n".join(f"|{k}|{v}|" for k, v in values.items())
+    return "|param|value|\n|-|-|\n" + rows
+
+
+class StopSignals:
+    """Turns SIGINT and SIGTERM into a request to stop after the current step.
+
+    Only the main thread can handle signals; elsewhere (a Ray Tune trial) they are left alone.
+    """
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous = {}
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._request) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def _request(self, signum, frame):
+        self.signum = signum
+
+    def restore(self):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class Run:
+    """One training run's files and clock. `elapsed` carries the training seconds of earlier
+    sessions of a resumed run; `step` is where this session starts."""
+
+    def __init__(self, run_dir: Path, step: int, max_steps: int, elapsed: float, quiet: bool, hparams: dict | None):
+        self.dir = run_dir
+        # On resume, TensorBoard drops what the interrupted session logged after its last.pt.
+        self.writer = SummaryWriter(str(run_dir), purge_step=None if hparams else step + 1)
+        if hparams:
+            self.writer.add_text("hyperparameters", markdown_table(hparams))
+        self.stop = StopSignals()
+        self.bar = tqdm(total=max_steps, initial=step, unit="step", disable=quiet or None, dynamic_ncols=True)
+        self.start, self.start_step, self.elapsed_before = time.perf_counter(), step, elapsed
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop.signum is not None
+
+    def training_seconds(self) -> float:
+        """Across interruptions."""
+        return self.elapsed_before + time.perf_counter() - self.start
+
+    def steps_per_second(self, step: int) -> float:
+        return (step - self.start_step) / (time.perf_counter() - self.start)
+
+    def evaluated(self, step: int, reward_tag: str, returns, best: float) -> None:
+        """Log an evaluation to TensorBoard and print its line (the tutorial's "Step: ..., Reward: ...")."""
+        self.log({reward_tag: float(returns.mean()), "charts/elapsed_seconds": self.training_seconds()}, step)
+        self.bar.set_postfix(eval=f"{returns.mean():.1f}", best=f"{best:.1f}")
+        self.bar.write(
+            f"step {step:>7} | eval return {returns.mean():7.2f} ± {returns.std():6.2f} | "
+            f"best {best:7.2f} | {self.steps_per_second(step):6.0f} steps/s"
+        )
+
+    def log(self, scalars: dict[str, float], step: int) -> None:
+        for tag, value in scalars.items():
+            self.writer.add_scalar(tag, value, step)
+
+    def close(self) -> None:
+        self.bar.close()
+        self.stop.restore()
+        self.writer.close()
+
+
+class TrainingDiverged(Exception):
+    """A non-finite loss or parameter: reported in one line, exit status 1."""
+
+
+def exit_status(summary: dict) -> int:
+    """Print how a training session ended; its exit status (128 + the signal that stopped it)."""
+    if summary["signal"] is not None:
+        name = signal.Signals(summary["signal"]).name
+        print(
+            f"stopped by {name} at step {summary['steps']}; saved {summary['run_dir']}/last.pt and the TensorBoard log"
+        )
+        return 128 + summary["signal"]
+    print(
+        f"done: {summary['steps']} steps in {summary['seconds']:.1f} s, best eval return {summary['best']:.2f}; "
+        f"run directory {summary['run_dir']}"
+    )
+    return 0

@@ -1,0 +1,112 @@
+"""Speed settings, each kept because a benchmark (bench/benchmark.py, README "Speed") showed it pays.
+
+- `Adam`: torch's fused Adam update without the torch.optim wrapper. Creating any torch.optim
+  optimizer imports torch._dynamo, torch's compiler: 1.3 s of start-up on a 2-core machine, for a
+  compiler these scripts never use. This calls `torch._fused_adam_`, the private op that
+  `torch.optim.Adam(fused=True)` runs; tests/test_speed.py holds the two to bit-identical steps and
+  interchangeable state dicts, so a torch that renames the op fails loudly rather than silently.
+- `one_thread_is_fastest` (via --threads, default 1): the tutorial's networks are too small to
+  split an op across threads; with 2 threads every agent trained slower (README, Speed).
+- `keep_freed_memory_for_reuse`: glibc otherwise returns the spiking network's 1 MB temporaries
+  to the kernel after each mini-batch and page-faults them back in for the next.
+- `exit_now`: skip the interpreter's teardown, 0.5 to 0.9 s once torch is loaded.
+
+Nothing here changes what is computed, only how fast.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from typing import NoReturn
+
+import torch
+
+
+class Adam:
+    """`torch.optim.Adam(params, lr, fused=True)`: the same fused kernel and state dict, without the wrapper."""
+
+    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.params = list(params)
+        self.lr, self.betas, self.eps = lr, betas, eps
+        self.exp_avgs = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sqs = [torch.zeros_like(p) for p in self.params]
+        self.steps = [torch.zeros((), device=p.device) for p in self.params]  # float32, as fused Adam keeps it
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        i = [k for k, p in enumerate(self.params) if p.grad is not None]  # unused parameters stay put
+        steps = [self.steps[k] for k in i]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(
+            [self.params[k] for k in i],
+            [self.params[k].grad for k in i],
+            [self.exp_avgs[k] for k in i],
+            [self.exp_avg_sqs[k] for k in i],
+            [],
+            steps,
+            lr=self.lr,
+            beta1=self.betas[0],
+            beta2=self.betas[1],
+            weight_decay=0.0,
+            eps=self.eps,
+            amsgrad=False,
+            maximize=False,
+        )
+
+    def state_dict(self) -> dict:
+        group = {"lr": self.lr, "betas": self.betas, "eps": self.eps, "weight_decay": 0.0, "amsgrad": False}
+        group |= {"maximize": False, "fused": True, "params": list(range(len(self.params)))}
+        state = {
+            k: {"step": step.clone(), "exp_avg": m.clone(), "exp_avg_sq": v.clone()}
+            for k, (step, m, v) in enumerate(zip(self.steps, self.exp_avgs, self.exp_avg_sqs, strict=True))
+            if step > 0
+        }
+        return {"state": state, "param_groups": [group]}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        (group,) = state_dict["param_groups"]
+        self.lr, self.betas, self.eps = group["lr"], tuple(group["betas"]), group["eps"]
+        for k, s in state_dict["state"].items():
+            self.steps[k].copy_(s["step"])
+            self.exp_avgs[k].copy_(s["exp_avg"])
+            self.exp_avg_sqs[k].copy_(s["exp_avg_sq"])
+
+
+def tune_for_speed(threads: int) -> None:
+    """The process-wide settings training runs under."""
+    torch.set_num_threads(threads)
+    keep_freed_memory_for_reuse()
+
+
+def keep_freed_memory_for_reuse() -> None:
+    """Ask glibc to keep freed memory in the process instead of returning it to the kernel.
+
+    The spiking network's [T, batch, hidden] temporaries are about 1 MB at mini-batch 256. By
+    default glibc gives blocks that size back to the kernel when freed, and the next mini-batch
+    page-faults them in again, which costs more than the arithmetic done on them. A no-op where
+    the C library is not glibc.
+    """
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 * 2**20)  # serve blocks up to 32 MB from the heap...
+    mallopt(m_trim_threshold, 512 * 2**20)  # ...and keep up to 512 MB of it free for reuse
+
+
+def exit_now(status: int) -> NoReturn:
+    """End the process with `status`, skipping the interpreter's teardown.
+
+    By the time a script's `main` returns, everything it writes (log, checkpoints, videos) is
+    closed and its env processes are stopped, so the teardown has nothing left to do but cost time.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

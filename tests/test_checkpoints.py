@@ -1,0 +1,143 @@
+"""machinery.checkpoints: plain data on disk, never code; exact resume; old and crafted files refused."""
+
+import os
+import pickle
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from helpers import ROOT, run_script
+
+from machinery.checkpoints import CheckpointError, from_data, read_checkpoint, to_data
+
+SHORT = ["--max-steps", "256", "--eval-interval", "64", "--eval-episodes", "2", "--ppo-epochs", "2", "--quiet"]
+
+
+def short_run(script, runs_dir, *extra):
+    result = run_script(script, *SHORT, "--runs-dir", str(runs_dir), *extra)
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = runs_dir.iterdir()
+    return run_dir, result
+
+
+def test_to_data_and_back_keeps_numpy_types_and_values():
+    rng = np.random.default_rng(3)
+    value = {
+        "array": np.arange(6, dtype=np.float64).reshape(2, 3),
+        "key": np.arange(4, dtype=np.uint32),
+        "scalar": np.float32(1.5),
+        "tuple": ("MT19937", np.arange(3), 2, 0, 0.25),
+        "generator": rng.bit_generator.state,  # 128-bit integers
+        "tensor": torch.ones(2),
+        "none": None,
+    }
+    back = from_data(to_data(value))
+    assert back["array"].dtype == np.float64 and np.array_equal(back["array"], value["array"])
+    assert back["key"].dtype == np.uint32
+    assert type(back["scalar"]) is np.float32 and back["scalar"] == 1.5
+    assert isinstance(back["tuple"], tuple) and np.array_equal(back["tuple"][1], np.arange(3))
+    assert back["generator"] == value["generator"]
+    with pytest.raises(TypeError, match="not plain data: CartPoleEnv"):
+        to_data({"env": gym.make("CartPole-v1").unwrapped})
+
+
+@pytest.mark.parametrize("script", ["Spiking_PPO.py", "PPO.py"])
+def test_every_file_a_run_writes_loads_as_plain_data(script, runs_dir):
+    run_dir, _ = short_run(script, runs_dir)
+    written = sorted(p.name for p in run_dir.glob("*.pt"))
+    assert written == ["best.pt", "last.pt"]
+    for name in written:
+        ckpt = torch.load(run_dir / name, weights_only=True)  # raises on anything but plain data
+        assert ckpt["format"] == 2 and ckpt["env_id"] == "CartPole-v0"
+    best, last = (torch.load(run_dir / n, weights_only=True) for n in ("best.pt", "last.pt"))
+    assert "optimizer" not in best and "envs" not in best  # replay and sharing need only the weights
+    assert {"optimizer", "rng", "rollout", "envs", "obs"} <= last.keys()
+    assert len(last["envs"]) == 4  # each env's state, as data
+
+
+class Payload:
+    """Writes a marker file the moment anything unpickles it without weights_only."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("container", ["pickle", "torch.save"])
+@pytest.mark.parametrize("flag", ["--eval-only", "--resume"])
+def test_a_crafted_pickle_runs_nothing_and_is_refused(flag, container, tmp_path):
+    marker = tmp_path / "pwned"
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    crafted = {"agent": "Spiking-PPO", "model": Payload(marker), "args": {}}
+    with open(run_dir / "last.pt", "wb") as f:
+        (pickle.dump if container == "pickle" else torch.save)(crafted, f)
+    target = run_dir / "last.pt" if flag == "--eval-only" else run_dir
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    result = run_script("Spiking_PPO.py", flag, str(target), "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert "refused" in result.stderr and "plain data" in result.stderr
+    assert not marker.exists()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing created
+
+
+def test_a_checkpoint_of_the_earlier_pickled_format_is_refused_as_such(tmp_path):
+    # format 1 pickled the training envs themselves, beside the weights
+    path = tmp_path / "best.pt"
+    old = {"agent": "Spiking-PPO", "model": {}, "args": {}, "obs_dim": 4, "num_actions": 2, "step": 100}
+    torch.save(old | {"elapsed_seconds": 1.0, "envs": [gym.make("CartPole-v0")]}, path)
+    with pytest.raises(CheckpointError, match="an old-format checkpoint"):
+        read_checkpoint(path, "Spiking-PPO")
+    result = run_script("Spiking_PPO.py", "--eval-only", str(path))
+    assert result.returncode == 2 and "old-format checkpoint" in result.stderr
+
+
+FILE_LOGGING_ENV = """
+import gymnasium as gym
+
+
+class FileLoggingCartPole(gym.Wrapper):
+    # CartPole that keeps a log file open: its state is neither picklable nor data.
+
+    def __init__(self, log_path):
+        super().__init__(gym.make("CartPole-v1"))
+        self.log = open(log_path, "a", buffering=1)
+
+    def step(self, action):
+        self.log.write(f"{action}\\n")
+        return self.env.step(action)
+
+
+gym.register("FileLoggingCartPole-v0", entry_point=FileLoggingCartPole, kwargs={"log_path": LOG_PATH})
+"""
+
+
+def test_an_env_that_cannot_be_pickled_trains_checkpoints_and_resumes(runs_dir, tmp_path):
+    log = tmp_path / "log.txt"
+    (tmp_path / "file_env.py").write_text(f"LOG_PATH = {str(log)!r}\n" + FILE_LOGGING_ENV)
+    code = "import sys, file_env, Spiking_PPO; sys.exit(Spiking_PPO.main(Spiking_PPO.AGENT, sys.argv[1:]))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+
+    def run(*argv):
+        command = [sys.executable, "-c", code, *argv]
+        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+    first = run("--env-id", "FileLoggingCartPole-v0", *SHORT, "--runs-dir", str(runs_dir))
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count("cannot hold the envs") == 1
+    assert "FileLoggingCartPole.log is a TextIOWrapper" in first.stderr
+    (run_dir,) = runs_dir.iterdir()
+    last = torch.load(run_dir / "last.pt", weights_only=True)
+    assert last["envs"] is None and last["step"] == 256
+    steps_before = len(log.read_text().split())
+    resumed = run("--resume", str(run_dir), "--max-steps", "512")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "a resumed run starts new episodes" in resumed.stderr
+    assert torch.load(run_dir / "last.pt", weights_only=True)["step"] == 512
+    assert len(log.read_text().split()) >= steps_before + 256 * 4  # the resumed session trained on it
