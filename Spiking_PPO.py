@@ -35,21 +35,12 @@ import torch.nn as nn
 from spikingjelly.activation_based import functional, neuron
 from torch.distributions import Normal
 
-from machinery import checkpoints, envs
+from machinery import checkpoints, envs, run
 from machinery.checkpoints import CheckpointError
 from machinery.cli import UsageError, flag, given_flags, hyperparameters, parse_args
 from machinery.fast_if import IFSpikeCount, check_fast_path_applies, if_forward, lif_readout_weights
 from machinery.replay import replay
-from machinery.run import (
-    Agent,
-    Run,
-    TrainingDiverged,
-    create_run_dir,
-    eval_seed,
-    exit_status,
-    resolve_device,
-    seed_everything,
-)
+from machinery.run import Agent, Run, TrainingDiverged
 from machinery.speed import Adam, exit_now, tune_for_speed
 
 
@@ -81,7 +72,7 @@ class Args:
     quiet: bool = flag(False, "no progress bar (for logs and CI)")
     resume: str | None = flag(None, "continue the interrupted run in RUN_DIR from its last.pt", metavar="RUN_DIR")
     eval_only: str | None = flag(
-        None, "play --eval-episodes episodes of a checkpoint, print the return", metavar="CKPT"
+        None, "play --eval-episodes episodes of a checkpoint, print the return", metavar="CHECKPOINT"
     )
     render: bool = flag(False, "with --eval-only: show one episode on screen")
     capture_video: bool = flag(False, "with --eval-only: write an mp4 of one episode beside the checkpoint")
@@ -322,7 +313,7 @@ def collect_rollout(t: Training) -> bool:
 
 def evaluate_log_checkpoint(t: Training) -> bool:
     """Evaluate the policy, log the return, write best.pt and last.pt; True if it reached the target."""
-    returns = evaluate(t.model, t.eval_envs, t.spec, eval_seed(t.args.seed, t.step), t.obs.device)
+    returns = evaluate(t.model, t.eval_envs, t.spec, run.eval_seed(t.args.seed, t.step), t.obs.device)
     t.eval_mean = float(returns.mean())
     improved, t.best = t.eval_mean > t.best, max(t.best, t.eval_mean)
     t.run.evaluated(t.step, f"{t.agent.name}-{t.args.env_id}/Reward", returns, t.best)
@@ -364,14 +355,14 @@ def update(t: Training) -> dict[str, float]:
 
 def start_training(args: Args, agent: Agent, resume_from: dict | None) -> Training:
     """A new run from `args`, or the run that `resume_from` (a last.pt) left, ready to go on."""
-    spec, device = envs.env_spec(args.env_id), resolve_device(args.device)
+    spec, device = envs.env_spec(args.env_id), run.resolve_device(args.device)
     tune_for_speed(args.threads)
-    seed_everything(args.seed)
+    run.seed_everything(args.seed)
     rng = torch.Generator(device=device).manual_seed(args.seed)
     model = agent.build(spec.obs_dim, spec.num_actions, args).to(device)
     rollout = Rollout(args.num_steps, args.num_envs, spec.obs_dim, spec.num_actions, device)
     train_envs = envs.new_training_envs(args.env_id, args.num_envs, args.vectorization)
-    first_seed = args.seed if resume_from is None else eval_seed(args.seed, resume_from["step"])
+    first_seed = args.seed if resume_from is None else run.eval_seed(args.seed, resume_from["step"])
     obs = torch.as_tensor(train_envs.reset(seed=first_seed)[0], dtype=torch.float32, device=device)
     t = Training(
         args, agent, spec, model, Adam(model.parameters(), lr=args.learning_rate), rng, rollout, train_envs, obs
@@ -381,7 +372,9 @@ def start_training(args: Args, agent: Agent, resume_from: dict | None) -> Traini
     unsaved = checkpoints.why_envs_are_not_data(t)
     if unsaved:
         print(f"note: {unsaved}: last.pt cannot hold the envs, a resumed run starts new episodes", file=sys.stderr)
-    run_dir = Path(args.resume) if resume_from else create_run_dir(args.runs_dir, args.env_id, agent.script, args.seed)
+    run_dir = (
+        Path(args.resume) if resume_from else run.create_run_dir(args.runs_dir, args.env_id, agent.script, args.seed)
+    )
     elapsed = resume_from["elapsed_seconds"] if resume_from else 0.0
     t.run = Run(run_dir, t.step, args.max_steps, elapsed, args.quiet, None if resume_from else hyperparameters(args))
     t.eval_envs = envs.new_eval_envs(args.env_id, args.eval_episodes, args.vectorization)
@@ -421,7 +414,7 @@ def main(agent: Agent, argv: list[str] | None = None) -> int:
         resume_from = None
         if args.resume:
             args, resume_from = checkpoints.resume_args(args, agent, given)
-        return exit_status(train(args, agent, resume_from))
+        return run.exit_status(train(args, agent, resume_from))
     except (UsageError, CheckpointError, TrainingDiverged) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1 if isinstance(e, TrainingDiverged) else 2

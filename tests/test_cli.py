@@ -126,3 +126,16 @@ def test_stop_at_return_stops_at_the_evaluation_that_reaches_it(runs_dir):
         ["step", "128"]
     ]
     assert "done: 128 steps" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "script, says, not_says",
+    [("PPO.py", "ANN actor-critic", "spiking actor-critic"), ("Spiking_PPO.py", "spiking actor-critic", "ANN")],
+)
+def test_help_describes_the_scripts_own_agent_and_shows_what_path_flags_take(script, says, not_says):
+    result = run_script(script, "--help")
+    assert result.returncode == 0
+    first_lines = " ".join(result.stdout.split("\n\n")[1].split())  # the description, after the usage
+    assert says in first_lines and not_says not in first_lines, first_lines
+    assert "--resume RUN_DIR" in result.stdout and "--eval-only CHECKPOINT" in result.stdout
+    assert ("--T T" in result.stdout) == (script == "Spiking_PPO.py")

@@ -56,6 +56,6 @@ def test_state_dict_keeps_the_tutorials_layout_and_loads_into_a_fresh_model(tmp_
     assert set(model.state_dict()) == SEED_STATE_DICT_KEYS
     torch.save(model.state_dict(), tmp_path / "model.pt")
     fresh = ActorCritic(4, 2, 32)
-    fresh.load_state_dict(torch.load(tmp_path / "model.pt"))
+    fresh.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
     x = torch.randn(3, 4)
     assert torch.equal(model(x)[0].loc, fresh(x)[0].loc)
