@@ -40,6 +40,7 @@ from machinery.checkpoints import CheckpointError
 from machinery.cli import UsageError, flag, given_flags, hyperparameters, parse_args
 from machinery.fast_if import IFSpikeCount, check_fast_path_applies, if_forward, lif_readout_weights
 from machinery.replay import replay
+from machinery.resources import check_machine_can_run
 from machinery.run import Agent, Run, TrainingDiverged
 from machinery.speed import Adam, exit_now, tune_for_speed
 
@@ -50,7 +51,7 @@ class Args:
     env_id: str = flag("CartPole-v0", "gymnasium env id (flat Box observation, Discrete or Box action)")
     num_envs: int = flag(4, "parallel training environments", "positive")
     vectorization: str = flag("sync", "run the envs in this process, or one process each", choices=("sync", "async"))
-    seed: int = flag(1, "seed for python, numpy, torch and every environment", "nonnegative")
+    seed: int = flag(1, "seed for python, numpy, torch and every environment", "seed")
     device: str = flag("auto", "torch device: cpu, cuda, or auto (cuda when available)")
     threads: int = flag(1, "torch CPU threads; the tutorial's tiny networks run fastest on one", "positive")
     max_steps: int = flag(100_000, "rollout steps to train for (one step advances every env)", "positive")
@@ -277,6 +278,7 @@ class Training:
     updates: int = 0
     best: float = -math.inf
     eval_mean: float = math.nan
+    saved_step: int | None = None  # the step last.pt holds
     run: Run | None = None  # run directory, TensorBoard writer, progress bar, signals
     eval_envs: gym.vector.VectorEnv | None = None
     on_eval: Callable[[dict], None] | None = None
@@ -313,7 +315,8 @@ def collect_rollout(t: Training) -> bool:
 
 def evaluate_log_checkpoint(t: Training) -> bool:
     """Evaluate the policy, log the return, write best.pt and last.pt; True if it reached the target."""
-    returns = evaluate(t.model, t.eval_envs, t.spec, run.eval_seed(t.args.seed, t.step), t.obs.device)
+    with t.run.abandonable():  # a signal ends an evaluation at once; last.pt stays the previous one
+        returns = evaluate(t.model, t.eval_envs, t.spec, run.eval_seed(t.args.seed, t.step), t.obs.device)
     t.eval_mean = float(returns.mean())
     improved, t.best = t.eval_mean > t.best, max(t.best, t.eval_mean)
     t.run.evaluated(t.step, f"{t.agent.name}-{t.args.env_id}/Reward", returns, t.best)
@@ -321,6 +324,7 @@ def evaluate_log_checkpoint(t: Training) -> bool:
     if improved:
         checkpoints.save_checkpoint(t.run.dir / "best.pt", best)
     checkpoints.save_checkpoint(t.run.dir / "last.pt", last)
+    t.saved_step = t.step
     if t.on_eval is not None:
         report = {"step": t.step, "eval_mean": t.eval_mean, "best": t.best}
         t.on_eval(report | {"elapsed_seconds": t.run.training_seconds()} | t.diagnostics)
@@ -341,7 +345,7 @@ def update(t: Training) -> dict[str, float]:
     if not (math.isfinite(stats["loss"]) and all(p.isfinite().all() for p in t.model.parameters())):
         raise TrainingDiverged(
             f"non-finite loss or parameters in update {t.updates} (rollout step {t.step}); stopped, "
-            f"the checkpoints in {t.run.dir} are from before it"
+            f"{t.run.dir}/last.pt (step {t.saved_step}) is from before it"
         )
     values, targets = r.values.flatten(), returns.flatten()
     scalars = {f"losses/{name}": value for name, value in stats.items()}
@@ -353,9 +357,10 @@ def update(t: Training) -> dict[str, float]:
     return scalars
 
 
-def start_training(args: Args, agent: Agent, resume_from: dict | None) -> Training:
+def start_training(args: Args, agent: Agent, resume_from: dict | None, stop: run.StopSignals) -> Training:
     """A new run from `args`, or the run that `resume_from` (a last.pt) left, ready to go on."""
     spec, device = envs.env_spec(args.env_id), run.resolve_device(args.device)
+    check_machine_can_run(args, spec.obs_dim, spec.num_actions)
     tune_for_speed(args.threads)
     run.seed_everything(args.seed)
     rng = torch.Generator(device=device).manual_seed(args.seed)
@@ -376,8 +381,13 @@ def start_training(args: Args, agent: Agent, resume_from: dict | None) -> Traini
         Path(args.resume) if resume_from else run.create_run_dir(args.runs_dir, args.env_id, agent.script, args.seed)
     )
     elapsed = resume_from["elapsed_seconds"] if resume_from else 0.0
-    t.run = Run(run_dir, t.step, args.max_steps, elapsed, args.quiet, None if resume_from else hyperparameters(args))
+    total = -(-args.max_steps // args.num_steps) * args.num_steps  # training stops at a rollout's end
+    t.run = Run(run_dir, stop, t.step, total, elapsed, args.quiet)
     t.eval_envs = envs.new_eval_envs(args.env_id, args.eval_episodes, args.vectorization)
+    if resume_from is None:  # from here on, the run directory can be resumed
+        t.run.describe(hyperparameters(args) | {"device": str(device)})
+        checkpoints.save_checkpoint(run_dir / "last.pt", checkpoints.snapshot(t, 0.0)[1])
+    t.saved_step = t.step
     return t
 
 
@@ -387,19 +397,29 @@ def train(args: Args, agent: Agent, resume_from: dict | None = None, on_eval: Ca
     `on_eval`, if given, receives each evaluation: step, eval_mean, best, elapsed_seconds and the
     latest diagnostics (sweep.py reports them to Ray Tune).
     """
-    t = start_training(args, agent, resume_from)
+    stop = run.StopSignals()  # before anything is created, so that a signal never leaves half a run
+    try:
+        t = start_training(args, agent, resume_from, stop)
+    except BaseException:
+        stop.restore()
+        raise
     t.on_eval, start_seconds = on_eval, t.run.training_seconds()
     try:
         while t.step < args.max_steps and not t.run.stopping and collect_rollout(t):
-            t.diagnostics = update(t)
+            with t.run.abandonable():  # a signal ends an update at once; last.pt stays the previous one
+                t.diagnostics = update(t)
             t.run.log(t.diagnostics | {"charts/steps_per_second": t.run.steps_per_second(t.step)}, t.step)
         checkpoints.save_checkpoint(t.run.dir / "last.pt", checkpoints.snapshot(t, t.run.training_seconds())[1])
+        t.saved_step = t.step
+    except run.Stopped:
+        pass
     finally:
         t.run.close()
         t.envs.close()
         t.eval_envs.close()
     seconds = t.run.training_seconds() - start_seconds
-    return {"run_dir": str(t.run.dir), "best": t.best, "steps": t.step, "seconds": seconds, "signal": t.run.stop.signum}
+    summary = {"run_dir": str(t.run.dir), "best": t.best, "steps": t.step, "seconds": seconds}
+    return summary | {"signal": t.run.stop.signum, "saved_step": t.saved_step}
 
 
 def main(agent: Agent, argv: list[str] | None = None) -> int:
@@ -414,10 +434,17 @@ def main(agent: Agent, argv: list[str] | None = None) -> int:
         resume_from = None
         if args.resume:
             args, resume_from = checkpoints.resume_args(args, agent, given)
-        return run.exit_status(train(args, agent, resume_from))
-    except (UsageError, CheckpointError, TrainingDiverged) as e:
+        return run.exit_status(train(args, agent, resume_from), agent.script)
+    except (UsageError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1 if isinstance(e, TrainingDiverged) else 2
+        return 2
+    except TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a full or failing disk: what was saved before is whole (written atomically)
+        where = f"{e.filename}: " if e.filename else "writing the run's files: "
+        print(f"error: {where}{e.strerror or e}; files saved before it are intact", file=sys.stderr)
+        return 1
 
 
 # ---- The spiking agent -------------------------------------------------------------------------

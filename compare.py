@@ -1,19 +1,23 @@
 """Compare the spiking agent with its ANN twin over several seeds.
 
-Runs both scripts over K seeds (in parallel, up to the number of cores) or reads runs already in a
-runs directory, then draws the evaluation-return curves of each agent (mean over seeds with a
-shaded 95% bootstrap interval) against rollout steps and against wall time, and writes a table per
-agent: final mean return, rollout steps and seconds to reach the target return, and seconds per
-1e4 rollout steps.
+Trains both scripts over K seeds (in parallel, up to the number of cores) and compares those runs;
+or, with --read-only, compares the runs already in a runs directory that --select picks. Runs of
+one agent are averaged only if they share their env, length and every hyperparameter but the seed;
+otherwise the tool refuses and names the flags that differ. It draws the evaluation-return curves
+of each agent (mean over seeds, shaded: a 95% bootstrap interval of the mean with 5 or more seeds,
+the range of the runs with fewer) against rollout steps and against training seconds, and writes a
+table per agent: final mean return, rollout steps and training seconds to reach the target return,
+and training seconds per 1e4 rollout steps (mean ± sample standard deviation over seeds).
 
-    python compare.py --seeds 5 --max-steps 30000      # train 5 seeds of each agent, then compare
-    python compare.py --read-only --runs-dir runs       # compare the runs that are there
+    python compare.py --seeds 5 --max-steps 30000                 # train 5 seeds of each agent, compare them
+    python compare.py --read-only --runs-dir runs --select max_steps=30000   # compare runs already there
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -21,10 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from machinery.cli import OneLineParser, UsageError
+from machinery import stats
+from machinery.checkpoints import CheckpointError, read_checkpoint
+from machinery.cli import OneLineParser, UsageError, cli_flag
 
 ROOT = Path(__file__).resolve().parent
 AGENTS = {"Spiking-PPO": "Spiking_PPO", "PPO": "PPO"}  # TensorBoard name -> script
+SAME_RESULT_FLAGS = ("seed", "runs_dir", "device", "threads", "vectorization")  # may differ between the runs
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,18 +41,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=5, help="seeds per agent (1, 2, ..., K)")
     parser.add_argument("--max-steps", type=int, default=100_000, help="rollout steps per run")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="training runs at once")
-    parser.add_argument("--read-only", action="store_true", help="train nothing; compare the runs in --runs-dir")
+    parser.add_argument("--read-only", action="store_true", help="train nothing; compare runs in --runs-dir")
+    parser.add_argument(
+        "--select", nargs="*", default=[], metavar="FLAG=VALUE", help="with --read-only: only runs made with these"
+    )
     parser.add_argument("--target", type=float, default=195.0, help="return that counts as solved")
     parser.add_argument("--out", default="comparison", help="output prefix: <out>-steps.svg/png, -time, .md")
-    parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the 95%% interval")
+    parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the interval")
     args = parser.parse_args(argv)
     for name in ("seeds", "max_steps", "workers", "bootstrap"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
+    if args.select and not args.read_only:
+        parser.error("--select picks among existing runs: use it with --read-only")
+    for item in args.select:
+        if "=" not in item:
+            parser.error(f"--select {item!r}: expected FLAG=VALUE")
     return args
 
 
-def train_runs(args: argparse.Namespace) -> None:
+def train_runs(args: argparse.Namespace) -> list[Path]:
+    """Train every seed of both agents; the run directories they wrote."""
     commands = [
         [sys.executable, str(ROOT / f"{script}.py"), "--env-id", args.env_id, "--seed", str(seed)]
         + ["--max-steps", str(args.max_steps), "--runs-dir", args.runs_dir, "--quiet"]
@@ -56,38 +72,88 @@ def train_runs(args: argparse.Namespace) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     with ThreadPoolExecutor(args.workers) as pool:
         results = list(pool.map(lambda c: subprocess.run(c, capture_output=True, text=True, env=env), commands))
+    run_dirs = []
     for command, result in zip(commands, results, strict=True):
         if result.returncode != 0:
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
             raise UsageError(f"{Path(command[1]).name} --seed {command[5]} failed: {last}")
+        run_dirs.append(Path(re.search(r"run directory (.+)$", result.stdout.strip()).group(1)))
+    return run_dirs
 
 
-def read_curves(runs_dir: Path, env_id: str) -> dict[str, list[np.ndarray]]:
+def found_runs(args: argparse.Namespace) -> list[Path]:
+    """--read-only: the runs of --env-id under --runs-dir (sweeps nest them) that --select picks."""
+    wanted = dict(item.split("=", 1) for item in args.select)
+    picked = []
+    for run_dir in sorted(Path(args.runs_dir).rglob(f"{args.env_id}__*")):
+        run_args = run_arguments(run_dir)
+        if run_args is not None and all(str(run_args.get(k.replace("-", "_"))) == v for k, v in wanted.items()):
+            picked.append(run_dir)
+    return picked
+
+
+def agent_of(run_dir: Path) -> str | None:
+    """The agent whose run directory this is (<env-id>__<script>__<seed>__<time>), if either's."""
+    parts = run_dir.name.split("__")
+    return next((name for name, script in AGENTS.items() if len(parts) == 4 and parts[1] == script), None)
+
+
+def run_arguments(run_dir: Path) -> dict | None:
+    """The hyperparameters a run was made with (its last.pt's), or None for what is not a run of ours."""
+    try:
+        return read_checkpoint(run_dir / "last.pt", agent_of(run_dir))["args"] if agent_of(run_dir) else None
+    except CheckpointError:
+        return None
+
+
+def check_comparable(run_dirs: list[Path]) -> None:
+    """Refuse to average runs that differ in anything but the seed (and flags that do not change results)."""
+    configs = {}
+    for run_dir in run_dirs:
+        run_args = run_arguments(run_dir) or {}
+        configs.setdefault(agent_of(run_dir), []).append(
+            {k: v for k, v in run_args.items() if k not in SAME_RESULT_FLAGS}
+        )
+    shared_keys = set.intersection(*(set(c) for runs in configs.values() for c in runs)) if configs else set()
+    differing = []
+    for key in sorted(shared_keys):  # within an agent, and between the agents (except the SNN's own flags)
+        values = {repr(c[key]) for runs in configs.values() for c in runs}
+        if len(values) > 1:
+            differing.append(f"{cli_flag(key)} ({', '.join(sorted(values))})")
+    for agent, runs in configs.items():
+        for key in sorted(set(runs[0]) - shared_keys):
+            values = {repr(c[key]) for c in runs}
+            if len(values) > 1:
+                differing.append(f"{cli_flag(key)} of {agent} ({', '.join(sorted(values))})")
+    if differing:
+        raise UsageError(
+            f"the runs differ in {'; '.join(differing)}: pick comparable ones with --read-only --select FLAG=VALUE"
+        )
+
+
+def read_curves(run_dirs: list[Path], env_id: str) -> dict[str, list[np.ndarray]]:
     """agent -> one array per run, rows (rollout step, training seconds so far, eval return)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     curves: dict[str, list[np.ndarray]] = {name: [] for name in AGENTS}
-    for run_dir in sorted(runs_dir.rglob(f"{env_id}__*")):  # sweeps nest runs in trial directories
-        for name, script in AGENTS.items():
-            if not run_dir.name.startswith(f"{env_id}__{script}__"):
-                continue
-            acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-            acc.Reload()
-            tag = f"{name}-{env_id}/Reward"
-            if not {tag, "charts/elapsed_seconds"} <= set(acc.Tags()["scalars"]):
-                continue
-            seconds = {e.step: e.value for e in acc.Scalars("charts/elapsed_seconds")}
-            curves[name].append(np.array([(e.step, seconds[e.step], e.value) for e in acc.Scalars(tag)]))
+    for run_dir in run_dirs:
+        name = agent_of(run_dir)
+        acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+        acc.Reload()
+        tag = f"{name}-{env_id}/Reward"
+        if not {tag, "charts/elapsed_seconds"} <= set(acc.Tags()["scalars"]):
+            continue
+        seconds = {e.step: e.value for e in acc.Scalars("charts/elapsed_seconds")}
+        curves[name].append(np.array([(e.step, seconds[e.step], e.value) for e in acc.Scalars(tag)]))
     if not any(curves.values()):
-        raise UsageError(f"no {env_id} runs with an eval-return curve in {runs_dir}; train some, or drop --read-only")
+        raise UsageError(f"no {env_id} runs with an eval-return curve; train some, or drop --read-only")
+    lengths = {int(run[-1, 0]) for runs in curves.values() for run in runs}
+    if len(lengths) > 1:
+        raise UsageError(
+            f"the runs end at different steps ({', '.join(map(str, sorted(lengths)))}): an interrupted or stopped "
+            "run is not comparable; resume it, or pick runs with --read-only --select FLAG=VALUE"
+        )
     return curves
-
-
-def bootstrap_interval(samples: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """95% bootstrap interval of the mean over axis 0 (the seeds), for every column."""
-    picks = rng.integers(0, len(samples), size=(resamples, len(samples)))
-    means = samples[picks].mean(axis=1)
-    return np.percentile(means, 2.5, axis=0), np.percentile(means, 97.5, axis=0)
 
 
 def common_grid(runs: list[np.ndarray], column: int, points: int = 200) -> tuple[np.ndarray, np.ndarray]:
@@ -103,19 +169,20 @@ def plot(curves: dict[str, list[np.ndarray]], column: int, args: argparse.Namesp
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rng = np.random.default_rng(0)
     fig, ax = plt.subplots(figsize=(7, 4.2))
+    kinds = set()
     for name, runs in curves.items():
         if not runs:
             continue
         grid, returns = common_grid(runs, column)
-        low, high = bootstrap_interval(returns, args.bootstrap, rng)
+        low, high = stats.interval(returns, args.bootstrap)
+        kinds.add(stats.interval_kind(len(runs)))
         ax.plot(grid, returns.mean(axis=0), label=f"{name} ({len(runs)} seeds)")
         ax.fill_between(grid, low, high, alpha=0.25)
     ax.axhline(args.target, color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel(["rollout steps", "wall time (s)"][column])
+    ax.set_xlabel(["rollout steps", "training seconds (evaluations included, start-up not)"][column])
     ax.set_ylabel("mean eval return")
-    ax.set_title(f"{args.env_id}: mean over seeds, shaded 95% bootstrap interval")
+    ax.set_title(f"{args.env_id}: mean over seeds; shaded: {' / '.join(sorted(kinds))}", fontsize=9)
     ax.legend(loc="lower right")
     fig.tight_layout()
     for suffix in ("svg", "png"):
@@ -129,16 +196,9 @@ def first_reaching(run: np.ndarray, target: float) -> tuple[float, float]:
 
 
 def summary_table(curves: dict[str, list[np.ndarray]], target: float) -> str:
-    def cell(values: list[float], fmt: str) -> str:
-        reached = [v for v in values if np.isfinite(v)]
-        if not reached:
-            return "not reached"
-        note = "" if len(reached) == len(values) else f" ({len(reached)}/{len(values)} seeds)"
-        return f"{np.mean(reached):{fmt}} ± {np.std(reached):{fmt}}{note}"
-
     lines = [
-        f"| agent | seeds | final eval return | rollout steps to {target:g} | seconds to {target:g} "
-        "| seconds per 1e4 steps |",
+        f"| agent | seeds | final eval return | rollout steps to {target:g} | training seconds to {target:g} "
+        "| training seconds per 1e4 steps |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, runs in curves.items():
@@ -147,18 +207,24 @@ def summary_table(curves: dict[str, list[np.ndarray]], target: float) -> str:
         hits = [first_reaching(run, target) for run in runs]
         per_1e4 = [run[-1, 1] / run[-1, 0] * 1e4 for run in runs]
         lines.append(
-            f"| {name} | {len(runs)} | {cell([run[-1, 2] for run in runs], '.1f')} "
-            f"| {cell([h[0] for h in hits], '.0f')} | {cell([h[1] for h in hits], '.1f')} | {cell(per_1e4, '.1f')} |"
+            f"| {name} | {len(runs)} | {stats.mean_std([run[-1, 2] for run in runs])} "
+            f"| {stats.mean_std([h[0] for h in hits], '.0f')} | {stats.mean_std([h[1] for h in hits])} "
+            f"| {stats.mean_std(per_1e4)} |"
         )
+    lines += [
+        "",
+        "Mean ± sample standard deviation over seeds; (k/n seeds): only k of the n runs reached the target, "
+        "and the figure is over those.",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
-        if not args.read_only:
-            train_runs(args)
-        curves = read_curves(Path(args.runs_dir), args.env_id)
+        run_dirs = found_runs(args) if args.read_only else train_runs(args)
+        check_comparable(run_dirs)
+        curves = read_curves(run_dirs, args.env_id)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

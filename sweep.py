@@ -22,6 +22,7 @@ import itertools
 import json
 import math
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -29,10 +30,13 @@ import numpy as np
 
 import PPO
 import Spiking_PPO
-from machinery import cli
+from machinery import cli, stats
 from machinery.cli import OneLineParser, UsageError
 
 AGENTS = {"snn": Spiking_PPO.AGENT, "ann": PPO.AGENT}
+ROOT = Path(__file__).resolve().parent
+# What a cluster's workers need is the scripts and machinery/; not the environment, runs or outputs.
+SHIPPING_EXCLUDES = [".venv/", ".git/", "runs/", "sweeps/", "docs/", "bench/", "tests/", "*.png", "*.svg"]
 FIXED = ("seed", "runs_dir", "quiet", "resume", "eval_only", "render", "capture_video", "device")
 
 
@@ -160,17 +164,6 @@ def run_trial(config: dict) -> None:
     Spiking_PPO.train(args, AGENTS[trial["agent"]], on_eval=on_eval)
 
 
-def interval(values: list[float]) -> str:
-    """Mean and 95% bootstrap interval of the finite values ('n/a' when there are none)."""
-    values = [v for v in values if math.isfinite(v)]
-    if not values:
-        return "n/a"
-    rng = np.random.default_rng(0)
-    means = np.asarray(values)[rng.integers(0, len(values), size=(2000, len(values)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return f"{np.mean(values):.1f} [{low:.1f}, {high:.1f}]"
-
-
 def summarize(trials: list[dict], results: list[dict], out: Path, target: float) -> str:
     """Per configuration and agent: final return, time to target, firing rate; CSV and Markdown."""
     groups: dict[tuple, list[dict]] = {}
@@ -180,22 +173,22 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
     rows = []
     for (agent, config), members in groups.items():
         done = [m for m in members if m["status"] == "ok"]
+        steps = [m["steps_to_target"] for m in done]
         rows.append(
             {
                 "agent": agent,
                 "config": config,
                 "seeds": len(members),
                 "failed": len(members) - len(done),
-                "final_return": interval([m["eval_mean"] for m in done]),
-                "steps_to_target": interval([m["steps_to_target"] for m in done]),
-                "seconds_to_target": interval([m["seconds_to_target"] for m in done]),
-                "firing_rate": interval([m["firing_rate"] * 100 for m in done]) if agent == "snn" else "",
-                # best: highest final return, then fewest steps to the target (never reaching it is worst)
+                "final_return": stats.mean_interval([m["eval_mean"] for m in done]),
+                "steps_to_target": stats.mean_interval(steps),
+                "seconds_to_target": stats.mean_interval([m["seconds_to_target"] for m in done]),
+                "firing_rate": stats.mean_interval([m["firing_rate"] * 100 for m in done]) if agent == "snn" else "",
+                # best: highest mean final return, then more seeds reaching the target, then fewer steps to it
                 "_rank": (
-                    np.mean([m["eval_mean"] for m in done]) if done else -math.inf,
-                    -np.mean([m["steps_to_target"] if math.isfinite(m["steps_to_target"]) else math.inf for m in done])
-                    if done
-                    else -math.inf,
+                    round(float(np.mean([m["eval_mean"] for m in done])), 6) if done else -math.inf,
+                    len(stats.reached(steps)),
+                    -float(np.mean(stats.reached(steps))) if stats.reached(steps) else -math.inf,
                 ),
             }
         )
@@ -204,7 +197,8 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
         writer = csv.DictWriter(f, columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    best = max(rows, key=lambda r: r["_rank"])
+    top = max(r["_rank"] for r in rows)
+    best = [r for r in rows if r["_rank"] == top]
     lines = [
         f"| agent | configuration | seeds | failed | final eval return | rollout steps to {target:g} "
         f"| seconds to {target:g} | hidden firing rate (%) |",
@@ -215,15 +209,50 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
         f"| {r['steps_to_target']} | {r['seconds_to_target']} | {r['firing_rate']} |"
         for r in rows
     ]
+    names = " and ".join(f"{r['agent']} `{r['config']}`" for r in best)
     lines += [
         "",
-        f"Best configuration: {best['agent']} `{best['config']}` (final eval return {best['final_return']}, "
-        f"rollout steps to {target:g} {best['steps_to_target']}).",
+        f"Best configuration{' (a tie)' if len(best) > 1 else ''}: {names} (final eval return "
+        f"{best[0]['final_return']}, rollout steps to {target:g} {best[0]['steps_to_target']}).",
+        f"Mean [interval] over seeds; the interval is the {stats.interval_kind(min(r['seeds'] for r in rows))}. "
+        "(k/n seeds): only k of the n seeds reached the target, and the figure is over those. "
+        "Failed trials are left out.",
     ]
-    lines += ["Intervals are 95% bootstrap intervals of the mean over seeds; failed trials are left out of them."]
     table = "\n".join(lines) + "\n"
     (out / "summary.md").write_text(table)
     return table
+
+
+def connect(ray, args: argparse.Namespace) -> None:
+    """An embedded Ray on this machine, or the cluster at --address with the project's code shipped.
+
+    A cluster's workers do not have this repository: its code goes to them as the job's working
+    directory (Ray's runtime environment), for both address forms (HOST:PORT, ray://HOST:10001).
+    """
+    if not args.address:
+        ray.init(num_cpus=args.num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        return
+    host, _, port = args.address.removeprefix("ray://").rpartition(":")
+    try:  # Ray itself retries an address where nothing answers for many minutes
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except (OSError, ValueError) as e:
+        raise ConnectionError(f"nothing answers at {host}:{port} ({getattr(e, 'strerror', None) or e})") from None
+    code = {"working_dir": str(ROOT), "excludes": SHIPPING_EXCLUDES}
+    ray.init(address=args.address, runtime_env=code, log_to_driver=False)
+
+
+def send_token_if_there_is_one(args: argparse.Namespace) -> None:
+    """A head started with `ray start` turns token authentication on when a token file exists
+    (~/.ray/auth_token, left by any earlier ray.init on that machine); a client sends the token
+    only in token mode, which Ray reads from the environment when it is imported. So before that,
+    token mode is turned on wherever a token is found (RAY_AUTH_MODE, if set, decides instead)."""
+    token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
+    if args.address and "RAY_AUTH_MODE" not in os.environ and ("RAY_AUTH_TOKEN" in os.environ or token_file.exists()):
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
+def first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    send_token_if_there_is_one(args)
     try:
         import ray
         from ray import tune
@@ -241,10 +271,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     storage = Path(args.storage_path).resolve()
-    if args.address:
-        ray.init(address=args.address)
-    else:
-        ray.init(num_cpus=args.num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    try:
+        connect(ray, args)
+    except (ConnectionError, RuntimeError, ValueError) as e:  # no cluster there, or it refused us
+        print(
+            f"error: --address {args.address}: cannot connect to a Ray cluster there ({first_line(e)})", file=sys.stderr
+        )
+        return 2
     scheduler = None
     if args.asha:
         scheduler = tune.schedulers.ASHAScheduler(time_attr="step", max_t=args.max_steps, grace_period=1)
@@ -269,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
             "firing_rate": metrics.get("firing_rate", math.nan),
         }
     ray.shutdown()
+    for stray in (storage / args.name).rglob("*.tmp"):  # the checkpoint write of a trial stopped mid-way
+        stray.unlink()
     results = [by_trial[json.dumps([t["agent"], t["seed"], t["config"]], sort_keys=True)] for t in trials]
     out = storage / args.name
     print(summarize(trials, results, out, args.target))

@@ -68,7 +68,8 @@ def from_data(obj: Any) -> Any:
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
-    """Write atomically: a crash mid-write leaves the previous file, never a truncated one."""
+    """Write atomically: a crash or a full disk mid-write leaves the previous file, never a truncated
+    one. The temporary file is in the same directory (a rename is atomic only within a file system)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -76,8 +77,10 @@ def save_checkpoint(path: Path, payload: dict) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         os.unlink(tmp)
+        if isinstance(e, OSError | RuntimeError):  # torch reports a failed write as either
+            raise OSError(getattr(e, "errno", None), getattr(e, "strerror", None) or str(e), str(path)) from None
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
@@ -228,4 +231,15 @@ def resume_args(args, agent, given: set[str]):
     path = Path(args.resume) / "last.pt"
     _, ckpt = load_agent(path, agent, resume=True)
     check_flags_match(args.resume, ckpt, args, given, (*args.ACTION_FLAGS, *args.RESUME_MAY_CHANGE))
-    return dataclasses.replace(args, **{k: v for k, v in ckpt["args"].items() if k not in given}), ckpt
+    args = dataclasses.replace(args, **{k: v for k, v in ckpt["args"].items() if k not in given})
+    if ckpt["step"] >= args.max_steps:
+        raise CheckpointError(
+            f"{args.resume} is complete at step {ckpt['step']} (--max-steps {args.max_steps}): "
+            "give a larger --max-steps to train it further"
+        )
+    if args.stop_at_return is not None and ckpt["eval_mean"] >= args.stop_at_return:
+        raise CheckpointError(
+            f"{args.resume} reached --stop-at-return {args.stop_at_return} at step {ckpt['step']}: "
+            "give a higher one to train it further"
+        )
+    return args, ckpt

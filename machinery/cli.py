@@ -32,6 +32,7 @@ CHECKS: dict[str, tuple[Callable[[float], bool], str]] = {
     "nonnegative": (lambda x: math.isfinite(x) and x >= 0, "a finite number >= 0"),
     "probability": (lambda x: 0 < x <= 1, "in (0, 1]"),
     "finite": (lambda x: math.isfinite(x), "finite"),
+    "seed": (lambda x: 0 <= x < 2**32, "in [0, 2**32 - 1] (numpy's seeds)"),
 }
 TYPES = {"int": int, "float": float, "str": str, "float | None": float, "str | None": str}
 

@@ -13,7 +13,10 @@ checkpoints and resumes, and starts new episodes on resume.
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import os
+import signal
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,13 +47,25 @@ class EnvSpec:
 
 
 def env_spec(env_id: str) -> EnvSpec:
-    """The spec of env_id, or a UsageError naming what the agents cannot handle."""
+    """The spec of env_id, or a UsageError saying what is wrong with it. Every env problem is found
+    here, before a run creates anything: the env is made, reset and stepped once."""
     try:
-        env = gym.make(env_id)
-    except gym.error.Error as e:
-        raise UsageError(f"--env-id {env_id!r}: {e}") from None
-    obs_space, act_space = env.observation_space, env.action_space
-    env.close()
+        with warnings.catch_warnings():  # gymnasium warns before an id is refused here in one line
+            warnings.simplefilter("ignore")
+            env = gym.make(env_id)
+    except Exception as e:  # gymnasium's errors, a failed import of module:EnvName-v0, the env's own
+        raise UsageError(f"--env-id {env_id!r}: {first_line(e)}") from None
+    try:
+        if env.spec is not None and env.spec.id != registered_id(env_id):
+            raise UsageError(f"--env-id {env_id!r} has no version: name one, e.g. {env.spec.id!r}")
+        obs_space, act_space = env.observation_space, env.action_space
+        try:
+            env.reset(seed=0)
+            env.step(act_space.sample())
+        except Exception as e:
+            raise UsageError(f"--env-id {env_id!r}: the env fails to reset or step ({first_line(e)})") from None
+    finally:
+        env.close()
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
         raise UsageError(f"--env-id {env_id!r}: observation space {obs_space} is not a flat Box")
     if isinstance(act_space, gym.spaces.Discrete):
@@ -60,11 +75,33 @@ def env_spec(env_id: str) -> EnvSpec:
     raise UsageError(f"--env-id {env_id!r}: action space {act_space} is neither Discrete nor a flat Box")
 
 
+def registered_id(env_id: str) -> str:
+    """The id an env is registered under: gymnasium's "module:EnvName-v0" imports module first."""
+    return env_id.split(":", 1)[-1]
+
+
+def first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
 def make_envs(env_fns: list[Callable[[], gym.Env]], vectorization: str = "sync") -> gym.vector.VectorEnv:
     """Vector envs with the tutorial's semantics: an env whose episode ends resets in the same step
     (the final observation is in info["final_obs"])."""
-    vector_env = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
-    return vector_env(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    if vectorization == "sync":
+        return gym.vector.SyncVectorEnv(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    env_fns = [functools.partial(in_worker, fn) for fn in env_fns]
+    return gym.vector.AsyncVectorEnv(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+
+
+def in_worker(env_fn: Callable[[], gym.Env]) -> gym.Env:
+    """Make an async env in its worker process, which leaves SIGINT and SIGTERM to the trainer: a
+    signal to the whole process group (Ctrl-C, a batch scheduler) must not kill the workers under
+    it, or the trainer could not save its last.pt; it closes them itself."""
+    if multiprocessing.parent_process() is not None:  # AsyncVectorEnv also makes one env in the trainer
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return env_fn()
 
 
 def new_envs(env_id: str, num_envs: int, vectorization: str = "sync", **make_kwargs) -> gym.vector.VectorEnv:
@@ -79,8 +116,8 @@ def new_training_envs(env_id: str, num_envs: int, vectorization: str) -> gym.vec
 def new_eval_envs(env_id: str, num_envs: int, vectorization: str = "sync") -> gym.vector.VectorEnv:
     """Envs for evaluation, where only each env's first episode counts, so the autoreset mode does not
     matter: the env's own array-vectorized version when it has one (CartPole does), as it is faster."""
-    if gym.spec(env_id).vector_entry_point is not None:
-        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
+    if gym.spec(registered_id(env_id)).vector_entry_point is not None:
+        return gym.make_vec(registered_id(env_id), num_envs=num_envs, vectorization_mode="vector_entry_point")
     return new_envs(env_id, num_envs, vectorization)
 
 

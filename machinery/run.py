@@ -9,11 +9,14 @@ to stop, but nothing of how the agent learns.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import random
 import signal
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,8 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
+
+from machinery.cli import UsageError
 
 
 @dataclass
@@ -56,8 +61,11 @@ def create_run_dir(runs_dir: str, env_id: str, script: str, seed: int) -> Path:
             path.mkdir(parents=True)
             return path
         except FileExistsError:
-            continue
-    raise RuntimeError(f"could not create a run directory next to {base}")
+            if not Path(runs_dir).is_dir():
+                raise UsageError(f"--runs-dir {runs_dir}: not a directory") from None
+        except OSError as e:
+            raise UsageError(f"--runs-dir {runs_dir}: cannot create {path} ({e.strerror})") from None
+    raise UsageError(f"--runs-dir {runs_dir}: could not create a run directory next to {base}")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -71,43 +79,85 @@ def markdown_table(values: dict) -> str:
     return "|param|value|\n|-|-|\n" + rows
 
 
-class StopSignals:
-    """Turns SIGINT and SIGTERM into a request to stop after the current step.
+class Stopped(Exception):
+    """A signal arrived inside `StopSignals.abandonable()`: what was under way is dropped."""
 
+
+class StopSignals:
+    """Turns SIGINT and SIGTERM into a request to stop, installed before a run creates anything.
+
+    The training loop checks `signum` after each env step, where the state can be saved exactly.
+    Inside `abandonable()` (an evaluation, a PPO update: up to seconds or, for absurd sizes, much
+    longer) a signal raises `Stopped` at once, and the run keeps its last consistent last.pt.
     Only the main thread can handle signals; elsewhere (a Ray Tune trial) they are left alone.
     """
 
     def __init__(self):
         self.signum: int | None = None
+        self._abandon = False
         self._previous = {}
         if threading.current_thread() is threading.main_thread():
             self._previous = {sig: signal.signal(sig, self._request) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def _request(self, signum, frame):
         self.signum = signum
+        if self._abandon:
+            self._abandon = False
+            raise Stopped
+
+    @contextmanager
+    def abandonable(self):
+        if self.signum is not None:
+            raise Stopped
+        self._abandon = True
+        try:
+            yield
+        finally:
+            self._abandon = False
 
     def restore(self):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
 
+def lock_run_dir(run_dir: Path):
+    """Hold run_dir for this process (released when it exits, however): a second process that
+    resumes it at the same time would purge the first one's TensorBoard steps and overwrite last.pt."""
+    lock = open(run_dir / ".lock", "a+")  # noqa: SIM115 (held for the process's life)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        lock.close()
+        raise UsageError(f"{run_dir} is in use by process {holder}; wait for it to end, or stop it") from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(str(os.getpid()))
+    lock.flush()
+    for stale in run_dir.glob("*.tmp"):  # a checkpoint write that a kill interrupted
+        stale.unlink()
+    return lock
+
+
 class Run:
-    """One training run's files and clock. `elapsed` carries the training seconds of earlier
+    """One training session's files and clock. `elapsed` carries the training seconds of earlier
     sessions of a resumed run; `step` is where this session starts."""
 
-    def __init__(self, run_dir: Path, step: int, max_steps: int, elapsed: float, quiet: bool, hparams: dict | None):
-        self.dir = run_dir
+    def __init__(self, run_dir: Path, stop: StopSignals, step: int, total_steps: int, elapsed: float, quiet: bool):
+        self.dir, self.stop = run_dir, stop
+        self._lock = lock_run_dir(run_dir)
         # On resume, TensorBoard drops what the interrupted session logged after its last.pt.
-        self.writer = SummaryWriter(str(run_dir), purge_step=None if hparams else step + 1)
-        if hparams:
-            self.writer.add_text("hyperparameters", markdown_table(hparams))
-        self.stop = StopSignals()
-        self.bar = tqdm(total=max_steps, initial=step, unit="step", disable=quiet or None, dynamic_ncols=True)
+        self.writer = SummaryWriter(str(run_dir), purge_step=step + 1 if step else None)
+        self.bar = tqdm(total=total_steps, initial=step, unit="step", disable=quiet or None, dynamic_ncols=True)
         self.start, self.start_step, self.elapsed_before = time.perf_counter(), step, elapsed
 
     @property
     def stopping(self) -> bool:
         return self.stop.signum is not None
+
+    def abandonable(self):
+        return self.stop.abandonable()
 
     def training_seconds(self) -> float:
         """Across interruptions."""
@@ -117,13 +167,22 @@ class Run:
         return (step - self.start_step) / (time.perf_counter() - self.start)
 
     def evaluated(self, step: int, reward_tag: str, returns, best: float) -> None:
-        """Log an evaluation to TensorBoard and print its line (the tutorial's "Step: ..., Reward: ...")."""
-        self.log({reward_tag: float(returns.mean()), "charts/elapsed_seconds": self.training_seconds()}, step)
-        self.bar.set_postfix(eval=f"{returns.mean():.1f}", best=f"{best:.1f}")
+        """Log an evaluation to TensorBoard and print its line (the tutorial's "Step: ..., Reward: ...").
+
+        The return goes under the agent's own tag (the tutorial's) and under eval/mean_return, which
+        both agents share, so that TensorBoard draws them in one chart.
+        """
+        mean = float(returns.mean())
+        self.log({reward_tag: mean, "eval/mean_return": mean, "charts/elapsed_seconds": self.training_seconds()}, step)
+        self.bar.set_postfix(eval=f"{mean:.1f}", best=f"{best:.1f}")
         self.bar.write(
-            f"step {step:>7} | eval return {returns.mean():7.2f} ± {returns.std():6.2f} | "
+            f"step {step:>7} | eval return {mean:7.2f} ± {returns.std():6.2f} | "
             f"best {best:7.2f} | {self.steps_per_second(step):6.0f} steps/s"
         )
+
+    def describe(self, hyperparameters: dict) -> None:
+        """The run's hyperparameters as a table in TensorBoard's text tab."""
+        self.writer.add_text("hyperparameters", markdown_table(hyperparameters))
 
     def log(self, scalars: dict[str, float], step: int) -> None:
         for tag, value in scalars.items():
@@ -139,12 +198,13 @@ class TrainingDiverged(Exception):
     """A non-finite loss or parameter: reported in one line, exit status 1."""
 
 
-def exit_status(summary: dict) -> int:
+def exit_status(summary: dict, script: str) -> int:
     """Print how a training session ended; its exit status (128 + the signal that stopped it)."""
     if summary["signal"] is not None:
-        name = signal.Signals(summary["signal"]).name
+        name, run_dir = signal.Signals(summary["signal"]).name, summary["run_dir"]
         print(
-            f"stopped by {name} at step {summary['steps']}; saved {summary['run_dir']}/last.pt and the TensorBoard log"
+            f"stopped by {name} at step {summary['steps']}; {run_dir}/last.pt holds step {summary['saved_step']}; "
+            f"resume with: python {script}.py --resume {run_dir}"
         )
         return 128 + summary["signal"]
     print(

@@ -2,16 +2,11 @@
 
 import dataclasses
 import math
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 import torch
-from helpers import ROOT, run_script
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from helpers import run_script
 
 import PPO
 import Spiking_PPO
@@ -123,24 +118,6 @@ def test_async_vectorization(runs_dir):
 
 
 # ---- faults ------------------------------------------------------------------------------
-@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_stops_the_run_with_a_saved_last_checkpoint(signum, status, runs_dir):
-    command = [sys.executable, str(ROOT / "Spiking_PPO.py"), "--max-steps", "1000000", "--eval-interval", "50"]
-    process = subprocess.Popen([*command, "--runs-dir", str(runs_dir), "--quiet"], stdout=subprocess.PIPE, text=True)
-    assert process.stdout.readline().startswith("step      50")  # training is under way
-    time.sleep(0.5)
-    process.send_signal(signum)
-    out, _ = process.communicate(timeout=60)
-    assert process.returncode == status
-    (run_dir,) = runs_dir.iterdir()
-    assert f"saved {run_dir}/last.pt" in out
-    model, ckpt = load_agent(run_dir / "last.pt", Spiking_PPO.AGENT)
-    assert ckpt["step"] >= 50
-    acc = EventAccumulator(str(run_dir))
-    acc.Reload()
-    assert acc.Scalars("Spiking-PPO-CartPole-v0/Reward")[0].step == 50
-
-
 def test_a_non_finite_loss_stops_the_run_and_leaves_the_checkpoints_alone(monkeypatch, runs_dir, capsys):
     real_update, calls, snapshots = Spiking_PPO.ppo_update, [], {}
 
@@ -159,6 +136,8 @@ def test_a_non_finite_loss_stops_the_run_and_leaves_the_checkpoints_alone(monkey
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "non-finite loss or parameters in update 2 (rollout step 256)" in err[0]
     (run_dir,) = runs_dir.iterdir()
+    step = torch.load(run_dir / "last.pt", weights_only=True)["step"]
+    assert f"{run_dir}/last.pt (step {step}) is from before it" in err[0] and "best.pt" not in err[0]
     for name, content in snapshots.items():
         assert (run_dir / name).read_bytes() == content, name
 
@@ -222,7 +201,7 @@ def test_a_checkpoint_of_the_other_agent_or_another_env_is_refused(checkpoints):
 
 NUMERIC_FLAGS = {  # flag: values it must refuse
     "--num-envs": ["0", "-1"],
-    "--seed": ["-1"],
+    "--seed": ["-1", "4294967296"],
     "--max-steps": ["0"],
     "--num-steps": ["0"],
     "--hidden-size": ["0"],
@@ -277,3 +256,103 @@ def test_a_crash_while_writing_a_checkpoint_leaves_the_previous_one_whole(tmp_pa
         save_checkpoint(path, {"step": 2})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left behind
+
+
+# ---- what the machine cannot honour ------------------------------------------------------
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--env-id", "CartPole"], "--env-id 'CartPole' has no version: name one, e.g. 'CartPole-v1'"),
+        (["--env-id", "nosuchmodule:Foo-v0"], "ModuleNotFoundError: No module named 'nosuchmodule'"),
+        (["--env-id", "::"], "--env-id '::'"),
+        (["--seed", "4294967296"], "--seed must be in [0, 2**32 - 1]"),
+        (["--threads", "4096"], "--threads 4096 is more than the"),
+        (["--num-envs", "100000000"], "--num-envs (training envs)"),
+        (["--hidden-size", "10000000"], "--hidden-size"),
+        (["--T", "1000000", "--hidden-size", "1000"], "x --T (network temporaries)"),
+        (["--num-steps", "2000000000"], "--num-envs x --num-steps (the rollout)"),
+        (["--eval-episodes", "1000000000"], "--eval-episodes"),
+    ],
+)
+def test_what_the_machine_cannot_honour_is_refused_before_anything_is_created(argv, message, runs_dir):
+    stderr = refused(*argv, "--runs-dir", str(runs_dir))
+    assert message in stderr
+    assert not runs_dir.exists()
+
+
+def test_an_env_id_in_gymnasiums_module_syntax_trains(runs_dir):
+    env_id = "gymnasium.envs.classic_control.cartpole:CartPole-v1"
+    result = run_script("PPO.py", "--env-id", env_id, *TINY, "--runs-dir", str(runs_dir))
+    assert result.returncode == 0, result.stderr
+    assert [line.split("|")[0].split() for line in result.stdout.splitlines() if line.startswith("step")] == [
+        ["step", "32"],
+        ["step", "64"],
+    ]
+
+
+def test_a_runs_dir_that_is_a_file_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "a-file"
+    path.write_text("keep me")
+    stderr = refused("--runs-dir", str(path))
+    assert f"--runs-dir {path}" in stderr
+    assert path.read_text() == "keep me"
+
+
+def test_a_runs_dir_on_a_read_only_file_system_is_refused_in_one_line(runs_dir, monkeypatch, capsys):
+    def read_only(self, *args, **kwargs):
+        raise OSError(30, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Spiking_PPO.run.Path, "mkdir", read_only)
+    assert Spiking_PPO.main(PPO.AGENT, ["--runs-dir", str(runs_dir), *TINY]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: --runs-dir {runs_dir}: cannot create") and "Read-only file system" in line
+
+
+def test_a_disk_that_fills_up_mid_run_ends_it_in_one_line_and_keeps_what_was_saved(runs_dir, monkeypatch, capsys):
+    import errno
+
+    real_save, saved = torch.save, []
+
+    def save_until_the_disk_is_full(obj, f):
+        if len(saved) == 3:  # last.pt at step 0; best.pt and last.pt at step 32; then the disk is full
+            f.write(b"the start of a checkpoint")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        saved.append(obj["step"])
+        real_save(obj, f)
+
+    monkeypatch.setattr("machinery.checkpoints.torch.save", save_until_the_disk_is_full)
+    assert Spiking_PPO.main(PPO.AGENT, ["--runs-dir", str(runs_dir), *TINY, "--max-steps", "128"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    (run_dir,) = runs_dir.iterdir()
+    assert line.startswith("error: ") and f"{run_dir}/" in line and "No space left on device" in line
+    assert torch.load(run_dir / "last.pt", weights_only=True)["step"] == 32  # whole, and the last one written
+    assert not list(run_dir.glob("*.tmp"))
+
+
+@pytest.mark.parametrize(
+    "spoil, message",
+    [
+        (lambda c: c["model"].update({"actor.0.weight": torch.zeros(3, 3)}), "its weights do not fit"),
+        (lambda c: c["args"].update({"no_such_flag": 1}), "its arguments do not fit this version's flags"),
+    ],
+)
+def test_resume_refuses_a_last_checkpoint_that_does_not_fit_in_one_line(spoil, message, runs_dir):
+    assert run_script("Spiking_PPO.py", *TINY, "--runs-dir", str(runs_dir)).returncode == 0
+    (run_dir,) = runs_dir.iterdir()
+    ckpt = torch.load(run_dir / "last.pt", weights_only=True)
+    spoil(ckpt)
+    torch.save(ckpt, run_dir / "last.pt")
+    stderr = refused("--resume", str(run_dir), "--max-steps", "128")
+    assert message in stderr and str(run_dir / "last.pt") in stderr
+
+
+def test_a_checkpoint_survives_a_power_loss_after_its_rename(tmp_path, monkeypatch):
+    """The file is fsynced before the rename and its directory after it (else the rename may be lost)."""
+    import os
+    import stat
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(stat.S_ISDIR(os.fstat(fd).st_mode)) or real_fsync(fd))
+    save_checkpoint(tmp_path / "last.pt", {"step": 1})
+    assert synced == [False, True]

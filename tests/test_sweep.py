@@ -1,13 +1,19 @@
 """sweep.py: local Ray Tune sweeps over the training flags."""
 
 import csv
+import importlib.util
+import math
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from helpers import ROOT
 
-pytest.importorskip("ray", reason="sweeps need the optional requirements-sweep.txt")
+needs_ray = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None, reason="sweeps need the optional requirements-sweep.txt"
+)
 
 
 def sweep(*args, cwd):
@@ -19,6 +25,7 @@ def sweep(*args, cwd):
 TINY = ["--seeds", "1", "--max-steps", "128", "--set", "eval_interval=64", "ppo_epochs=2", "--num-cpus", "2"]
 
 
+@needs_ray
 def test_a_two_trial_sweep_writes_a_run_per_trial_and_the_summary(tmp_path):
     argv = ["--grid", "T=4,8", "--agents", "snn", *TINY, "--max-steps", "256"]  # an update before the last eval
     result = sweep(*argv, "--storage-path", str(tmp_path), cwd=tmp_path)
@@ -33,14 +40,16 @@ def test_a_two_trial_sweep_writes_a_run_per_trial_and_the_summary(tmp_path):
     assert all(r["final_return"] != "n/a" and r["firing_rate"] != "n/a" for r in rows)
     assert "Best configuration: snn" in (tmp_path / "sweep" / "summary.md").read_text()
     compare = subprocess.run(
-        [sys.executable, str(ROOT / "compare.py"), "--read-only", "--runs-dir", str(tmp_path), "--out", "c"],
+        [sys.executable, str(ROOT / "compare.py"), "--read-only", "--runs-dir", str(tmp_path), "--select", "T=4"]
+        + ["--out", "c"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
     )
-    assert compare.returncode == 0 and "| Spiking-PPO | 2 |" in compare.stdout
+    assert compare.returncode == 0 and "| Spiking-PPO | 1 |" in compare.stdout, compare.stderr
 
 
+@needs_ray
 def test_a_failing_trial_is_reported_and_the_others_finish(tmp_path):
     grid = ["--grid", "learning_rate=1e-3,1e30", "--agents", "ann"]
     result = sweep(*grid, *TINY, "--max-steps", "512", "--storage-path", str(tmp_path), cwd=tmp_path)
@@ -69,6 +78,7 @@ def test_a_bad_search_space_fails_before_ray_starts(argv, message, tmp_path):
     assert not list(tmp_path.iterdir())  # nothing written, Ray never started
 
 
+@needs_ray
 def test_asha_early_stopping_runs_to_a_summary(tmp_path):
     argv = ["--grid", "hidden_size=16,32", "--agents", "ann", "--asha", *TINY, "--max-steps", "256"]
     result = sweep(*argv, "--storage-path", str(tmp_path), cwd=tmp_path)
@@ -81,3 +91,104 @@ def test_the_training_scripts_never_import_ray():
     code = "import sys, PPO, Spiking_PPO; print('ray' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def summary_of(results_by_config, tmp_path, target=195.0):
+    """sweep.summarize on hand-made trial results: {config: [(eval_mean, steps_to_target), ...]}."""
+    import sweep
+
+    trials, results = [], []
+    for config, seeds in results_by_config.items():
+        for seed, (eval_mean, steps) in enumerate(seeds, start=1):
+            trials.append({"agent": "ann", "seed": seed, "config": config})
+            results.append(
+                {"status": "ok", "eval_mean": eval_mean, "steps_to_target": steps, "seconds_to_target": steps / 1000}
+                | {"firing_rate": math.nan}
+            )
+    return sweep.summarize(trials, results, tmp_path, target)
+
+
+def test_the_summary_says_how_many_seeds_reached_the_target(tmp_path):
+    table = summary_of({"a": [(200.0, 3000.0), (150.0, math.nan)]}, tmp_path)
+    assert "| 3000.0 [3000.0, 3000.0] (1/2 seeds) |" in table
+    assert "range of the runs" in table  # 2 seeds: no interval worth the name
+
+
+def test_a_tie_for_best_names_every_tied_configuration(tmp_path):
+    table = summary_of(
+        {
+            "a": [(200.0, 3000.0), (200.0, 4000.0)],
+            "b": [(200.0, 3000.0), (200.0, 4000.0)],
+            "c": [(100.0, math.nan)] * 2,
+        },
+        tmp_path,
+    )
+    assert 'Best configuration (a tie): ann `"a"` and ann `"b"`' in table
+
+
+def test_equal_returns_are_ranked_by_seeds_reaching_the_target_then_steps(tmp_path):
+    table = summary_of(
+        {"slow": [(200.0, 9000.0), (200.0, 9000.0)], "fast": [(200.0, 2000.0), (200.0, 3000.0)]}, tmp_path
+    )
+    assert 'Best configuration: ann `"fast"`' in table
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory):
+    """A Ray head started as the README says, on a machine where Ray ran before: a token file exists,
+    so `ray start` turns token authentication on. Stopped when the module's tests are done."""
+    home = tmp_path_factory.mktemp("home")
+    env = {**os.environ, "HOME": str(home)}
+    env.pop("RAY_AUTH_MODE", None)
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    subprocess.run([ray_cli, "get-auth-token", "--generate"], env=env, capture_output=True, check=True, timeout=120)
+    assert (home / ".ray" / "auth_token").exists()
+    port, client_port = free_port(), free_port()
+    command = [ray_cli, "start", "--head", "--port", str(port), "--ray-client-server-port", str(client_port)]
+    command += ["--num-cpus", "2", "--include-dashboard=false", "--disable-usage-stats"]
+    started = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert started.returncode == 0, started.stderr[-3000:]
+    try:
+        yield env, port, client_port
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+@needs_ray
+@pytest.mark.parametrize("form", ["HOST:PORT", "ray://HOST:CLIENT_PORT"])
+def test_a_two_trial_sweep_runs_on_a_cluster_through_address(form, ray_head, tmp_path):
+    env, port, client_port = ray_head
+    address = f"127.0.0.1:{port}" if form == "HOST:PORT" else f"ray://127.0.0.1:{client_port}"
+    argv = ["--grid", "hidden_size=16,32", "--agents", "ann", *TINY, "--address", address]
+    # from another directory: the workers get the project's code from sweep.py, not from the cwd
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "sweep.py"), *argv, "--storage-path", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = list(csv.DictReader(open(tmp_path / "sweep" / "summary.csv")))
+    assert [(r["config"], r["failed"]) for r in rows] == [
+        ('{"hidden_size": "16"}', "0"),
+        ('{"hidden_size": "32"}', "0"),
+    ]
+    assert all(r["final_return"] != "not reached" for r in rows)
+
+
+@needs_ray
+def test_an_address_with_no_cluster_is_one_line_exit_2(tmp_path):
+    argv = ["--grid", "hidden_size=16", "--agents", "ann", *TINY, "--address", f"127.0.0.1:{free_port()}"]
+    result = sweep(*argv, "--storage-path", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert len(result.stderr.strip().splitlines()) == 1 and "cannot connect to a Ray cluster" in result.stderr

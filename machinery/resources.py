@@ -1,0 +1,72 @@
+"""What a run will take from the machine, checked before anything is allocated.
+
+The range checks of `cli` accept any positive size; this module refuses the sizes the machine
+cannot honour: a run whose rollout, network temporaries, environments and evaluation would not
+fit in the memory available now, and more torch threads than the cores the process may use. The
+estimate is deliberately rough (within a small factor): it is there to turn a MemoryError an hour
+into a run into a one-line refusal that names the flags. It knows sizes, not what they mean.
+"""
+
+from __future__ import annotations
+
+import os
+
+from machinery.cli import UsageError
+
+# Measured here (process RSS growth over 100 envs; a worker's Private_Dirty in smaps_rollup): an env
+# made in this process takes 4 kB (CartPole-v1) to 1.07 MB (Hopper-v5); an async env's worker,
+# forked from the trainer, shares most of its pages and holds 5 to 8 MB of its own.
+ENV_BYTES = {"sync": 1 << 20, "async": 16 << 20}
+FLOAT = 4
+
+
+def available_memory() -> int | None:
+    """Bytes the process can still allocate without swapping, or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return int(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def estimate_bytes(args, obs_dim: int, num_actions: int) -> dict[str, int]:
+    """The largest allocations of a run, by what causes them (keys name the flags)."""
+    T = getattr(args, "T", 1)  # the spiking network keeps [T, batch, hidden] tensors for its gradient
+    hidden = 2 * args.hidden_size  # both branches
+    batch = args.num_envs * args.num_steps
+    per_sample = obs_dim + 2 * num_actions + 5  # states, actions, log_probs, values, rewards, masks, returns
+    return {
+        "--num-envs x --num-steps (the rollout)": 3 * batch * per_sample * FLOAT,  # and its shuffled copy
+        "--mini-batch-size x --hidden-size x --T (network temporaries)": 6 * args.mini_batch_size * hidden * T * FLOAT,
+        "--num-envs x --hidden-size x --T (acting)": 4 * args.num_envs * hidden * T * FLOAT,
+        "--hidden-size (weights, gradients, Adam)": 4 * hidden * (obs_dim + num_actions + 2) * FLOAT,
+        "--num-envs (training envs)": args.num_envs * ENV_BYTES[args.vectorization],
+        "--eval-episodes (evaluation envs and batch)": args.eval_episodes
+        * (ENV_BYTES[args.vectorization] + 4 * hidden * T * FLOAT),
+    }
+
+
+def check_machine_can_run(args, obs_dim: int, num_actions: int) -> None:
+    """A UsageError if the run cannot fit in memory or asks for more threads than there are cores."""
+    cores = usable_cores()
+    if args.threads > cores:
+        raise UsageError(f"--threads {args.threads} is more than the {cores} cores this process may use")
+    available = available_memory()
+    if available is None:
+        return
+    parts = estimate_bytes(args, obs_dim, num_actions)
+    need = sum(parts.values())
+    if need > 0.8 * available:
+        largest = [part for part in sorted(parts, key=parts.get, reverse=True) if parts[part] > need / 10]
+        raise UsageError(
+            f"this run would need about {need / 2**30:.1f} GiB and {available / 2**30:.1f} GiB are available; "
+            f"the most goes to {' and '.join(largest)}: lower them"
+        )

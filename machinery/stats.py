@@ -1,0 +1,61 @@
+"""Results over seeds, stated no more strongly than the seeds allow.
+
+compare.py and sweep.py summarize runs of several seeds with these, so that both say the same
+thing the same way: a mean with the sample standard deviation (n - 1 in the denominator), how
+many seeds a figure rests on when some runs never reached it, and an interval that is a 95%
+bootstrap interval of the mean only with enough seeds; with fewer it is the range of the runs,
+and says so. It knows numbers, not runs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+MIN_SEEDS_FOR_INTERVAL = 5  # a bootstrap over 2 to 4 values only restates their range
+BOOTSTRAP_INTERVAL = "95% bootstrap interval of the mean"
+RANGE = "range of the runs (fewer than 5 seeds: too few for an interval)"
+
+
+def interval_kind(n: int) -> str:
+    return BOOTSTRAP_INTERVAL if n >= MIN_SEEDS_FOR_INTERVAL else RANGE
+
+
+def interval(samples: np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Low and high of the `interval_kind` over axis 0 (the seeds), for every other entry."""
+    samples = np.asarray(samples, dtype=float)
+    if len(samples) < MIN_SEEDS_FOR_INTERVAL:
+        return samples.min(axis=0), samples.max(axis=0)
+    picks = np.random.default_rng(seed).integers(0, len(samples), size=(resamples, len(samples)))
+    means = samples[picks].mean(axis=1)
+    return np.percentile(means, 2.5, axis=0), np.percentile(means, 97.5, axis=0)
+
+
+def reached(values: list[float]) -> list[float]:
+    return [v for v in values if math.isfinite(v)]
+
+
+def seeds_note(values: list[float]) -> str:
+    """' (k/n seeds)' when only k of the n runs have a value (reached a target, say); else ''."""
+    k = len(reached(values))
+    return "" if k == len(values) else f" ({k}/{len(values)} seeds)"
+
+
+def mean_std(values: list[float], fmt: str = ".1f") -> str:
+    """'mean ± sample std' over the finite values, with the seeds note; 'not reached' when none are."""
+    finite = reached(values)
+    if not finite:
+        return "not reached"
+    if len(finite) == 1:
+        return f"{finite[0]:{fmt}}{seeds_note(values)}"
+    return f"{np.mean(finite):{fmt}} ± {np.std(finite, ddof=1):{fmt}}{seeds_note(values)}"
+
+
+def mean_interval(values: list[float], fmt: str = ".1f") -> str:
+    """'mean [low, high]' over the finite values (the interval of `interval_kind`), with the seeds note."""
+    finite = reached(values)
+    if not finite:
+        return "not reached"
+    low, high = interval(np.array(finite))
+    return f"{np.mean(finite):{fmt}} [{low:{fmt}}, {high:{fmt}}]{seeds_note(values)}"

@@ -1,0 +1,162 @@
+"""machinery.run: a run's lifecycle through the scripts: signals wherever they land, one process per
+run directory, what a stop says, and what is logged."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from helpers import ROOT, run_script
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import PPO
+import Spiking_PPO
+from machinery.checkpoints import load_agent
+
+TINY = ["--max-steps", "256", "--eval-interval", "64", "--eval-episodes", "2", "--ppo-epochs", "2", "--quiet"]
+
+
+def start(script, runs_dir, *argv):
+    """A long run in a session of its own, as a batch scheduler starts it; returns once it trains."""
+    command = [sys.executable, str(ROOT / script), "--max-steps", "1000000", "--runs-dir", str(runs_dir), "--quiet"]
+    process = subprocess.Popen(
+        [*command, *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    first = process.stdout.readline()
+    assert first.startswith("step"), first + process.stderr.read()
+    return process
+
+
+def stop(process, signum, whole_group=False):
+    """Send signum; returns (seconds until the process ended, its stdout, its stderr)."""
+    sent = time.perf_counter()
+    (os.killpg if whole_group else os.kill)(process.pid, signum)
+    out, err = process.communicate(timeout=60)
+    return time.perf_counter() - sent, out, err
+
+
+def only_run_dir(runs_dir):
+    (run_dir,) = runs_dir.iterdir()
+    return run_dir
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_the_run_at_once_with_a_checkpoint_and_the_command_that_resumes(signum, status, runs_dir):
+    process = start("Spiking_PPO.py", runs_dir, "--eval-interval", "50")
+    time.sleep(0.5)
+    seconds, out, err = stop(process, signum)
+    assert process.returncode == status and seconds < 2, (seconds, err)
+    run_dir = only_run_dir(runs_dir)
+    _, ckpt = load_agent(run_dir / "last.pt", Spiking_PPO.AGENT, resume=True)
+    assert f"{run_dir}/last.pt holds step {ckpt['step']}" in out
+    assert f"resume with: python Spiking_PPO.py --resume {run_dir}" in out
+    assert ckpt["step"] >= 50 and "Traceback" not in err
+
+
+def test_sigterm_to_the_process_group_of_an_async_run_saves_and_exits_143(runs_dir):
+    """The scheduler's SIGTERM reaches the env workers too: they leave it to the trainer."""
+    process = start("PPO.py", runs_dir, "--vectorization", "async", "--num-envs", "2", "--eval-interval", "50")
+    time.sleep(0.5)
+    seconds, out, err = stop(process, signal.SIGTERM, whole_group=True)
+    assert process.returncode == 143 and seconds < 2, (seconds, err[-2000:])
+    assert "BrokenPipeError" not in err and "Traceback" not in err
+    assert "resume with" in out
+    _, ckpt = load_agent(only_run_dir(runs_dir) / "last.pt", PPO.AGENT, resume=True)
+    assert ckpt["envs"] is not None  # the workers' envs, saved as data
+
+
+def test_a_signal_during_a_long_evaluation_is_honoured_within_a_second(runs_dir):
+    # 1,000 Pendulum episodes of 200 steps: an evaluation takes about 3 s here; the first one has
+    # printed its line, the second starts 64 steps later, and the signal lands inside it
+    argv = ["--env-id", "Pendulum-v1", "--eval-interval", "64", "--eval-episodes", "1000"]
+    process = start("Spiking_PPO.py", runs_dir, *argv)
+    time.sleep(1.0)
+    seconds, out, _ = stop(process, signal.SIGTERM)
+    assert process.returncode == 143 and seconds < 1.2, seconds
+    _, ckpt = load_agent(only_run_dir(runs_dir) / "last.pt", Spiking_PPO.AGENT, resume=True)
+    assert ckpt["step"] == 64  # the abandoned evaluation at 128 leaves the last consistent snapshot
+    assert "stopped by SIGTERM at step 128" in out and "holds step 64" in out
+
+
+SIGNAL_WHILE_STARTING = """
+import os, signal, sys, Spiking_PPO
+from machinery import envs
+make = envs.new_training_envs
+def make_and_be_signalled(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)  # before the run directory exists
+    return make(*args, **kwargs)
+envs.new_training_envs = make_and_be_signalled
+sys.exit(Spiking_PPO.main(Spiking_PPO.AGENT, sys.argv[1:]))
+"""
+
+
+def test_a_signal_before_the_run_directory_exists_leaves_a_run_that_resumes(runs_dir):
+    command = [sys.executable, "-c", SIGNAL_WHILE_STARTING, *TINY, "--runs-dir", str(runs_dir)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 143, result.stderr
+    run_dir = only_run_dir(runs_dir)
+    _, ckpt = load_agent(run_dir / "last.pt", Spiking_PPO.AGENT, resume=True)
+    assert ckpt["step"] == 0
+    resumed = run_script("Spiking_PPO.py", "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "done: 256 steps" in resumed.stdout
+
+
+def test_a_run_directory_is_used_by_one_process_at_a_time(runs_dir):
+    process = start("PPO.py", runs_dir, "--eval-interval", "50")
+    run_dir = only_run_dir(runs_dir)
+    try:
+        second = run_script("PPO.py", "--resume", str(run_dir), "--max-steps", "2000000")
+        assert second.returncode == 2
+        assert (
+            second.stderr.strip()
+            == f"error: {run_dir} is in use by process {process.pid}; wait for it to end, or stop it"
+        )
+    finally:
+        stop(process, signal.SIGTERM)
+    assert process.returncode == 143  # the first run was not disturbed
+
+
+def test_resuming_removes_what_an_interrupted_checkpoint_write_left(runs_dir):
+    run = run_script("PPO.py", *TINY, "--runs-dir", str(runs_dir))
+    assert run.returncode == 0, run.stderr
+    run_dir = only_run_dir(runs_dir)
+    (run_dir / "last.pt.k3j9x.tmp").write_bytes(b"half a checkpoint")
+    resumed = run_script("PPO.py", "--resume", str(run_dir), "--max-steps", "384")
+    assert resumed.returncode == 0, resumed.stderr
+    assert not list(run_dir.glob("*.tmp"))
+
+
+def test_resuming_a_finished_run_says_it_is_complete(runs_dir):
+    run = run_script("PPO.py", *TINY, "--runs-dir", str(runs_dir))
+    assert run.returncode == 0, run.stderr
+    run_dir = only_run_dir(runs_dir)
+    again = run_script("PPO.py", "--resume", str(run_dir))
+    assert again.returncode == 2
+    assert f"{run_dir} is complete at step 256 (--max-steps 256)" in again.stderr
+    assert "done:" not in again.stdout
+
+
+def test_the_progress_bar_counts_the_steps_the_run_will_take(runs_dir, monkeypatch):
+    totals = []
+    real = Spiking_PPO.run.tqdm
+    monkeypatch.setattr(Spiking_PPO.run, "tqdm", lambda *a, **k: totals.append(k["total"]) or real(*a, **k))
+    argv = ["--max-steps", "300", "--num-steps", "128", "--ppo-epochs", "1", "--eval-interval", "100", "--quiet"]
+    assert Spiking_PPO.main(PPO.AGENT, [*argv, "--runs-dir", str(runs_dir)]) == 0
+    assert totals == [384]  # whole rollouts: 3 x 128
+
+
+@pytest.mark.parametrize("script, agent", [("Spiking_PPO.py", "Spiking-PPO"), ("PPO.py", "PPO")])
+def test_both_agents_log_the_eval_return_under_one_shared_tag_and_the_device_used(script, agent, runs_dir):
+    assert run_script(script, *TINY, "--runs-dir", str(runs_dir)).returncode == 0
+    acc = EventAccumulator(str(only_run_dir(runs_dir)), size_guidance={"tensors": 0})
+    acc.Reload()
+    own = [(e.step, e.value) for e in acc.Scalars(f"{agent}-CartPole-v0/Reward")]
+    assert own and [(e.step, e.value) for e in acc.Scalars("eval/mean_return")] == own
+    (text,) = acc.Tensors("hyperparameters/text_summary")
+    table = text.tensor_proto.string_val[0].decode()
+    assert "|device|cpu|" in table and "auto" not in table
+    assert torch.load(only_run_dir(runs_dir) / "last.pt", weights_only=True)["args"]["device"] == "auto"

@@ -1,0 +1,39 @@
+"""machinery.stats: what a summary over seeds may claim."""
+
+import numpy as np
+import pytest
+
+from machinery import stats
+
+
+def test_mean_and_sample_standard_deviation():
+    values = [1.0, 2.0, 4.0]
+    assert stats.mean_std(values) == f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}"
+    assert stats.mean_std(values) == "2.3 ± 1.5"  # by hand: var = ((4/3)^2 + (1/3)^2 + (5/3)^2) / 2 = 7/3
+    assert stats.mean_std([5.0]) == "5.0"  # one seed has no spread
+
+
+def test_a_figure_reached_by_some_seeds_says_by_how_many():
+    assert stats.mean_std([100.0, float("nan"), 300.0], ".0f") == "200 ± 141 (2/3 seeds)"
+    assert stats.mean_std([float("nan")] * 2) == "not reached"
+    assert stats.mean_interval([1.0, float("nan")]) == "1.0 [1.0, 1.0] (1/2 seeds)"
+
+
+def test_with_fewer_than_five_seeds_the_interval_is_the_range_and_says_so():
+    samples = np.array([[1.0, 10.0], [3.0, 30.0]])
+    low, high = stats.interval(samples)
+    np.testing.assert_array_equal(low, [1.0, 10.0])
+    np.testing.assert_array_equal(high, [3.0, 30.0])
+    assert "range of the runs" in stats.interval_kind(2) and "too few" in stats.interval_kind(4)
+    assert stats.interval_kind(5) == "95% bootstrap interval of the mean"
+
+
+def test_with_five_or_more_seeds_the_interval_is_a_bootstrap_interval_of_the_mean():
+    rng = np.random.default_rng(0)
+    samples = rng.normal(10.0, 2.0, size=(20, 1))
+    low, high = stats.interval(samples, resamples=4000)
+    standard_error = samples.std(ddof=1) / np.sqrt(len(samples))
+    # the bootstrap interval of the mean is close to mean ± 1.96 standard errors
+    assert low[0] == pytest.approx(samples.mean() - 1.96 * standard_error, abs=0.3 * standard_error)
+    assert high[0] == pytest.approx(samples.mean() + 1.96 * standard_error, abs=0.3 * standard_error)
+    assert samples.min() < low[0] < high[0] < samples.max()
