@@ -85,6 +85,7 @@ def test_asha_early_stopping_runs_to_a_summary(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     rows = list(csv.DictReader(open(tmp_path / "sweep" / "summary.csv")))
     assert sorted(r["config"] for r in rows) == ['{"hidden_size": "16"}', '{"hidden_size": "32"}']
+    assert not list(tmp_path.rglob("*.tmp"))  # no half-written checkpoint of a stopped trial is left
 
 
 def test_the_training_scripts_never_import_ray():
