@@ -35,10 +35,11 @@ import torch.nn as nn
 from spikingjelly.activation_based import functional, neuron
 from torch.distributions import Normal
 
-from machinery import checkpoints, envs, run
+from machinery import checkpoints, cost, envs, run
 from machinery.checkpoints import CheckpointError
 from machinery.cli import UsageError, flag, given_flags, hyperparameters, parse_args
 from machinery.fast_if import IFSpikeCount, check_fast_path_applies, if_forward, lif_readout_weights
+from machinery.nir_export import export_checkpoint
 from machinery.replay import replay
 from machinery.resources import check_machine_can_run
 from machinery.run import Agent, Run, TrainingDiverged
@@ -68,6 +69,9 @@ class Args:
     truncation_as_termination: bool = flag(False, "treat time limits as failures, as the tutorial did")
     eval_interval: int = flag(100, "rollout steps between two evaluations", "positive")
     eval_episodes: int = flag(10, "episodes per evaluation, played in parallel", "positive")
+    cost_interval: int = flag(
+        2000, "rollout steps between two measurements of the cost per decision (0: none)", "nonnegative"
+    )
     stop_at_return: float | None = flag(None, "stop once the eval mean return reaches this", "finite")
     runs_dir: str = flag("runs", "parent directory of the run directories", metavar="DIR")
     quiet: bool = flag(False, "no progress bar (for logs and CI)")
@@ -77,10 +81,13 @@ class Args:
     )
     render: bool = flag(False, "with --eval-only: show one episode on screen")
     capture_video: bool = flag(False, "with --eval-only: write an mp4 of one episode beside the checkpoint")
+    report: str | None = flag(
+        None, "with --eval-only: write returns and cost per decision as JSON", metavar="FILE.json"
+    )
 
     # Flags that say what to do rather than how to train: not saved with the run, and, with those
     # after them, the only ones a resumed run may change.
-    ACTION_FLAGS: ClassVar[tuple[str, ...]] = ("quiet", "resume", "eval_only", "render", "capture_video")
+    ACTION_FLAGS: ClassVar[tuple[str, ...]] = ("quiet", "resume", "eval_only", "render", "capture_video", "report")
     RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = ("max_steps", "stop_at_return", "device", "threads")
 
 
@@ -90,6 +97,9 @@ class SpikingArgs(Args):
     snn_impl: str = flag(
         "fast", "fast (exact, closed form over T) or reference (step by step)", choices=("fast", "reference")
     )
+    export_nir: str | None = flag(None, "write the checkpoint's actor as a NIR graph, <name>.nir", metavar="CHECKPOINT")
+
+    ACTION_FLAGS: ClassVar[tuple[str, ...]] = (*Args.ACTION_FLAGS, "export_nir")
 
 
 # ---- The spiking actor-critic ------------------------------------------------------------------
@@ -230,17 +240,21 @@ def ppo_update(
 
 # ---- Evaluation --------------------------------------------------------------------------------
 @torch.inference_mode()
-def evaluate(model: nn.Module, eval_envs, spec: envs.EnvSpec, seed: int, device) -> np.ndarray:
+def evaluate(model: nn.Module, eval_envs, spec: envs.EnvSpec, seed: int, device, visited=None) -> np.ndarray:
     """Returns of one episode in each of the envs, played together with the stochastic policy.
 
     The env resets and the action noise come from `seed` alone, so an evaluation depends only
-    on the model and the seed, never on how much randomness training has used.
+    on the model and the seed, never on how much randomness training has used. `visited`, a list
+    if given, receives the observations the policy decided on (what its cost is measured on).
     """
     rng = torch.Generator(device=device).manual_seed(seed)
     obs, _ = eval_envs.reset(seed=seed)
     returns, done = np.zeros(eval_envs.num_envs), np.zeros(eval_envs.num_envs, dtype=bool)
     while not done.all():
-        dist, _ = model(torch.as_tensor(obs, dtype=torch.float32, device=device))
+        state = torch.as_tensor(obs, dtype=torch.float32, device=device)
+        if visited is not None:
+            visited.append(state[torch.from_numpy(~done).to(device)])
+        dist, _ = model(state)
         sample = torch.normal(dist.loc, dist.scale, generator=rng)
         obs, reward, terminated, truncated, _ = eval_envs.step(spec.to_env_action(sample))
         returns += np.where(done, 0.0, reward)
@@ -315,8 +329,11 @@ def collect_rollout(t: Training) -> bool:
 
 def evaluate_log_checkpoint(t: Training) -> bool:
     """Evaluate the policy, log the return, write best.pt and last.pt; True if it reached the target."""
+    seed, visited = run.eval_seed(t.args.seed, t.step), [] if cost.due(t.step, t.args) else None
     with t.run.abandonable():  # a signal ends an evaluation at once; last.pt stays the previous one
-        returns = evaluate(t.model, t.eval_envs, t.spec, run.eval_seed(t.args.seed, t.step), t.obs.device)
+        returns = evaluate(t.model, t.eval_envs, t.spec, seed, t.obs.device, visited)
+        if visited:
+            t.run.log(cost.actor_scalars(t.model, torch.cat(visited), seed), t.step)
     t.eval_mean = float(returns.mean())
     improved, t.best = t.eval_mean > t.best, max(t.best, t.eval_mean)
     t.run.evaluated(t.step, f"{t.agent.name}-{t.args.env_id}/Reward", returns, t.best)
@@ -430,6 +447,9 @@ def main(agent: Agent, argv: list[str] | None = None) -> int:
         given = given_flags(agent.args_cls, argv)
         if args.eval_only:
             replay(args, agent, given, evaluate)
+            return 0
+        if getattr(args, "export_nir", None):
+            print(f"written: {export_checkpoint(args.export_nir, agent)}")
             return 0
         resume_from = None
         if args.resume:

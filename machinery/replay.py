@@ -1,5 +1,7 @@
 """--eval-only: replay a checkpoint's agent, on screen (--render), as a video (--capture-video), and
-over --eval-episodes episodes whose mean and std it prints.
+over --eval-episodes episodes whose mean and std it prints with the actor's cost per decision
+(machinery/cost.py, on up to DECISIONS of the observations the episodes visit); --report writes
+both, and the cost of actor and critic together, as JSON.
 
 It takes the script's `evaluate` as an argument, so that a replay plays exactly as training's
 evaluations do; it knows nothing of how the agent was trained.
@@ -7,14 +9,18 @@ evaluations do; it knows nothing of how the agent was trained.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
-from machinery import envs
+import torch
+
+from machinery import cost, envs
 from machinery.checkpoints import check_flags_match, load_agent
 from machinery.run import eval_seed, resolve_device
 
+DECISIONS = 64  # counting a decision takes tens of ms for the SNN (SpikingJelly's counters run op by op)
 MAY_DIFFER = ("eval_episodes", "seed", "device", "vectorization")  # from the run the checkpoint belongs to
 
 
@@ -32,9 +38,29 @@ def replay(args, agent, given: set[str], evaluate: Callable) -> None:
         with closing(envs.make_envs([lambda: envs.record_video_env(spec.env_id, folder, name)])) as recorded:
             evaluate(model, recorded, spec, seed, device)
         print(f"video: {folder}")
+    visited = []
     with closing(envs.new_eval_envs(spec.env_id, args.eval_episodes, args.vectorization)) as eval_envs:
-        returns = evaluate(model, eval_envs, spec, seed, device)
+        returns = evaluate(model, eval_envs, spec, seed, device, visited)
+    decisions = torch.cat(visited)
+    costs = cost.cost_per_decision(model, cost.sample(decisions, DECISIONS, seed), with_critic=bool(args.report))
     print(
         f"{args.eval_only} (step {ckpt['step']}): {len(returns)} episodes of {spec.env_id}, "
         f"return {returns.mean():.2f} ± {returns.std():.2f} (mean ± std)"
     )
+    print(cost.actor_line(costs["actor"]))
+    if args.report:
+        report = {
+            "checkpoint": str(args.eval_only),
+            "agent": ckpt["agent"],
+            "env_id": spec.env_id,
+            "step": ckpt["step"],
+            "episodes": len(returns),
+            "return_mean": float(returns.mean()),
+            "return_std": float(returns.std()),
+            "decisions": len(decisions),
+            "cost_sample": min(len(decisions), DECISIONS),
+            "cost": costs,
+            "energy_model": cost.ENERGY_MODEL,
+        }
+        Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"written: {args.report}")

@@ -215,6 +215,7 @@ NUMERIC_FLAGS = {  # flag: values it must refuse
     "--vf-coef": ["-1", "nan"],
     "--eval-interval": ["0"],
     "--eval-episodes": ["0"],
+    "--cost-interval": ["-1"],
     "--stop-at-return": ["inf", "nan"],
     "--T": ["0"],
     "--threads": ["0", "-2"],

@@ -128,3 +128,21 @@ def test_capture_video_writes_an_mp4_beside_the_checkpoint(runs_dir):
     assert result.returncode == 0, result.stderr
     (video,) = (run_dir / "videos").glob("*.mp4")
     assert video.read_bytes()[4:8] == b"ftyp" and video.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("script", ["Spiking_PPO.py", "PPO.py"])
+def test_the_actors_cost_is_logged_at_the_first_evaluation_and_every_cost_interval(script, runs_dir):
+    run_dir, _ = short_run(script, runs_dir, "--max-steps", "512", "--cost-interval", "200")
+    logged = scalars(run_dir)
+    for tag in ("cost/actor_synops_per_decision", "cost/actor_energy_pj_per_decision"):
+        # evaluations every 64 steps; the first, and the first at or after 200 and 400
+        assert [step for step, _ in logged[tag]] == [64, 256, 448], tag
+    energies = [value for _, value in logged["cost/actor_energy_pj_per_decision"]]
+    assert all(value > 0 for value in energies)
+    synops = [value for _, value in logged["cost/actor_synops_per_decision"]]
+    assert (max(synops) > 0) == (script == "Spiking_PPO.py")  # the ANN has no spikes to count
+
+
+def test_no_cost_is_measured_with_cost_interval_0(runs_dir):
+    run_dir, _ = short_run("PPO.py", runs_dir, "--cost-interval", "0")
+    assert not [tag for tag in scalars(run_dir) if tag.startswith("cost/")]

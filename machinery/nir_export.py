@@ -1,0 +1,58 @@
+"""The spiking actor as a NIR graph (Neuromorphic Intermediate Representation), for neuromorphic
+platforms and simulators that read NIR.
+
+The actor (observation to action mean) is Affine -> IF -> Affine -> LI. SpikingJelly's exporter
+(`nir_exchange.export_to_nir`) maps the Linear layers and the IF neurons; it does not map the
+non-spiking LIF readout, which becomes NIR's leaky integrator (LI) here. The correspondence, for a
+time step dt (stored in the graph's metadata with T, the steps the observation is presented):
+
+- IF: SpikingJelly's `v <- v + x` is NIR's `dv/dt = r I` integrated by Euler over dt with
+  r = 1/dt (what the exporter writes); threshold 1, hard reset to 0.
+- LI: SpikingJelly's `v <- v + (x - v) / tau` is NIR's `tau_nir dv/dt = (v_leak - v) + r I`
+  integrated by Euler over dt with tau_nir = tau * dt, v_leak = 0 and r = 1.
+
+So integrating NIR's equations by Euler with that dt for T steps, the input held constant and all
+states starting at 0, ends with the LI potentials equal to the action mean. It knows the actor's
+layout, not how it was trained.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DT = 1e-4  # seconds; the exporter's default, "consistent with other frameworks that support NIR"
+
+
+def actor_graph(model, dt: float = DT):
+    """The NIR graph of `model.actor` (a spiking ActorCritic), with dt and T in its metadata."""
+    import nir
+    from spikingjelly.activation_based.nir_exchange import export_to_nir
+
+    encoder = model.actor[:3]  # Linear -> IF -> Linear, which SpikingJelly maps
+    example = torch.zeros(1, encoder[0].in_features)
+    front = export_to_nir(encoder.cpu(), example, dt=dt)
+    readout = model.actor[3]
+    n_out = encoder[2].out_features
+    nodes = dict(front.nodes)
+    last = next(name for name, node in nodes.items() if isinstance(node, nir.Output))
+    into_last = [(src, dst) for src, dst in front.edges if dst == last]
+    nodes["readout"] = nir.LI(tau=np.full(n_out, readout.tau * dt), r=np.ones(n_out), v_leak=np.zeros(n_out))
+    edges = [edge for edge in front.edges if edge[1] != last]
+    edges += [(src, "readout") for src, _ in into_last] + [("readout", last)]
+    metadata = {"dt": dt, "T": int(model.T), "source": "Spiking PPO actor: observation -> action mean"}
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+
+
+def export_checkpoint(path: str | Path, agent, dt: float = DT) -> Path:
+    """--export-nir CHECKPOINT: its actor's graph, written beside it as <name>.nir."""
+    import nir
+
+    from machinery.checkpoints import load_agent
+
+    model, _ = load_agent(path, agent)
+    out = Path(path).with_suffix(".nir")
+    nir.write(str(out), actor_graph(model, dt))
+    return out

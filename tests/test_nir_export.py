@@ -1,0 +1,91 @@
+"""machinery.nir_export: the actor as a NIR graph that, integrated as NIR defines it, gives the action mean."""
+
+import nir
+import numpy as np
+import pytest
+import torch
+from helpers import run_script
+from spikingjelly.activation_based.nir_exchange import import_from_nir
+
+import Spiking_PPO
+from machinery.checkpoints import load_agent
+
+
+def integrate(graph: nir.NIRGraph, x: np.ndarray) -> np.ndarray:
+    """NIR's equations, integrated by Euler with the graph's dt for its T steps from rest, the input
+    held constant: Affine y = W x + b; IF dv/dt = r I (spike and reset to v_reset at v_threshold);
+    LI tau dv/dt = (v_leak - v) + r I. Written from NIR's definitions, not from this project's code."""
+    dt, T = float(graph.metadata["dt"]), int(graph.metadata["T"])
+    order, node = [], next(name for name, n in graph.nodes.items() if isinstance(n, nir.Input))
+    while not isinstance(graph.nodes[node], nir.Output):
+        node = next(dst for src, dst in graph.edges if src == node)
+        order.append(node)
+    state = {name: 0.0 for name in order}
+    for _ in range(T):
+        signal = x
+        for name in order:
+            n = graph.nodes[name]
+            if isinstance(n, nir.Affine):
+                signal = signal @ n.weight.T + n.bias
+            elif isinstance(n, nir.IF):
+                v = state[name] + dt * n.r * signal
+                fired = v >= n.v_threshold
+                state[name] = np.where(fired, n.v_reset, v)
+                signal = fired.astype(np.float64)
+            elif isinstance(n, nir.LI):
+                state[name] = state[name] + dt / n.tau * ((n.v_leak - state[name]) + n.r * signal)
+                signal = state[name]
+    return signal
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("nir")
+    argv = ["--max-steps", "256", "--eval-interval", "128", "--eval-episodes", "2", "--ppo-epochs", "2", "--quiet"]
+    assert run_script("Spiking_PPO.py", *argv, "--runs-dir", str(runs)).returncode == 0
+    (run_dir,) = runs.iterdir()
+    result = run_script("Spiking_PPO.py", "--export-nir", str(run_dir / "best.pt"))
+    assert result.returncode == 0, result.stderr
+    assert f"written: {run_dir / 'best.nir'}" in result.stdout
+    model, _ = load_agent(run_dir / "best.pt", Spiking_PPO.AGENT)
+    return nir.read(str(run_dir / "best.nir")), model
+
+
+def test_the_graph_is_affine_if_affine_li_with_dt_and_t(exported):
+    graph, model = exported
+    kinds = [type(graph.nodes[dst]).__name__ for _, dst in sorted(graph.edges, key=lambda e: "input" not in e[0])]
+    assert sorted(kinds) == sorted(["Affine", "IF", "Affine", "LI", "Output"])
+    assert float(graph.metadata["dt"]) > 0 and int(graph.metadata["T"]) == model.T
+
+
+def test_integrating_nirs_equations_gives_the_checkpoints_action_means(exported):
+    graph, model = exported
+    x = np.random.default_rng(0).normal(size=(64, 4)) * np.array([1.0, 1.0, 0.2, 1.0])  # CartPole-like
+    with torch.no_grad():
+        mu = model(torch.as_tensor(x, dtype=torch.float32))[0].loc.numpy()
+    np.testing.assert_allclose(integrate(graph, x), mu, atol=1e-4, rtol=1e-4)
+
+
+def test_the_parts_spikingjelly_maps_round_trip_through_its_importer(exported):
+    """Affine -> IF -> Affine back into SpikingJelly: over T steps it gives what the actor's first
+    three layers give (the LI readout, which SpikingJelly does not map, is left out)."""
+    graph, model = exported
+    readout = next(name for name, n in graph.nodes.items() if isinstance(n, nir.LI))
+    output = next(name for name, n in graph.nodes.items() if isinstance(n, nir.Output))
+    edges = [(src, output if dst == readout else dst) for src, dst in graph.edges if src != readout]
+    nodes = {name: n for name, n in graph.nodes.items() if name != readout}
+    imported = import_from_nir(nir.NIRGraph(nodes=nodes, edges=edges), dt=float(graph.metadata["dt"]))
+    x = torch.randn(16, 4) * 2
+    state, imported_sum, actor_sum = None, 0, 0
+    with torch.no_grad():
+        for _ in range(model.T):
+            out, state = imported(x, state)
+            imported_sum = imported_sum + out
+            actor_sum = actor_sum + model.actor[2](model.actor[1](model.actor[0](x)))
+    torch.testing.assert_close(imported_sum, actor_sum, atol=1e-4, rtol=1e-4)
+
+
+def test_export_of_a_missing_or_ann_checkpoint_is_one_line_exit_2(tmp_path):
+    result = run_script("Spiking_PPO.py", "--export-nir", str(tmp_path / "none.pt"))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and "no such file" in result.stderr
+    assert run_script("PPO.py", "--export-nir", "x.pt").returncode == 2  # the ANN has nothing to export
