@@ -142,7 +142,9 @@ def run_trial(config: dict) -> None:
     from ray import tune
 
     torch.set_num_threads(1)  # one core per trial: the trials are the parallelism
-    trial, runs_dir = config["trial"], tune.get_context().get_trial_dir()
+    # The run goes straight to the trial's directory in the storage, not to the staging directory
+    # Ray copies there while trials run: the copy would meet half-written checkpoints.
+    trial, runs_dir = config["trial"], str(Path(config["storage"]) / Path(tune.get_context().get_trial_dir()).name)
     args = as_args(trial, runs_dir)
     first_solved: list[dict] = []
 
@@ -284,7 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     trainable = tune.with_resources(run_trial, {"cpu": 1})
     tuner = tune.Tuner(
         trainable,
-        param_space={"trial": tune.grid_search([{**t, "target": args.target} for t in trials])},
+        param_space={
+            "trial": tune.grid_search([{**t, "target": args.target} for t in trials]),
+            "storage": str(storage / args.name),
+        },
         tune_config=tune.TuneConfig(metric="eval_mean", mode="max", scheduler=scheduler),
         run_config=tune.RunConfig(name=args.name, storage_path=str(storage), verbose=0),
     )

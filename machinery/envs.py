@@ -237,22 +237,21 @@ def capture_value(value: Any) -> Any:
 
 
 def capture_layer(env: gym.Env) -> dict:
+    """One wrapper's or the base env's state: its plain attributes, and a MuJoCo simulation's full
+    integration state (mj_getState), which is what makes its next step exactly the one it would be."""
     state = {}
     for name, value in vars(env).items():
-        if not is_fixed(name, value) and name != "data":
+        if type(value).__name__ == "MjData":
+            import mujoco
+
+            kind = mujoco.mjtState.mjSTATE_INTEGRATION
+            state["__mujoco_state__"] = np.empty(mujoco.mj_stateSize(env.model, kind))
+            mujoco.mj_getState(env.model, value, state["__mujoco_state__"], kind)
+        elif not is_fixed(name, value):
             try:
                 state[name] = capture_value(value)
             except NotData as e:
                 raise NotData(f"{type(env).__name__}.{name} is {e}") from None
-    if type(vars(env).get("data")).__name__ == "MjData":  # a MuJoCo env: its full integration state
-        import mujoco
-
-        kind = mujoco.mjtState.mjSTATE_INTEGRATION
-        physics = np.empty(mujoco.mj_stateSize(env.model, kind))
-        mujoco.mj_getState(env.model, env.data, physics, kind)
-        state["__mujoco_state__"] = physics
-    elif "data" in vars(env):
-        state["data"] = capture_value(env.data)
     return {"class": type(env).__name__, "state": state}
 
 
