@@ -70,7 +70,7 @@ class Args:
     eval_interval: int = flag(100, "rollout steps between two evaluations", "positive")
     eval_episodes: int = flag(10, "episodes per evaluation, played in parallel", "positive")
     cost_interval: int = flag(
-        2000, "rollout steps between two measurements of the cost per decision (0: none)", "nonnegative"
+        5000, "rollout steps between two measurements of the cost per decision (0: none)", "nonnegative"
     )
     stop_at_return: float | None = flag(None, "stop once the eval mean return reaches this", "finite")
     runs_dir: str = flag("runs", "parent directory of the run directories", metavar="DIR")

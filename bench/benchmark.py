@@ -172,9 +172,8 @@ def main() -> None:
     print(
         f"training loop alone (start-up left out): SNN fast / reference {loop_ref:.1f}x, SNN fast / ANN {loop_ann:.2f}x"
     )
-    print(
-        f"cost measurement (--cost-interval 5000, the default) slows SNN training by {ratios['cost_measurement_overhead']:.1%}"
-    )
+    overhead = ratios["cost_measurement_overhead"]
+    print(f"cost measurement (--cost-interval 5000, the default) slows SNN training by {overhead:.1%}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten: {args.json}")
