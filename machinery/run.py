@@ -112,6 +112,13 @@ class StopSignals:
         self._abandon = True
         try:
             yield
+        except Exception as e:
+            # Raised inside C code that calls back into Python (numba's dispatcher, say), the
+            # handler's Stopped comes out as another error (SystemError); once a stop was asked
+            # for, whatever comes out of the dropped work is that stop.
+            if self.signum is not None and not isinstance(e, Stopped):
+                raise Stopped from e
+            raise
         finally:
             self._abandon = False
 

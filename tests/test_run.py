@@ -160,3 +160,32 @@ def test_both_agents_log_the_eval_return_under_one_shared_tag_and_the_device_use
     table = text.tensor_proto.string_val[0].decode()
     assert "|device|cpu|" in table and "auto" not in table
     assert torch.load(only_run_dir(runs_dir) / "last.pt", weights_only=True)["args"]["device"] == "auto"
+
+
+def test_a_signal_inside_abandonable_work_stops_it_even_when_it_surfaces_as_another_error():
+    """A handler's exception raised inside C code that calls back into Python (numba's dispatcher)
+    comes out as SystemError; CI met it once. Whatever comes out after a stop request is the stop."""
+    from machinery import run
+
+    stop = run.StopSignals()
+    try:
+        with pytest.raises(run.Stopped):
+            with stop.abandonable():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)  # the handler runs here and raises
+        assert stop.signum == signal.SIGTERM
+        with pytest.raises(run.Stopped):
+            with stop.abandonable():  # a stop already asked for: the work does not start
+                raise AssertionError("not reached")
+        stop.signum = None
+        with pytest.raises(run.Stopped) as raised:
+            with stop.abandonable():
+                stop.signum = signal.SIGTERM  # as the handler sets it, before its Stopped is mangled
+                raise SystemError("CPUDispatcher(<function _if_forward_cpu>) returned a result with an exception set")
+        assert isinstance(raised.value.__cause__, SystemError)
+        stop.signum = None
+        with pytest.raises(ValueError):  # without a stop request, an error is itself
+            with stop.abandonable():
+                raise ValueError("a bug")
+    finally:
+        stop.restore()
