@@ -253,10 +253,6 @@ def send_token_if_there_is_one(args: argparse.Namespace) -> None:
         os.environ["RAY_AUTH_MODE"] = "token"
 
 
-def first_line(e: Exception) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
-
-
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
@@ -277,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         connect(ray, args)
     except (ConnectionError, RuntimeError, ValueError) as e:  # no cluster there, or it refused us
         print(
-            f"error: --address {args.address}: cannot connect to a Ray cluster there ({first_line(e)})", file=sys.stderr
+            f"error: --address {args.address}: cannot connect to a Ray cluster there ({cli.one_line(e)})",
+            file=sys.stderr,
         )
         return 2
     scheduler = None

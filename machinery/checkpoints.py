@@ -177,8 +177,9 @@ def why_envs_are_not_data(state) -> str | None:
     return reasons[0] if reasons else None
 
 
-def restore(state, ckpt: dict) -> bool:
-    """Put a last.pt back into a freshly built training state; False if its envs start new episodes."""
+def restore(state, ckpt: dict) -> None:
+    """Put a last.pt back into a freshly built training state. Envs saved as None (not data) are
+    left as made: they start new episodes."""
     ckpt = from_data(ckpt)
     state.model.load_state_dict(ckpt["model"])
     state.optimizer.load_state_dict(ckpt["optimizer"])
@@ -194,11 +195,9 @@ def restore(state, ckpt: dict) -> bool:
         ckpt["best"],
         ckpt["eval_mean"],
     )
-    if ckpt["envs"] is None:
-        return False
-    state.envs.set_attr("restore_state", ckpt["envs"])
-    state.obs = ckpt["obs"].to(state.obs.device)
-    return True
+    if ckpt["envs"] is not None:
+        state.envs.set_attr("restore_state", ckpt["envs"])
+        state.obs = ckpt["obs"].to(state.obs.device)
 
 
 def load_agent(path: str | Path, agent, resume: bool = False) -> tuple[torch.nn.Module, dict]:

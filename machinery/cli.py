@@ -37,6 +37,12 @@ CHECKS: dict[str, tuple[Callable[[float], bool], str]] = {
 TYPES = {"int": int, "float": float, "str": str, "float | None": float, "str | None": str}
 
 
+def one_line(e: BaseException) -> str:
+    """An exception as "Type: its first line", for the one-line errors every tool prints."""
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
 def cli_flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 

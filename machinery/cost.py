@@ -57,6 +57,11 @@ class Decision(nn.Module):
         return mu
 
 
+def on_cpu(model: nn.Module) -> nn.Module:
+    """The model, or a copy of it on the CPU, where counting runs: training's model stays where it is."""
+    return model if next(model.parameters()).device.type == "cpu" else copy.deepcopy(model).cpu()
+
+
 def is_spiking(model: nn.Module) -> bool:
     return hasattr(model, "forward_reference")
 
@@ -87,8 +92,7 @@ def count(model: nn.Module, obs: torch.Tensor, with_critic: bool) -> dict[str, f
 def cost_per_decision(model: nn.Module, observations: torch.Tensor, with_critic: bool = True) -> dict:
     """The mean of FIELDS over `observations` [N, obs_dim], decided one at a time, for the actor (and,
     if `with_critic`, for actor and critic)."""
-    if next(model.parameters()).device.type != "cpu":  # counting runs on the CPU; training's model stays put
-        model = copy.deepcopy(model).cpu()
+    model = on_cpu(model)
     out = {}
     for name, critic in (("actor", False), ("actor_critic", True))[: 2 if with_critic else 1]:
         per_obs = [count(model, obs[None].cpu(), critic) for obs in observations]
@@ -115,9 +119,7 @@ def due(step: int, args) -> bool:
 def actor_scalars(model: nn.Module, observations: torch.Tensor, seed: int, size: int = 16) -> dict[str, float]:
     """TensorBoard's cost scalars at an evaluation: the actor's SynOps and compute energy per decision,
     on a sample of the observations it decided on (both are exact means over a batch)."""
-    if next(model.parameters()).device.type != "cpu":
-        model = copy.deepcopy(model).cpu()
-    measured = count(model, sample(observations, size, seed).cpu(), with_critic=False)
+    measured = count(on_cpu(model), sample(observations, size, seed).cpu(), with_critic=False)
     return {
         "cost/actor_synops_per_decision": measured["synop"],
         "cost/actor_energy_pj_per_decision": measured["energy_pj"],

@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from machinery.cli import UsageError
+from machinery.cli import UsageError, one_line
 
 
 @dataclass
@@ -54,7 +54,7 @@ def env_spec(env_id: str) -> EnvSpec:
             warnings.simplefilter("ignore")
             env = gym.make(env_id)
     except Exception as e:  # gymnasium's errors, a failed import of module:EnvName-v0, the env's own
-        raise UsageError(f"--env-id {env_id!r}: {first_line(e)}") from None
+        raise UsageError(f"--env-id {env_id!r}: {one_line(e)}") from None
     try:
         if env.spec is not None and env.spec.id != registered_id(env_id):
             raise UsageError(f"--env-id {env_id!r} has no version: name one, e.g. {env.spec.id!r}")
@@ -63,7 +63,7 @@ def env_spec(env_id: str) -> EnvSpec:
             env.reset(seed=0)
             env.step(act_space.sample())
         except Exception as e:
-            raise UsageError(f"--env-id {env_id!r}: the env fails to reset or step ({first_line(e)})") from None
+            raise UsageError(f"--env-id {env_id!r}: the env fails to reset or step ({one_line(e)})") from None
     finally:
         env.close()
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
@@ -78,11 +78,6 @@ def env_spec(env_id: str) -> EnvSpec:
 def registered_id(env_id: str) -> str:
     """The id an env is registered under: gymnasium's "module:EnvName-v0" imports module first."""
     return env_id.split(":", 1)[-1]
-
-
-def first_line(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
 
 
 def make_envs(env_fns: list[Callable[[], gym.Env]], vectorization: str = "sync") -> gym.vector.VectorEnv:
