@@ -18,10 +18,17 @@ from Spiking_PPO import Args, main
 
 
 class ActorCritic(nn.Module):
-    def __init__(self, num_inputs: int, num_outputs: int, hidden_size: int, std: float = 0.0):
+    def __init__(self, num_inputs: int, num_outputs: int, hidden_size: int, std: float = 0.0, hidden_layers: int = 1):
         super().__init__()
-        self.critic = nn.Sequential(nn.Linear(num_inputs, hidden_size), nn.ReLU(), nn.Linear(hidden_size, 1))
-        self.actor = nn.Sequential(nn.Linear(num_inputs, hidden_size), nn.ReLU(), nn.Linear(hidden_size, num_outputs))
+
+        def branch(num_out: int) -> nn.Sequential:
+            hidden = [nn.Linear(num_inputs, hidden_size), nn.ReLU()]
+            for _ in range(hidden_layers - 1):
+                hidden += [nn.Linear(hidden_size, hidden_size), nn.ReLU()]
+            return nn.Sequential(*hidden, nn.Linear(hidden_size, num_out))
+
+        self.critic = branch(1)
+        self.actor = branch(num_outputs)
         self.log_std = nn.Parameter(torch.ones(1, num_outputs) * std)
 
     def forward(self, x: torch.Tensor) -> tuple[Normal, torch.Tensor]:
@@ -32,7 +39,7 @@ class ActorCritic(nn.Module):
 
 
 def build_ann_agent(num_inputs: int, num_actions: int, args: Args) -> ActorCritic:
-    return ActorCritic(num_inputs, num_actions, args.hidden_size)
+    return ActorCritic(num_inputs, num_actions, args.hidden_size, hidden_layers=args.hidden_layers)
 
 
 AGENT = Agent(name="PPO", script="PPO", args_cls=Args, build=build_ann_agent, description=__doc__.split("\n\n")[0])

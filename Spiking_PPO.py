@@ -37,16 +37,34 @@ from torch.distributions import Normal
 
 from machinery import checkpoints, cost, envs, run
 from machinery.checkpoints import CheckpointError
-from machinery.cli import UsageError, flag, given_flags, hyperparameters, parse_args
-from machinery.fast_if import IFSpikeCount, check_fast_path_applies, if_forward, lif_readout_weights
+from machinery.cli import UsageError, apply_preset, flag, given_flags, hyperparameters, parse_args
+from machinery.fast_if import IFSpikeCount, IFSpikes, check_fast_path_applies, if_forward, lif_readout_weights
 from machinery.nir_export import export_checkpoint
 from machinery.replay import replay
 from machinery.resources import check_machine_can_run
 from machinery.run import Agent, Run, TrainingDiverged
 from machinery.speed import Adam, exit_now, tune_for_speed
 
-
 # ---- Hyperparameters: each field is a command-line flag (--env-id, --num-envs, ...); the defaults are the tutorial's.
+# A preset replaces defaults, per kind of action space; flags given on the command line override it.
+# "cleanrl" is CleanRL's ppo.py (Discrete) and ppo_continuous_action.py (Box), detail for detail.
+_CLEANRL = dict(
+    hidden_size=64, hidden_layers=2, ortho_init=True, anneal_lr=True, adam_eps=1e-5, joint_ratio=True,
+    norm_adv=True, clip_vloss=True, max_grad_norm=0.5, gamma=0.99, gae_lambda=0.95, clip_param=0.2,
+    vf_coef=0.25, truncation_as_termination=True,  # CleanRL: 0.5 times its value loss's own 0.5; no bootstrap
+)  # fmt: skip
+PRESETS: dict[str, dict[str, dict]] = {
+    "tutorial": {"Discrete": {}, "Box": {}},
+    "cleanrl": {
+        "Discrete": _CLEANRL | dict(num_envs=4, num_steps=128, learning_rate=2.5e-4, mini_batch_size=128,
+                                    ppo_epochs=4, ent_coef=0.01),
+        "Box": _CLEANRL | dict(num_envs=1, num_steps=2048, learning_rate=3e-4, mini_batch_size=64, ppo_epochs=10,
+                               ent_coef=0.0, norm_obs=True, norm_reward=True, obs_clip=10.0, reward_clip=10.0),
+    },
+}  # fmt: skip
+PRESET_NAMES = tuple(PRESETS)
+
+
 @dataclass
 class Args:
     env_id: str = flag("CartPole-v0", "gymnasium env id (flat Box observation, Discrete or Box action)")
@@ -57,15 +75,31 @@ class Args:
     threads: int = flag(1, "torch CPU threads; the tutorial's tiny networks run fastest on one", "positive")
     max_steps: int = flag(100_000, "rollout steps to train for (one step advances every env)", "positive")
     num_steps: int = flag(128, "rollout steps per env between two PPO updates", "positive")
-    hidden_size: int = flag(32, "hidden units in each branch (actor, critic)", "positive")
+    preset: str = flag(
+        "tutorial", "defaults: the tutorial's, or CleanRL's (PRESETS; flags given override it)", choices=PRESET_NAMES
+    )
+    hidden_size: int = flag(32, "hidden units per layer in each branch (actor, critic)", "positive")
+    hidden_layers: int = flag(1, "hidden layers in each branch (the tutorial has one)", "positive")
+    ortho_init: bool = flag(False, "orthogonal weights (gain sqrt 2; actor output 0.01, critic output 1), zero biases")
     learning_rate: float = flag(1e-3, "Adam learning rate", "positive")
+    anneal_lr: bool = flag(False, "decay the learning rate linearly to 0 over --max-steps")
+    adam_eps: float = flag(1e-8, "Adam epsilon", "positive")
     mini_batch_size: int = flag(256, "samples per PPO mini-batch", "positive")
     ppo_epochs: int = flag(30, "passes over each rollout per update", "positive")
+    target_kl: float | None = flag(None, "stop an update's epochs once the approximate KL exceeds this", "positive")
     clip_param: float = flag(0.2, "PPO clipping range of the probability ratio", "positive")
+    joint_ratio: bool = flag(False, "one probability ratio per action (log-probs and entropies summed over its dims)")
+    norm_adv: bool = flag(False, "normalize the advantages of each mini-batch to mean 0, std 1")
+    clip_vloss: bool = flag(False, "clip the value change to --clip-param as the policy's, keep the larger loss")
+    max_grad_norm: float | None = flag(None, "clip the global gradient norm to this", "positive")
     gamma: float = flag(0.99, "discount factor", "probability")
     gae_lambda: float = flag(0.95, "GAE lambda (the tutorial's `tau`)", "probability")
     ent_coef: float = flag(0.001, "entropy bonus coefficient", "nonnegative")
-    vf_coef: float = flag(0.5, "value loss coefficient", "nonnegative")
+    vf_coef: float = flag(0.5, "value loss coefficient (the loss is the plain mean squared error)", "nonnegative")
+    norm_obs: bool = flag(False, "normalize observations by their running mean and variance (kept in checkpoints)")
+    obs_clip: float = flag(10.0, "with --norm-obs: clip normalized observations to [-this, this]", "positive")
+    norm_reward: bool = flag(False, "scale rewards by the running std of the discounted return")
+    reward_clip: float = flag(10.0, "with --norm-reward: clip scaled rewards to [-this, this]", "positive")
     truncation_as_termination: bool = flag(False, "treat time limits as failures, as the tutorial did")
     eval_interval: int = flag(100, "rollout steps between two evaluations", "positive")
     eval_episodes: int = flag(10, "episodes per evaluation, played in parallel", "positive")
@@ -87,6 +121,7 @@ class Args:
 
     # Flags that say what to do rather than how to train: not saved with the run, and, with those
     # after them, the only ones a resumed run may change.
+    PRESETS: ClassVar[dict[str, dict[str, dict]]] = PRESETS
     ACTION_FLAGS: ClassVar[tuple[str, ...]] = ("quiet", "resume", "eval_only", "render", "capture_video", "report")
     RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = ("max_steps", "stop_at_return", "device", "threads")
 
@@ -120,26 +155,30 @@ class NonSpikingLIFNode(neuron.SimpleLIFNode):
 class ActorCritic(nn.Module):
     """The tutorial's spiking actor-critic; its state dict maps one-to-one onto the original's."""
 
-    def __init__(self, num_inputs: int, num_outputs: int, hidden_size: int, T: int = 16, std: float = 0.0, impl="fast"):
+    def __init__(
+        self, num_inputs: int, num_outputs: int, hidden_size: int, T: int = 16, std: float = 0.0, impl="fast",
+        hidden_layers: int = 1,
+    ):  # fmt: skip
         super().__init__()
-        self.critic = nn.Sequential(
-            nn.Linear(num_inputs, hidden_size), neuron.IFNode(), nn.Linear(hidden_size, 1), NonSpikingLIFNode(tau=2.0)
-        )
-        self.actor = nn.Sequential(
-            nn.Linear(num_inputs, hidden_size),
-            neuron.IFNode(),
-            nn.Linear(hidden_size, num_outputs),
-            NonSpikingLIFNode(tau=2.0),
-        )
+
+        def branch(num_out: int) -> nn.Sequential:  # the tutorial's has one hidden layer: Linear, IF
+            hidden = [nn.Linear(num_inputs, hidden_size), neuron.IFNode()]
+            for _ in range(hidden_layers - 1):
+                hidden += [nn.Linear(hidden_size, hidden_size), neuron.IFNode()]
+            return nn.Sequential(*hidden, nn.Linear(hidden_size, num_out), NonSpikingLIFNode(tau=2.0))
+
+        self.critic = branch(1)
+        self.actor = branch(num_outputs)
         self.log_std = nn.Parameter(torch.ones(1, num_outputs) * std)
         self.T, self.impl = T, impl
         check_fast_path_applies(self)
-        w = lif_readout_weights(self.actor[3].tau, T)
+        w = lif_readout_weights(self.actor[-1].tau, T)
         self.register_buffer("readout_w", w.float(), persistent=False)  # derived from T and tau, not learned
         self.readout_w_sum = float(w.sum())
         # A plain tuple is not registered as submodules: the fast path reaches its layers without
         # nn.Sequential's indexing (microseconds a call) and without duplicate state-dict keys.
-        self._layers = (self.critic[0], self.actor[0], self.critic[2], self.actor[2], self.actor[1])
+        self._layers = (self.critic[0], self.actor[0], self.critic[-2], self.actor[-2], self.actor[1])
+        self._middle = tuple(zip(self.critic[2:-2:2], self.actor[2:-2:2], strict=True))  # Linears of layers 2, 3...
 
     def forward(self, x: torch.Tensor) -> tuple[Normal, torch.Tensor]:
         mu, value = self.forward_fast(x) if self.impl == "fast" else self.forward_reference(x)
@@ -162,11 +201,22 @@ class ActorCritic(nn.Module):
 
         The first Linear sees the same x at every step, so it runs once; both branches' IF layers
         run as one; the LIF readout after T steps is a fixed weighted sum of its inputs, so the
-        second Linear runs once on weighted spike counts (its bias counted sum(w) times).
+        last Linear runs once on weighted spike counts (its bias counted sum(w) times). Hidden
+        layers after the first see spikes that change from step to step: each of their Linears
+        runs once on all T steps' spikes, and their IF neurons step through T in one kernel.
         """
         critic_in, actor_in, critic_out, actor_out, if_node = self._layers
+        threshold, alpha = if_node.v_threshold, if_node.surrogate_function.alpha
         h = torch.cat((critic_in(x), actor_in(x)), dim=-1)
-        counts = IFSpikeCount.apply(h, self.readout_w, if_node.v_threshold, if_node.surrogate_function.alpha)
+        if self._middle:  # deeper layers see spikes that change over the T steps: run the steps, all at once
+            spikes = IFSpikes.apply(h.expand(self.T, *h.shape), threshold, alpha)
+            for critic_mid, actor_mid in self._middle:
+                critic_spikes, actor_spikes = spikes.split(critic_in.out_features, dim=-1)
+                currents = torch.cat((critic_mid(critic_spikes), actor_mid(actor_spikes)), dim=-1)
+                spikes = IFSpikes.apply(currents, threshold, alpha)
+            counts = torch.tensordot(self.readout_w, spikes, 1)
+        else:
+            counts = IFSpikeCount.apply(h, self.readout_w, threshold, alpha)
         critic_counts, actor_counts = counts.split(critic_in.out_features, dim=-1)
         # sum_t w[t] (W spike[t] + b) = W counts + sum(w) b, in one op
         value = torch.addmm(critic_out.bias, critic_counts, critic_out.weight.t(), beta=self.readout_w_sum)
@@ -202,18 +252,26 @@ def ppo_iter(mini_batch_size: int, *tensors: torch.Tensor, generator: torch.Gene
 
 
 def ppo_update(
-    model, optimizer, args: Args, states, actions, log_probs, returns, advantages, generator=None
+    model, optimizer, args: Args, states, actions, log_probs, returns, advantages, values, generator=None
 ) -> dict[str, float]:
-    """The tutorial's PPO update. Returns loss statistics averaged over the last epoch's mini-batches,
-    whose ratio and KL measure how far the whole update moved the policy."""
-    stats, n = torch.zeros(6, device=states.device), 0
+    """The tutorial's PPO update, with the standard details its flags turn on (all off by default).
+    Returns loss statistics averaged over the last epoch's mini-batches, whose ratio and KL measure
+    how far the whole update moved the policy."""
     for epoch in range(args.ppo_epochs):
-        for state, action, old_log_probs, return_, advantage in ppo_iter(
-            args.mini_batch_size, states, actions, log_probs, returns, advantages, generator=generator
+        last_epoch = epoch == args.ppo_epochs - 1
+        stats, n = torch.zeros(6, device=states.device), 0
+        for state, action, old_log_probs, return_, advantage, old_value in ppo_iter(
+            args.mini_batch_size, states, actions, log_probs, returns, advantages, values, generator=generator
         ):
             dist, value = model(state)
-            entropy = dist.entropy().mean()
+            entropy = dist.entropy()  # before log_prob, as the tutorial: autograd sums their gradients in this order
             new_log_probs = dist.log_prob(action)
+            if args.joint_ratio:  # the action's probability is the product of its dimensions'
+                new_log_probs, old_log_probs = new_log_probs.sum(-1, keepdim=True), old_log_probs.sum(-1, keepdim=True)
+                entropy = entropy.sum(-1)
+            entropy = entropy.mean()
+            if args.norm_adv:
+                advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
 
             log_ratio = new_log_probs - old_log_probs
             ratio = log_ratio.exp()
@@ -221,21 +279,54 @@ def ppo_update(
             surr2 = torch.clamp(ratio, 1.0 - args.clip_param, 1.0 + args.clip_param) * advantage
 
             actor_loss = -torch.min(surr1, surr2).mean()
-            critic_loss = (return_ - value).pow(2).mean()
+            critic_loss = value_loss(value, old_value, return_, args)
             loss = args.vf_coef * critic_loss + actor_loss - args.ent_coef * entropy
 
             optimizer.zero_grad()
             loss.backward()
+            if args.max_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
             optimizer.step()
 
-            if epoch == args.ppo_epochs - 1:
+            if last_epoch or args.target_kl is not None:
                 with torch.no_grad():
                     approx_kl = ((ratio - 1) - log_ratio).mean()  # http://joschu.net/blog/kl-approx.html
                     clip_frac = ((ratio - 1).abs() > args.clip_param).float().mean()
                     stats += torch.stack([loss, actor_loss, critic_loss, entropy, approx_kl, clip_frac])
                 n += 1
+        if args.target_kl is not None and approx_kl > args.target_kl:  # the last mini-batch's, as CleanRL
+            break
     names = ("loss", "actor_loss", "critic_loss", "entropy", "approx_kl", "clip_frac")
-    return dict(zip(names, (stats / n).tolist(), strict=True))
+    return dict(zip(names, (stats / n).tolist(), strict=True)) | {"epochs": epoch + 1}
+
+
+def value_loss(value, old_value, return_, args: Args) -> torch.Tensor:
+    """Mean squared error of the critic; with --clip-vloss, the larger of it and the error of the
+    value moved at most --clip-param from the rollout's (PPO's clipping, applied to the critic)."""
+    loss = (return_ - value).pow(2)
+    if args.clip_vloss:
+        clipped = old_value + torch.clamp(value - old_value, -args.clip_param, args.clip_param)
+        loss = torch.max(loss, (return_ - clipped).pow(2))
+    return loss.mean()
+
+
+def annealed_learning_rate(args: Args, updates_done: int) -> float:
+    """The learning rate for the next update: with --anneal-lr, linear from the full rate at the first
+    update to 0 after the last one (the one that reaches --max-steps), as CleanRL anneals it."""
+    if not args.anneal_lr:
+        return args.learning_rate
+    total_updates = -(-args.max_steps // args.num_steps)
+    return args.learning_rate * max(0.0, 1.0 - updates_done / total_updates)
+
+
+def orthogonal_init(model: nn.Module) -> None:
+    """--ortho-init: orthogonal weights with gain sqrt(2) in the hidden layers, 0.01 at the actor's
+    output (the first actions' means are near 0) and 1 at the critic's; biases 0 (Huang et al. 2022)."""
+    for branch, output_gain in ((model.actor, 0.01), (model.critic, 1.0)):
+        linears = [m for m in branch if isinstance(m, nn.Linear)]
+        for layer in linears:
+            nn.init.orthogonal_(layer.weight, output_gain if layer is linears[-1] else math.sqrt(2))
+            nn.init.zeros_(layer.bias)
 
 
 # ---- Evaluation --------------------------------------------------------------------------------
@@ -330,6 +421,8 @@ def collect_rollout(t: Training) -> bool:
 def evaluate_log_checkpoint(t: Training) -> bool:
     """Evaluate the policy, log the return, write best.pt and last.pt; True if it reached the target."""
     seed, visited = run.eval_seed(t.args.seed, t.step), [] if cost.due(t.step, t.args) else None
+    if t.args.norm_obs:  # evaluation normalizes observations with the statistics training has so far
+        envs.use_obs_statistics(t.eval_envs, envs.obs_statistics(t.envs))
     with t.run.abandonable():  # a signal ends an evaluation at once; last.pt stays the previous one
         returns = evaluate(t.model, t.eval_envs, t.spec, seed, t.obs.device, visited)
         if visited:
@@ -356,7 +449,8 @@ def update(t: Training) -> dict[str, float]:
         rewards, masks = (torch.from_numpy(a).to(t.obs.device) for a in (r.rewards, r.masks))
         returns = compute_gae(next_value, rewards, masks, r.values, args.gamma, args.gae_lambda)
     advantages = returns - r.values
-    batch = (r.states, r.actions, r.log_probs, returns, advantages)
+    batch = (r.states, r.actions, r.log_probs, returns, advantages, r.values)
+    t.optimizer.lr = annealed_learning_rate(args, t.updates)
     stats = ppo_update(t.model, t.optimizer, args, *(x.flatten(0, 1) for x in batch), generator=t.rng)
     t.updates += 1
     if not (math.isfinite(stats["loss"]) and all(p.isfinite().all() for p in t.model.parameters())):
@@ -367,7 +461,7 @@ def update(t: Training) -> dict[str, float]:
     values, targets = r.values.flatten(), returns.flatten()
     scalars = {f"losses/{name}": value for name, value in stats.items()}
     scalars["losses/explained_variance"] = float(1 - (targets - values).var() / targets.var())
-    scalars["charts/learning_rate"] = args.learning_rate
+    scalars["charts/learning_rate"] = t.optimizer.lr
     if t.agent.diagnostics is not None:
         with torch.inference_mode():
             scalars |= t.agent.diagnostics(t.model, r.states.flatten(0, 1))
@@ -382,13 +476,14 @@ def start_training(args: Args, agent: Agent, resume_from: dict | None, stop: run
     run.seed_everything(args.seed)
     rng = torch.Generator(device=device).manual_seed(args.seed)
     model = agent.build(spec.obs_dim, spec.num_actions, args).to(device)
+    if args.ortho_init:
+        orthogonal_init(model)
     rollout = Rollout(args.num_steps, args.num_envs, spec.obs_dim, spec.num_actions, device)
-    train_envs = envs.new_training_envs(args.env_id, args.num_envs, args.vectorization)
+    train_envs = envs.new_training_envs(args.env_id, args.num_envs, args.vectorization, envs.normalization(args))
     first_seed = args.seed if resume_from is None else run.eval_seed(args.seed, resume_from["step"])
     obs = torch.as_tensor(train_envs.reset(seed=first_seed)[0], dtype=torch.float32, device=device)
-    t = Training(
-        args, agent, spec, model, Adam(model.parameters(), lr=args.learning_rate), rng, rollout, train_envs, obs
-    )
+    optimizer = Adam(model.parameters(), lr=args.learning_rate, eps=args.adam_eps)
+    t = Training(args, agent, spec, model, optimizer, rng, rollout, train_envs, obs)
     if resume_from is not None:
         checkpoints.restore(t, resume_from)
     unsaved = checkpoints.why_envs_are_not_data(t)
@@ -400,7 +495,7 @@ def start_training(args: Args, agent: Agent, resume_from: dict | None, stop: run
     elapsed = resume_from["elapsed_seconds"] if resume_from else 0.0
     total = -(-args.max_steps // args.num_steps) * args.num_steps  # training stops at a rollout's end
     t.run = Run(run_dir, stop, t.step, total, elapsed, args.quiet)
-    t.eval_envs = envs.new_eval_envs(args.env_id, args.eval_episodes, args.vectorization)
+    t.eval_envs = envs.new_eval_envs(args.env_id, args.eval_episodes, args.vectorization, envs.normalization(args))
     if resume_from is None:  # from here on, the run directory can be resumed
         t.run.describe(hyperparameters(args) | {"device": str(device)})
         checkpoints.save_checkpoint(run_dir / "last.pt", checkpoints.snapshot(t, 0.0)[1])
@@ -454,6 +549,8 @@ def main(agent: Agent, argv: list[str] | None = None) -> int:
         resume_from = None
         if args.resume:
             args, resume_from = checkpoints.resume_args(args, agent, given)
+        else:
+            args = with_preset(args, given)
         return run.exit_status(train(args, agent, resume_from), agent.script)
     except (UsageError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -467,9 +564,17 @@ def main(agent: Agent, argv: list[str] | None = None) -> int:
         return 1
 
 
+def with_preset(args: Args, given: set[str]) -> Args:
+    """args with the values of --preset for its env's kind of action space, where no flag was given."""
+    kind = "Discrete" if isinstance(envs.env_spec(args.env_id).action_space, gym.spaces.Discrete) else "Box"
+    return apply_preset(args, args.PRESETS[args.preset][kind], given)
+
+
 # ---- The spiking agent -------------------------------------------------------------------------
 def build_spiking_agent(num_inputs: int, num_actions: int, args: SpikingArgs) -> ActorCritic:
-    return ActorCritic(num_inputs, num_actions, args.hidden_size, T=args.T, impl=args.snn_impl)
+    return ActorCritic(
+        num_inputs, num_actions, args.hidden_size, args.T, impl=args.snn_impl, hidden_layers=args.hidden_layers
+    )
 
 
 def spiking_diagnostics(model: ActorCritic, states: torch.Tensor) -> dict[str, float]:

@@ -4,8 +4,9 @@ A checkpoint is a dict of tensors, numbers, strings, lists, tuples and dicts, so
 with `torch.load(path, weights_only=True)`: loading one never runs code, whoever made the file.
 numpy arrays and scalars (env states, RNG states) are stored as tagged tensors and come back as
 numpy (`to_data` / `from_data`). `best.pt` holds what replay and sharing need (weights, arguments,
-env, step, eval mean); `last.pt` adds what exact resume needs (optimizer, RNG states, counters,
-the partial rollout, the envs' states). This module knows the format, not how training uses it.
+env, step, eval mean, observation normalization statistics); `last.pt` adds what exact resume needs
+(optimizer, RNG states, counters, the partial rollout, the envs' states, normalization included).
+This module knows the format, not how training uses it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 
 from machinery.cli import cli_flag, hyperparameters
+from machinery.envs import obs_statistics
 
 FORMAT = 2  # 1: the pickled objects of earlier versions, refused
 BEST_KEYS = ("format", "agent", "env_id", "obs_dim", "num_actions", "args", "model", "step", "eval_mean")
@@ -150,6 +152,8 @@ def snapshot(state, elapsed_seconds: float) -> tuple[dict, dict]:
     header |= {"num_actions": state.spec.num_actions, "args": hyperparameters(state.args)}
     best = {"format": FORMAT, **header, "model": state.model.state_dict(), "step": state.step}
     best["eval_mean"] = state.eval_mean
+    # what replay needs to show the agent observations as it saw them in training
+    best["obs_statistics"] = to_data(obs_statistics(state.envs)) if state.args.norm_obs else None
     envs = list(state.envs.call("state_data"))
     last = best | to_data(
         {

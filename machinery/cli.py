@@ -60,8 +60,9 @@ def build_parser(args_cls: type, description: str, defaults: bool = True) -> One
     for f in dataclasses.fields(args_cls):
         default = f.default if defaults else argparse.SUPPRESS
         meta = f.metadata
-        if f.type == "bool":
-            parser.add_argument(cli_flag(f.name), action="store_true", default=default, help=meta["help"])
+        if f.type == "bool":  # a training switch also has --no-<name>, to turn off what a preset turned on
+            action = "store_true" if f.name in getattr(args_cls, "ACTION_FLAGS", ()) else argparse.BooleanOptionalAction
+            parser.add_argument(cli_flag(f.name), action=action, default=default, help=meta["help"])
             continue
         parser.add_argument(
             cli_flag(f.name),
@@ -84,6 +85,15 @@ def parse_args(args_cls: type, argv: list[str] | None = None, description: str =
 def given_flags(args_cls: type, argv: list[str] | None = None) -> set[str]:
     """The fields whose flags appear in argv (to tell a default from a choice)."""
     return set(vars(build_parser(args_cls, "", defaults=False).parse_args(argv)))
+
+
+def apply_preset(args: Any, values: dict[str, Any], given: set[str]) -> Any:
+    """args with a preset's values in place of the defaults of every flag not given, checked again."""
+    unknown = set(values) - {f.name for f in dataclasses.fields(args)}
+    assert not unknown, f"preset names no flag: {unknown}"
+    args = dataclasses.replace(args, **{k: v for k, v in values.items() if k not in given})
+    validate(args)
+    return args
 
 
 def hyperparameters(args: Any) -> dict:

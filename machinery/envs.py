@@ -12,6 +12,7 @@ checkpoints and resumes, and starts new episodes on resume.
 
 from __future__ import annotations
 
+import copy
 import functools
 import multiprocessing
 import os
@@ -103,24 +104,78 @@ def new_envs(env_id: str, num_envs: int, vectorization: str = "sync", **make_kwa
     return make_envs([functools.partial(gym.make, env_id, **make_kwargs)] * num_envs, vectorization)
 
 
-def new_training_envs(env_id: str, num_envs: int, vectorization: str) -> gym.vector.VectorEnv:
-    """Training envs, each wrapped so that its state can be saved as data and restored."""
-    return make_envs([functools.partial(make_capturable, env_id)] * num_envs, vectorization)
+@dataclass(frozen=True)
+class Normalization:
+    """What --norm-obs and --norm-reward ask of each env: CleanRL's wrappers, in its order."""
+
+    obs_clip: float | None  # observations normalized by running statistics, then clipped; None: as they come
+    reward_clip: float | None  # rewards scaled by the running std of the discounted return, then clipped
+    gamma: float  # the discount of that return
 
 
-def new_eval_envs(env_id: str, num_envs: int, vectorization: str = "sync") -> gym.vector.VectorEnv:
+def normalization(args) -> Normalization:
+    return Normalization(
+        args.obs_clip if args.norm_obs else None, args.reward_clip if args.norm_reward else None, args.gamma
+    )
+
+
+def make_normalized(env_id: str, norm: Normalization, frozen: bool = False, **make_kwargs) -> gym.Env:
+    """gym.make(env_id) under gymnasium's normalization wrappers; `frozen` ones keep the statistics they
+    are given (`use_obs_statistics`), as evaluation must. Each env keeps statistics of its own, as in
+    CleanRL; `obs_statistics` merges them."""
+    env = gym.make(env_id, **make_kwargs)
+    if norm.obs_clip is not None:
+        env = gym.wrappers.NormalizeObservation(env)
+        env.update_running_mean = not frozen
+        c, shape = norm.obs_clip, env.observation_space.shape
+        clip = functools.partial(np.clip, a_min=-c, a_max=c)
+        env = gym.wrappers.TransformObservation(env, clip, gym.spaces.Box(-c, c, shape, np.float32))
+    if norm.reward_clip is not None and not frozen:
+        env = gym.wrappers.NormalizeReward(env, gamma=norm.gamma)
+        env = gym.wrappers.ClipReward(env, -norm.reward_clip, norm.reward_clip)
+    return env
+
+
+def new_training_envs(env_id: str, num_envs: int, vectorization: str, norm: Normalization) -> gym.vector.VectorEnv:
+    """Training envs, each wrapped so that its state, normalization statistics included, can be saved
+    as data and restored."""
+    return make_envs([functools.partial(make_capturable, env_id, norm)] * num_envs, vectorization)
+
+
+def new_eval_envs(env_id: str, num_envs: int, vectorization: str, norm: Normalization) -> gym.vector.VectorEnv:
     """Envs for evaluation, where only each env's first episode counts, so the autoreset mode does not
-    matter: the env's own array-vectorized version when it has one (CartPole does), as it is faster."""
+    matter: the env's own array-vectorized version when it has one (CartPole does), as it is faster.
+    Their observations are normalized, with frozen statistics, when training's are; rewards never are:
+    an evaluation reports the env's own return."""
+    if norm.obs_clip is not None:
+        return make_envs([functools.partial(make_normalized, env_id, norm, frozen=True)] * num_envs, vectorization)
     if gym.spec(registered_id(env_id)).vector_entry_point is not None:
         return gym.make_vec(registered_id(env_id), num_envs=num_envs, vectorization_mode="vector_entry_point")
     return new_envs(env_id, num_envs, vectorization)
 
 
-def record_video_env(env_id: str, folder: str, name: str) -> gym.Env:
+def obs_statistics(vector_env: gym.vector.VectorEnv) -> dict[str, Any]:
+    """The running mean, variance and count of the observations that all of `vector_env`'s envs have
+    seen, merged (Chan et al.'s parallel formula, as gymnasium's RunningMeanStd updates), as data."""
+    first, *others = vector_env.get_attr("obs_rms")
+    merged = copy.deepcopy(first)
+    for rms in others:
+        merged.update_from_moments(rms.mean, rms.var, rms.count)
+    return {"mean": merged.mean, "var": merged.var, "count": float(merged.count)}
+
+
+def use_obs_statistics(vector_env: gym.vector.VectorEnv, statistics: dict[str, Any]) -> None:
+    """Give every env of `vector_env` (made with frozen normalization) these observation statistics."""
+    rms = gym.wrappers.utils.RunningMeanStd(shape=np.shape(statistics["mean"]))
+    rms.mean, rms.var, rms.count = np.array(statistics["mean"]), np.array(statistics["var"]), statistics["count"]
+    vector_env.set_attr("obs_rms", rms)
+
+
+def record_video_env(env_id: str, norm: Normalization, folder: str, name: str) -> gym.Env:
     """An env that writes its first episode as an mp4 in `folder`, drawn off-screen."""
     if not os.environ.get("DISPLAY"):
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # draw off-screen, without asking for a display
-    env = gym.make(env_id, render_mode="rgb_array")
+    env = make_normalized(env_id, norm, frozen=True, render_mode="rgb_array")
     return gym.wrappers.RecordVideo(env, folder, name_prefix=name, episode_trigger=lambda episode: episode == 0)
 
 
@@ -195,8 +250,8 @@ class StateAsData(gym.Wrapper):
             restore_layer(env, saved)
 
 
-def make_capturable(env_id: str) -> gym.Env:
-    return StateAsData(gym.make(env_id))
+def make_capturable(env_id: str, norm: Normalization) -> gym.Env:
+    return StateAsData(make_normalized(env_id, norm))
 
 
 def layers_below(wrapper: gym.Wrapper) -> list[gym.Env]:

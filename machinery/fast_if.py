@@ -18,6 +18,10 @@ SpikingJelly's sigmoid surrogate and its reset left in the graph. Forward mode a
 gives it per neuron: dv[t] = 1 + a[t-1] dv[t-1] with a[t] = (1 - spike[t]) - s'[t] v[t], and the
 count gains w[t] s'[t] dv[t], where s'[t] is the surrogate's derivative at v[t].
 
+Hidden layers after the first (--hidden-layers) see spikes that change from step to step, so no
+closed form applies: `IFSpikes` steps their IF neurons through T, forward and backward, in one
+kernel call each.
+
 On the CPU two numba kernels run the time loop, vectorized across neurons (torch would pay its
 per-op overhead at each of the T steps); on other devices the same loop runs as torch ops. Both
 add potentials in the neuron's own order, so the spikes are bit-identical to SpikingJelly's.
@@ -50,12 +54,14 @@ def lif_readout_weights(tau: float, T: int) -> torch.Tensor:
 
 def check_fast_path_applies(model) -> None:
     """The fast path assumes the tutorial's neurons: hard reset to 0, sigmoid surrogate, and the
-    same neuron parameters in both branches (it runs their IF layers as one)."""
-    actor_if, actor_readout = model.actor[1], model.actor[3]
-    for if_node, readout in ((model.critic[1], model.critic[3]), (actor_if, actor_readout)):
+    same neuron parameters in every IF layer of both branches (it runs their IF layers as one)."""
+    actor_if, actor_readout = model.actor[1], model.actor[-1]
+    if_nodes = [*model.critic[1:-1:2], *model.actor[1:-1:2]]
+    for if_node in if_nodes:
         assert if_node.v_reset == 0.0 and isinstance(if_node.surrogate_function, surrogate.Sigmoid)
         assert if_node.v_threshold == actor_if.v_threshold
         assert if_node.surrogate_function.alpha == actor_if.surrogate_function.alpha
+    for readout in (model.critic[-1], actor_readout):
         assert readout.v_reset == 0.0 and readout.decay_input and readout.tau == actor_readout.tau
 
 
@@ -145,3 +151,78 @@ class IFSpikeCount(torch.autograd.Function):
     def backward(ctx, grad_count: torch.Tensor):
         u_seq, w = ctx.saved_tensors
         return grad_count * if_gradient_factor(u_seq, ctx.threshold, ctx.alpha, w), None, None, None
+
+
+# ---- IF layers whose input changes over the T steps (hidden layers after the first) ------------
+@numba.njit(cache=True)
+def _if_steps_forward_cpu(x, threshold):  # pragma: no cover (compiled)
+    th = f32(threshold)
+    v = np.zeros_like(x[0])
+    spikes, v_seq = np.empty_like(x), np.empty_like(x)
+    for t in range(x.shape[0]):
+        for n in range(x.shape[1]):
+            v_t = v[n] + x[t, n]
+            fired = v_t >= th
+            v_seq[t, n] = v_t
+            spikes[t, n] = f32(1) if fired else f32(0)
+            v[n] = f32(0) if fired else v_t
+    return spikes, v_seq
+
+
+@numba.njit(cache=True)
+def _if_steps_backward_cpu(grad_spikes, v_seq, spikes, threshold, alpha):  # pragma: no cover (compiled)
+    th, al, limit = f32(threshold), f32(alpha), f32(SURROGATE_ARG_LIMIT)
+    grad_x = np.empty_like(v_seq)
+    grad_after = np.zeros_like(v_seq[0])  # dL / d(potential after the reset) of the step after
+    for t in range(v_seq.shape[0] - 1, -1, -1):
+        for n in range(v_seq.shape[1]):
+            sig = f32(1) / (f32(1) + np.exp(-min(max(al * (v_seq[t, n] - th), -limit), limit)))
+            surrogate_grad = al * sig * (f32(1) - sig)
+            reset_grad = (f32(1) - spikes[t, n]) - v_seq[t, n] * surrogate_grad
+            grad_v = grad_spikes[t, n] * surrogate_grad + grad_after[n] * reset_grad
+            grad_x[t, n] = grad_v
+            grad_after[n] = grad_v
+    return grad_x
+
+
+class IFSpikes(torch.autograd.Function):
+    """The spikes [T, ...] of SpikingJelly IF neurons (hard reset to 0, not detached; sigmoid
+    surrogate) driven by x[t] at step t, from rest: the step-by-step IFNode's output and gradient.
+
+    Backward runs the recurrence v[t] = v_after[t-1] + x[t], v_after[t] = v[t] (1 - spike[t]) in
+    reverse: dL/dv[t] = dL/dspike[t] s'[t] + dL/dv_after[t] ((1 - spike[t]) - v[t] s'[t]), and
+    dL/dx[t] = dL/dv[t] = dL/dv_after[t-1]. On the CPU numba runs both loops (torch would pay its
+    per-op overhead at each of the T steps); elsewhere they run as torch ops.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, threshold: float, alpha: float) -> torch.Tensor:
+        T, shape = x.shape[0], x.shape
+        if x.device.type == "cpu" and x.dtype == torch.float32 and NUMBA_ON_CPU:
+            spikes, v_seq = _if_steps_forward_cpu(x.detach().reshape(T, -1).contiguous().numpy(), threshold)
+            spikes, v_seq = torch.from_numpy(spikes).view(shape), torch.from_numpy(v_seq).view(shape)
+        else:
+            v_seq, v = torch.empty_like(x), torch.zeros_like(x[0])
+            for t in range(T):
+                torch.add(v, x[t], out=v_seq[t])
+                v = v_seq[t] * (v_seq[t] < threshold)
+            spikes = (v_seq >= threshold).to(x.dtype)
+        ctx.save_for_backward(v_seq, spikes)
+        ctx.threshold, ctx.alpha = threshold, alpha
+        return spikes
+
+    @staticmethod
+    def backward(ctx, grad_spikes: torch.Tensor):
+        v_seq, spikes = ctx.saved_tensors
+        th, al, T = ctx.threshold, ctx.alpha, v_seq.shape[0]
+        if v_seq.device.type == "cpu" and v_seq.dtype == torch.float32 and NUMBA_ON_CPU:
+            flat = (a.reshape(T, -1).contiguous().numpy() for a in (grad_spikes, v_seq, spikes))
+            return torch.from_numpy(_if_steps_backward_cpu(*flat, th, al)).view(v_seq.shape), None, None
+        sig = torch.sigmoid(((v_seq - th) * al).clamp(-SURROGATE_ARG_LIMIT, SURROGATE_ARG_LIMIT))
+        surrogate_grad = al * sig * (1.0 - sig)
+        reset_grad = (1.0 - spikes) - v_seq * surrogate_grad
+        grad_x, grad_after = torch.empty_like(v_seq), torch.zeros_like(v_seq[0])
+        for t in range(T - 1, -1, -1):
+            grad_after = grad_spikes[t] * surrogate_grad[t] + grad_after * reset_grad[t]
+            grad_x[t] = grad_after
+        return grad_x, None, None

@@ -1,5 +1,6 @@
 """--eval-only: replay a checkpoint's agent, on screen (--render), as a video (--capture-video), and
-over --eval-episodes episodes whose mean and std it prints with the actor's cost per decision
+over --eval-episodes episodes (observations normalized with the statistics saved in the checkpoint,
+when the run normalized them) whose mean and std it prints with the actor's cost per decision
 (machinery/cost.py, on up to DECISIONS of the observations the episodes visit); --report writes
 both, and the cost of actor and critic together, as JSON.
 
@@ -12,12 +13,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from contextlib import closing
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from machinery import cost, envs
-from machinery.checkpoints import check_flags_match, load_agent
+from machinery.checkpoints import check_flags_match, from_data, load_agent
 from machinery.run import eval_seed, resolve_device
 
 DECISIONS = 64  # counting a decision takes tens of ms for the SNN (SpikingJelly's counters run op by op)
@@ -30,17 +32,22 @@ def replay(args, agent, given: set[str], evaluate: Callable) -> None:
     spec, device = envs.env_spec(ckpt["env_id"]), resolve_device(args.device)
     model.to(device).eval()
     seed = eval_seed(args.seed, 0)
+    norm = envs.normalization(agent.args_cls(**ckpt["args"]))
+
+    def play(vector_env, visited=None):  # with the observation statistics the agent was trained with
+        with closing(vector_env):
+            if norm.obs_clip is not None:
+                envs.use_obs_statistics(vector_env, from_data(ckpt["obs_statistics"]))
+            return evaluate(model, vector_env, spec, seed, device, visited)
+
     if args.render:
-        with closing(envs.new_envs(spec.env_id, 1, render_mode="human")) as shown:
-            evaluate(model, shown, spec, seed, device)
+        play(envs.make_envs([partial(envs.make_normalized, spec.env_id, norm, frozen=True, render_mode="human")]))
     if args.capture_video:
         folder, name = str(Path(args.eval_only).parent / "videos"), Path(args.eval_only).stem
-        with closing(envs.make_envs([lambda: envs.record_video_env(spec.env_id, folder, name)])) as recorded:
-            evaluate(model, recorded, spec, seed, device)
+        play(envs.make_envs([partial(envs.record_video_env, spec.env_id, norm, folder, name)]))
         print(f"video: {folder}")
     visited = []
-    with closing(envs.new_eval_envs(spec.env_id, args.eval_episodes, args.vectorization)) as eval_envs:
-        returns = evaluate(model, eval_envs, spec, seed, device, visited)
+    returns = play(envs.new_eval_envs(spec.env_id, args.eval_episodes, args.vectorization, norm), visited)
     decisions = torch.cat(visited)
     costs = cost.cost_per_decision(model, cost.sample(decisions, DECISIONS, seed), with_critic=bool(args.report))
     print(

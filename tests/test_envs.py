@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 
 from machinery.checkpoints import from_data, to_data
-from machinery.envs import new_training_envs
+from machinery import envs as envs_module
+from machinery.envs import Normalization, new_training_envs
+
+PLAIN = Normalization(obs_clip=None, reward_clip=None, gamma=0.99)
+NORMALIZED = Normalization(obs_clip=10.0, reward_clip=10.0, gamma=0.99)  # --norm-obs --norm-reward
 
 TASKS = ["CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCarContinuous-v0", "InvertedPendulum-v5", "Hopper-v5"]
 
@@ -24,20 +28,22 @@ def play(envs, actions):
     return out
 
 
-# every task in this process; one classic-control and one MuJoCo task in env processes
-CASES = [(env_id, "sync") for env_id in TASKS] + [("CartPole-v1", "async"), ("Hopper-v5", "async")]
+# every task in this process; one classic-control and one MuJoCo task in env processes; and under
+# the normalization wrappers, whose running statistics must come back too
+CASES = [(env_id, "sync", PLAIN) for env_id in TASKS] + [("CartPole-v1", "async", PLAIN), ("Hopper-v5", "async", PLAIN)]
+CASES += [("Hopper-v5", "sync", NORMALIZED), ("Pendulum-v1", "async", NORMALIZED)]
 
 
-@pytest.mark.parametrize("env_id, vectorization", CASES)
-def test_a_restored_env_goes_on_exactly_as_the_original(env_id, vectorization):
-    original = new_training_envs(env_id, 2, vectorization)
+@pytest.mark.parametrize("env_id, vectorization, norm", CASES)
+def test_a_restored_env_goes_on_exactly_as_the_original(env_id, vectorization, norm):
+    original = new_training_envs(env_id, 2, vectorization, norm)
     original.reset(seed=1)
     play(original, random_actions(original, 150, seed=2))  # mid-episode, after some episode ends
     # through a checkpoint's encoding, as last.pt stores it
     saved = from_data(to_data(list(original.call("state_data"))))
     assert all("layers" in env for env in saved)
 
-    restored = new_training_envs(env_id, 2, vectorization)
+    restored = new_training_envs(env_id, 2, vectorization, norm)
     restored.reset(seed=99)  # another state altogether, then the saved one
     restored.set_attr("restore_state", saved)
     actions = random_actions(original, 400, seed=3)  # long enough to end and start episodes
@@ -53,7 +59,7 @@ def test_a_restored_env_goes_on_exactly_as_the_original(env_id, vectorization):
 
 
 def test_the_state_of_an_env_is_what_is_saved_not_its_code_or_settings():
-    envs = new_training_envs("CartPole-v1", 1, "sync")
+    envs = new_training_envs("CartPole-v1", 1, "sync", PLAIN)
     envs.reset(seed=0)
     (state,) = envs.call("state_data")
     layers = {layer["class"]: layer["state"] for layer in state["layers"]}
@@ -62,3 +68,47 @@ def test_the_state_of_an_env_is_what_is_saved_not_its_code_or_settings():
     assert "spec" not in layers["CartPoleEnv"] and "action_space" not in layers["CartPoleEnv"]
     assert layers["CartPoleEnv"]["_np_random"].keys() == {"__generator__"}
     assert isinstance(to_data(state), dict)  # nothing in it that a checkpoint cannot hold
+
+
+def test_observation_statistics_are_numpys_over_the_stream_the_envs_saw():
+    """--norm-obs: each env's running mean and variance, merged, equal numpy's over every raw observation
+    the envs returned (resets and episodes' last ones included); the normalized observation is (obs - mean) / sqrt(var + 1e-8),
+    clipped."""
+    raw_envs = new_training_envs("Pendulum-v1", 3, "sync", PLAIN)
+    normalized = new_training_envs("Pendulum-v1", 3, "sync", Normalization(obs_clip=1.5, reward_clip=None, gamma=0.99))
+    raw = [raw_envs.reset(seed=4)[0]]
+    normalized.reset(seed=4)
+    for action in random_actions(raw_envs, 250, seed=5):  # past an episode's end (200 steps)
+        obs, _, terminated, truncated, info = raw_envs.step(action)
+        got, *_ = normalized.step(action)
+        if (terminated | truncated).any():  # the wrapper saw the last observation, then the reset one
+            raw.append(np.stack(info["final_obs"][terminated | truncated]))
+        raw.append(obs)
+    stream = np.concatenate(raw)
+    stats = envs_module.obs_statistics(normalized)
+    np.testing.assert_allclose(stats["mean"], stream.mean(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stats["var"], stream.var(axis=0), rtol=1e-4, atol=1e-6)
+    # the last step's observations, normalized by each env's own statistics as they stood then
+    per_env = normalized.get_attr("obs_rms")
+    for i, rms in enumerate(per_env):
+        expected = np.clip((raw[-1][i] - rms.mean) / np.sqrt(rms.var + 1e-8), -1.5, 1.5)
+        np.testing.assert_allclose(got[i], expected, rtol=1e-5, atol=1e-6)
+    assert (np.abs(got) == 1.5).any() or np.abs(got).max() < 1.5
+
+
+def test_frozen_eval_envs_use_the_statistics_they_are_given_and_keep_them():
+    norm = Normalization(obs_clip=10.0, reward_clip=10.0, gamma=0.99)
+    eval_envs = envs_module.new_eval_envs("Pendulum-v1", 2, "sync", norm)
+    statistics = {"mean": np.array([0.5, -0.5, 1.0]), "var": np.array([4.0, 0.25, 1.0]), "count": 100.0}
+    envs_module.use_obs_statistics(eval_envs, statistics)
+    raw = envs_module.new_envs("Pendulum-v1", 2)
+    expected_raw, _ = raw.reset(seed=8)
+    got, _ = eval_envs.reset(seed=8)
+    np.testing.assert_allclose(got, (expected_raw - statistics["mean"]) / np.sqrt(statistics["var"] + 1e-8), rtol=1e-5)
+    action = np.zeros((2, 1), dtype=np.float32)
+    expected_obs, expected_reward, *_ = raw.step(action)
+    got, reward, *_ = eval_envs.step(action)
+    np.testing.assert_array_equal(reward, expected_reward)  # evaluation reports the env's own rewards
+    after = envs_module.obs_statistics(eval_envs)
+    np.testing.assert_array_equal(after["mean"], statistics["mean"])  # frozen: stepping changed nothing
+    np.testing.assert_allclose(got, (expected_obs - statistics["mean"]) / np.sqrt(statistics["var"] + 1e-8), rtol=1e-5)

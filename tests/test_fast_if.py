@@ -10,10 +10,10 @@ from Spiking_PPO import ActorCritic
 TOL = dict(atol=1e-5, rtol=1e-4)
 
 
-def twin_models(num_inputs, num_outputs, hidden, T, seed):
+def twin_models(num_inputs, num_outputs, hidden, T, seed, hidden_layers=1):
     torch.manual_seed(seed)
-    fast = ActorCritic(num_inputs, num_outputs, hidden, T=T, impl="fast")
-    reference = ActorCritic(num_inputs, num_outputs, hidden, T=T, impl="reference")
+    fast = ActorCritic(num_inputs, num_outputs, hidden, T=T, impl="fast", hidden_layers=hidden_layers)
+    reference = ActorCritic(num_inputs, num_outputs, hidden, T=T, impl="reference", hidden_layers=hidden_layers)
     reference.load_state_dict(fast.state_dict())
     with torch.no_grad():  # a non-trivial policy spread, so log_std gets a gradient of its own
         fast.log_std.normal_()
@@ -39,9 +39,10 @@ def firing_regimes(spikes_per_step):
 @pytest.mark.parametrize("batch", [1, 4, 256])
 @pytest.mark.parametrize("input_scale", [0.3, 1.0, 4.0])
 @pytest.mark.parametrize("T", [16, 5])
-def test_outputs_and_gradients_match_the_reference(kernel, batch, input_scale, T, monkeypatch):
+@pytest.mark.parametrize("hidden_layers", [1, 3])  # 3: two layers whose input changes over the T steps
+def test_outputs_and_gradients_match_the_reference(kernel, batch, input_scale, T, hidden_layers, monkeypatch):
     monkeypatch.setattr(fast_if, "NUMBA_ON_CPU", kernel == "numba")
-    fast, reference = twin_models(4, 2, 32, T, seed=batch * 100 + T)
+    fast, reference = twin_models(4, 2, 32, T, seed=batch * 100 + T, hidden_layers=hidden_layers)
     g = torch.Generator().manual_seed(batch + T)
     x = torch.randn(batch, 4, generator=g) * input_scale
     action = torch.randn(batch, 2, generator=g)
@@ -88,12 +89,16 @@ def test_state_dict_of_one_path_loads_into_the_other_with_the_same_result():
     torch.testing.assert_close(fast(x)[1], before, **TOL)
 
 
-def test_one_ppo_update_takes_both_paths_to_the_same_weights():
-    """A whole update (30 epochs of Adam on one rollout) differs between the paths by rounding only."""
+@pytest.mark.parametrize("hidden_layers,preset", [(1, "tutorial"), (2, "cleanrl")])
+def test_one_ppo_update_takes_both_paths_to_the_same_weights(hidden_layers, preset):
+    """A whole update (30 epochs of Adam on one rollout; or CleanRL's, every detail on) differs between
+    the paths by rounding only."""
+    from machinery.cli import apply_preset
     from machinery.speed import Adam
-    from Spiking_PPO import SpikingArgs, ppo_update
+    from Spiking_PPO import PRESETS, SpikingArgs, ppo_update
 
-    fast, reference = twin_models(4, 2, 32, 16, seed=7)
+    args = apply_preset(SpikingArgs(num_steps=512), PRESETS[preset]["Box"], {"num_steps"})
+    fast, reference = twin_models(4, 2, 32, 16, seed=7, hidden_layers=hidden_layers)
     g = torch.Generator().manual_seed(7)
     states, actions = torch.randn(512, 4, generator=g) * 2, torch.randn(512, 2, generator=g)
     with torch.no_grad():
@@ -101,12 +106,12 @@ def test_one_ppo_update_takes_both_paths_to_the_same_weights():
         log_probs = dist.log_prob(actions)
     returns = values + torch.randn(512, 1, generator=g)
     for model in (fast, reference):
-        optimizer = Adam(model.parameters(), lr=1e-3)
+        optimizer = Adam(model.parameters(), lr=args.learning_rate, eps=args.adam_eps)
         batches = torch.Generator().manual_seed(5)
-        ppo_update(model, optimizer, SpikingArgs(), states, actions, log_probs, returns, returns - values, batches)
+        ppo_update(model, optimizer, args, states, actions, log_probs, returns, returns - values, values, batches)
     moved = max(
         (p - q).abs().max().item()
-        for p, q in zip(fast.parameters(), twin_models(4, 2, 32, 16, 7)[0].parameters(), strict=True)
+        for p, q in zip(fast.parameters(), twin_models(4, 2, 32, 16, 7, hidden_layers)[0].parameters(), strict=True)
     )
     assert moved > 1e-3  # the update did something
     for (name, p), q in zip(fast.state_dict().items(), reference.state_dict().values(), strict=True):

@@ -1,0 +1,188 @@
+"""Reproduce CleanRL's published PPO returns with both agents, and draw them (README, "Results").
+
+Trains `PPO.py` and `Spiking_PPO.py` with `--preset cleanrl` (or the flags given after `--`) on each
+task at CleanRL's budget in environment steps, over seeds, two runs at a time; each finished run is
+added to the JSON at once, so an interrupted benchmark keeps what it finished and a second call
+skips the runs already there. `--plot` draws the curves (one panel per task: each agent's mean over
+seeds, shaded over the range of the runs) and writes the results table beside CleanRL's numbers.
+
+    python bench/reproduce.py --tasks CartPole-v1 --seeds 3            # train, adding to the JSON
+    python bench/reproduce.py --plot                                   # figure and table from the JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from threading import Lock
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from compare import common_grid, read_curves  # noqa: E402
+from machinery import stats  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, given_flags, parse_args  # noqa: E402
+from Spiking_PPO import Args, with_preset  # noqa: E402
+
+# CleanRL's published PPO returns (docs.cleanrl.dev, ppo.py and ppo_continuous_action.py: mean ± std
+# over 3 seeds), their tasks' budgets in environment steps, and the -v5 task we run for each -v4 one.
+TASKS = {
+    "CartPole-v1": {"env_steps": 500_000, "cleanrl": (490.04, 6.12)},
+    "Acrobot-v1": {"env_steps": 500_000, "cleanrl": (-86.36, 1.32)},
+    "HalfCheetah-v5": {"env_steps": 1_000_000, "cleanrl": (1442.64, 46.03), "cleanrl_env": "HalfCheetah-v4"},
+    "Hopper-v5": {"env_steps": 1_000_000, "cleanrl": (2382.86, 271.74), "cleanrl_env": "Hopper-v4"},
+    "Pendulum-v1": {"env_steps": 500_000, "cleanrl": None},
+}
+SCRIPTS = {"PPO": "PPO.py", "Spiking-PPO": "Spiking_PPO.py"}
+EVALUATIONS = 50  # per run, evenly spaced: an evaluation plays 10 whole episodes (10,000 steps on MuJoCo)
+
+
+def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS), help="tasks to train on")
+    parser.add_argument("--agents", nargs="+", default=list(SCRIPTS), choices=list(SCRIPTS), help="agents to train")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per agent and task (1, 2, ..., K)")
+    parser.add_argument("--name", default="cleanrl", help="the configuration's name in the JSON")
+    parser.add_argument("--workers", type=int, default=2, help="training runs at once")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results-reproduce.json"), help="results file")
+    parser.add_argument("--runs-dir", default=str(ROOT / "bench" / "runs-reproduce"), help="the runs' directories")
+    parser.add_argument("--plot", action="store_true", help="train nothing: figure and table from the JSON")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "reproduce"), help="with --plot: output prefix")
+    parser.add_argument("flags", nargs="*", help="after --: flags for both scripts (default: --preset cleanrl)")
+    args = parser.parse_args(argv)
+    if args.seeds <= 0 or args.workers <= 0:
+        parser.error("--seeds and --workers must be positive")
+    return args
+
+
+def command(args: argparse.Namespace, task: str, agent: str, seed: int) -> list[str]:
+    """One run: the task's budget in environment steps is --max-steps (rollout steps) x --num-envs."""
+    flags = args.flags or ["--preset", "cleanrl"]
+    argv = ["--env-id", task, *flags]
+    num_envs = with_preset(parse_args(Args, argv), given_flags(Args, argv)).num_envs
+    max_steps = TASKS[task]["env_steps"] // num_envs
+    return [sys.executable, str(ROOT / SCRIPTS[agent]), "--env-id", task, *flags, "--seed", str(seed)] + [
+        "--max-steps", str(max_steps), "--eval-interval", str(max_steps // EVALUATIONS),
+        "--runs-dir", args.runs_dir, "--quiet",
+    ]  # fmt: skip
+
+
+def train(args: argparse.Namespace) -> None:
+    path, lock = Path(args.json), Lock()
+    results = json.loads(path.read_text()) if path.exists() else {"runs": []}
+    done = {(r["name"], r["task"], r["agent"], r["seed"]) for r in results["runs"]}
+    jobs = [
+        (task, agent, seed)
+        for task in args.tasks
+        for seed in range(1, args.seeds + 1)
+        for agent in args.agents
+        if (args.name, task, agent, seed) not in done
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the runs are the parallelism here
+
+    def run(job: tuple[str, str, int]) -> None:
+        task, agent, seed = job
+        cmd = command(args, task, agent, seed)
+        result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if result.returncode != 0:
+            print(f"failed: {' '.join(cmd)}: {result.stderr.strip()[-300:]}", file=sys.stderr)
+            return
+        run_dir = Path(re.search(r"run directory (.+)$", result.stdout.strip()).group(1))
+        curve = read_curves([run_dir], task)[0][agent][0]
+        record = {"name": args.name, "task": task, "agent": agent, "seed": seed, "command": " ".join(cmd[1:])}
+        record |= {"final": float(curve[-1, 2]), "seconds": float(curve[-1, 1]), "curve": curve.tolist()}
+        with lock:  # one writer at a time, and the file replaced whole: a kill never leaves half a JSON
+            results["runs"].append(record)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(results, indent=1) + "\n")
+            os.replace(tmp, path)
+        print(f"{task} {agent} seed {seed}: final eval return {record['final']:.1f} in {record['seconds']:.0f} s")
+
+    with ThreadPoolExecutor(args.workers) as pool:
+        list(pool.map(run, jobs))
+
+
+def table(runs: list[dict], tasks: list[str]) -> str:
+    lines = [
+        "| task | CleanRL PPO (published, 3 seeds) | PPO (ANN) | Spiking PPO | SNN / ANN |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for task in tasks:
+        finals = {a: [r["final"] for r in runs if r["task"] == task and r["agent"] == a] for a in SCRIPTS}
+        if not any(finals.values()):
+            continue
+        published = TASKS[task]["cleanrl"]
+        cleanrl_env = TASKS[task].get("cleanrl_env", task)
+        cleanrl = f"{published[0]:.2f} ± {published[1]:.2f} ({cleanrl_env})" if published else "-"
+        ratio = "-"
+        if finals["PPO"] and finals["Spiking-PPO"]:
+            ratio = f"{np.mean(finals['Spiking-PPO']) / np.mean(finals['PPO']):.2f}"
+        cells = [f"{stats.mean_std(v)} ({len(v)})" if v else "-" for v in finals.values()]
+        lines.append(f"| {task} | {cleanrl} | {' | '.join(cells)} | {ratio} |")
+    lines += [
+        "",
+        "Final evaluation return (10 episodes, stochastic policy, at the end of the budget): mean ± sample "
+        "standard deviation over seeds, (number of seeds). SNN / ANN: ratio of the means (for negative returns, "
+        "above 1 is worse).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(runs: list[dict], tasks: list[str], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        budget = TASKS[task]["env_steps"]
+        for agent in SCRIPTS:
+            curves = [np.array(r["curve"]) for r in runs if r["task"] == task and r["agent"] == agent]
+            if not curves:
+                continue
+            grid, returns = common_grid(curves, 0)
+            scale = budget / curves[0][-1, 0]  # rollout steps -> environment steps
+            ax.plot(grid * scale, returns.mean(axis=0), label=f"{agent} ({len(curves)})")
+            ax.fill_between(grid * scale, returns.min(axis=0), returns.max(axis=0), alpha=0.25)
+        published = TASKS[task]["cleanrl"]
+        if published:
+            ax.axhline(published[0], color="grey", linestyle=":", linewidth=1, label="CleanRL (published)")
+        ax.set_title(task, fontsize=10)
+        ax.set_xlabel("environment steps")
+    axes[0][0].set_ylabel("eval return: mean over seeds, shaded: range")
+    axes[0][0].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    for suffix in ("svg", "png"):
+        fig.savefig(f"{path}.{suffix}", dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_cli(argv)
+        if not args.plot:
+            train(args)
+            return 0
+        runs = [r for r in json.loads(Path(args.json).read_text())["runs"] if r["name"] == args.name]
+    except (UsageError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    tasks = [t for t in args.tasks if any(r["task"] == t for r in runs)]
+    plot(runs, tasks, args.out)
+    Path(f"{args.out}.md").write_text(table(runs, tasks))
+    print(table(runs, tasks))
+    print(f"written: {args.out}.svg/.png, {args.out}.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
