@@ -37,6 +37,7 @@ AGENTS = {"snn": Spiking_PPO.AGENT, "ann": PPO.AGENT}
 ROOT = Path(__file__).resolve().parent
 # What a cluster's workers need is the scripts and machinery/; not the environment, runs or outputs.
 SHIPPING_EXCLUDES = [".venv/", ".git/", "runs/", "sweeps/", "docs/", "bench/", "tests/", "*.png", "*.svg"]
+SWITCH = {"true": True, "1": True, "false": False, "0": False}
 FIXED = ("seed", "runs_dir", "quiet", "resume", "eval_only", "render", "capture_video", "device")
 
 
@@ -131,9 +132,19 @@ def trial_configs(args: argparse.Namespace) -> list[dict]:
 
 
 def as_args(trial: dict, runs_dir: str) -> Spiking_PPO.Args:
+    """The trial's flags as the scripts would parse them, --preset included; a switch is FLAG=true or
+    FLAG=false (for --flag or --no-flag)."""
     agent = AGENTS[trial["agent"]]
-    argv = [x for name, value in trial["flags"].items() for x in (cli.cli_flag(name), value)]
-    return cli.parse_args(agent.args_cls, [*argv, "--runs-dir", runs_dir, "--quiet", "--device", "cpu"])
+    fields = {f.name: f for f in dataclasses.fields(agent.args_cls)}
+    argv = ["--runs-dir", runs_dir, "--quiet", "--device", "cpu"]
+    for name, value in trial["flags"].items():
+        if fields[name].type != "bool":
+            argv += [cli.cli_flag(name), str(value)]
+        elif str(value).lower() in SWITCH:
+            argv.append(cli.cli_flag(name) if SWITCH[str(value).lower()] else f"--no-{cli.cli_flag(name)[2:]}")
+        else:
+            raise UsageError(f"{cli.cli_flag(name)} is a switch: give it as true or false, not {value!r}")
+    return Spiking_PPO.with_preset(cli.parse_args(agent.args_cls, argv), cli.given_flags(agent.args_cls, argv))
 
 
 def run_trial(config: dict) -> None:

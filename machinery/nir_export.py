@@ -31,11 +31,11 @@ def actor_graph(model, dt: float = DT):
     import nir
     from spikingjelly.activation_based.nir_exchange import export_to_nir
 
-    encoder = model.actor[:3]  # Linear -> IF -> Linear, which SpikingJelly maps
+    encoder = model.actor[:-1]  # Linear -> IF (-> Linear -> IF ...) -> Linear, which SpikingJelly maps
     example = torch.zeros(1, encoder[0].in_features)
     front = export_to_nir(encoder.cpu(), example, dt=dt)
-    readout = model.actor[3]
-    n_out = encoder[2].out_features
+    readout = model.actor[-1]
+    n_out = encoder[-1].out_features
     nodes = dict(front.nodes)
     last = next(name for name, node in nodes.items() if isinstance(node, nir.Output))
     into_last = [(src, dst) for src, dst in front.edges if dst == last]

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from machinery.checkpoints import from_data, to_data
 from machinery import envs as envs_module
+from machinery.checkpoints import from_data, to_data
 from machinery.envs import Normalization, new_training_envs
 
 PLAIN = Normalization(obs_clip=None, reward_clip=None, gamma=0.99)
@@ -72,8 +72,8 @@ def test_the_state_of_an_env_is_what_is_saved_not_its_code_or_settings():
 
 def test_observation_statistics_are_numpys_over_the_stream_the_envs_saw():
     """--norm-obs: each env's running mean and variance, merged, equal numpy's over every raw observation
-    the envs returned (resets and episodes' last ones included); the normalized observation is (obs - mean) / sqrt(var + 1e-8),
-    clipped."""
+    the envs returned (resets and episodes' last ones included); the normalized observation is
+    (obs - mean) / sqrt(var + 1e-8), clipped."""
     raw_envs = new_training_envs("Pendulum-v1", 3, "sync", PLAIN)
     normalized = new_training_envs("Pendulum-v1", 3, "sync", Normalization(obs_clip=1.5, reward_clip=None, gamma=0.99))
     raw = [raw_envs.reset(seed=4)[0]]

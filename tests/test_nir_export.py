@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import run_script
+from spikingjelly.activation_based import functional
 from spikingjelly.activation_based.nir_exchange import import_from_nir
 
 import Spiking_PPO
@@ -38,10 +39,11 @@ def integrate(graph: nir.NIRGraph, x: np.ndarray) -> np.ndarray:
     return signal
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+@pytest.fixture(scope="module", params=[1, 2], ids=["1-hidden-layer", "2-hidden-layers"])
+def exported(request, tmp_path_factory):
     runs = tmp_path_factory.mktemp("nir")
     argv = ["--max-steps", "256", "--eval-interval", "128", "--eval-episodes", "2", "--ppo-epochs", "2", "--quiet"]
+    argv += ["--hidden-layers", str(request.param)]
     assert run_script("Spiking_PPO.py", *argv, "--runs-dir", str(runs)).returncode == 0
     (run_dir,) = runs.iterdir()
     result = run_script("Spiking_PPO.py", "--export-nir", str(run_dir / "best.pt"))
@@ -51,10 +53,11 @@ def exported(tmp_path_factory):
     return nir.read(str(run_dir / "best.nir")), model
 
 
-def test_the_graph_is_affine_if_affine_li_with_dt_and_t(exported):
+def test_the_graph_is_affine_if_then_affine_li_with_dt_and_t(exported):
     graph, model = exported
     kinds = [type(graph.nodes[dst]).__name__ for _, dst in sorted(graph.edges, key=lambda e: "input" not in e[0])]
-    assert sorted(kinds) == sorted(["Affine", "IF", "Affine", "LI", "Output"])
+    hidden_layers = len(model.actor) // 2 - 1
+    assert sorted(kinds) == sorted(["Affine", "IF"] * hidden_layers + ["Affine", "LI", "Output"])
     assert float(graph.metadata["dt"]) > 0 and int(graph.metadata["T"]) == model.T
 
 
@@ -67,8 +70,8 @@ def test_integrating_nirs_equations_gives_the_checkpoints_action_means(exported)
 
 
 def test_the_parts_spikingjelly_maps_round_trip_through_its_importer(exported):
-    """Affine -> IF -> Affine back into SpikingJelly: over T steps it gives what the actor's first
-    three layers give (the LI readout, which SpikingJelly does not map, is left out)."""
+    """Affine -> IF (-> Affine -> IF) -> Affine back into SpikingJelly: over T steps it gives what the
+    actor's layers before the readout give (the LI readout, which SpikingJelly does not map, is left out)."""
     graph, model = exported
     readout = next(name for name, n in graph.nodes.items() if isinstance(n, nir.LI))
     output = next(name for name, n in graph.nodes.items() if isinstance(n, nir.Output))
@@ -81,7 +84,8 @@ def test_the_parts_spikingjelly_maps_round_trip_through_its_importer(exported):
         for _ in range(model.T):
             out, state = imported(x, state)
             imported_sum = imported_sum + out
-            actor_sum = actor_sum + model.actor[2](model.actor[1](model.actor[0](x)))
+            actor_sum = actor_sum + model.actor[:-1](x)  # stateful: its IF neurons step on
+        functional.reset_net(model)
     torch.testing.assert_close(imported_sum, actor_sum, atol=1e-4, rtol=1e-4)
 
 

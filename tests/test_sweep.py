@@ -69,6 +69,7 @@ def test_a_failing_trial_is_reported_and_the_others_finish(tmp_path):
         (["--agents", "snn"], "empty search space"),
         (["--grid", "seed=1,2"], "unknown or fixed flag --seed"),
         (["--grid", "T=4", "--agents", "cnn"], "unknown agent 'cnn'"),
+        (["--grid", "norm_adv=maybe"], "--norm-adv is a switch: give it as true or false, not 'maybe'"),
     ],
 )
 def test_a_bad_search_space_fails_before_ray_starts(argv, message, tmp_path):
@@ -76,6 +77,14 @@ def test_a_bad_search_space_fails_before_ray_starts(argv, message, tmp_path):
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
     assert not list(tmp_path.iterdir())  # nothing written, Ray never started
+
+
+def test_a_trial_resolves_its_preset_and_switches_as_the_scripts_do():
+    import sweep as sweep_module
+
+    flags = {"preset": "cleanrl", "env_id": "Pendulum-v1", "norm_adv": "false", "clip_vloss": "true", "seed": "1"}
+    args = sweep_module.as_args({"agent": "snn", "flags": flags}, "unused")
+    assert (args.norm_adv, args.clip_vloss, args.norm_obs, args.learning_rate) == (False, True, True, 3e-4)
 
 
 @needs_ray

@@ -1,5 +1,6 @@
 """Watch, inspect, replay, resume: the research workflow through the scripts' command line."""
 
+import json
 import math
 
 import pytest
@@ -7,7 +8,11 @@ import torch
 from helpers import run_script
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import PPO
 import Spiking_PPO
+from machinery import envs
+from machinery.checkpoints import from_data, load_agent
+from machinery.run import eval_seed
 
 SHORT = ["--max-steps", "256", "--eval-interval", "64", "--eval-episodes", "3", "--ppo-epochs", "2", "--quiet"]
 UPDATE_TAGS = [
@@ -146,3 +151,54 @@ def test_the_actors_cost_is_logged_at_the_first_evaluation_and_every_cost_interv
 def test_no_cost_is_measured_with_cost_interval_0(runs_dir):
     run_dir, _ = short_run("PPO.py", runs_dir, "--cost-interval", "0")
     assert not [tag for tag in scalars(run_dir) if tag.startswith("cost/")]
+
+
+@pytest.mark.parametrize("script", ["Spiking_PPO.py", "PPO.py"])
+def test_both_agents_train_on_mujoco_with_the_cleanrl_preset(script, runs_dir):
+    short = ["--num-steps", "64", "--mini-batch-size", "32", "--max-steps", "128", "--eval-interval", "128"]
+    result = run_script(
+        script,
+        "--preset",
+        "cleanrl",
+        "--env-id",
+        "HalfCheetah-v5",
+        *short,
+        "--eval-episodes",
+        "2",
+        "--runs-dir",
+        str(runs_dir),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "step     128 | eval return" in result.stdout
+    (run_dir,) = runs_dir.iterdir()
+    ckpt = torch.load(run_dir / "best.pt", weights_only=True)
+    assert ckpt["args"]["hidden_layers"] == 2 and ckpt["args"]["norm_obs"] is True
+    assert ckpt["obs_statistics"]["count"] > 128  # the observations of 128 steps, resets included
+
+
+def test_a_checkpoint_replays_with_the_observation_statistics_it_was_trained_with(runs_dir):
+    """The replay's return is the one an evaluation with the saved statistics gives, and not the one
+    with other statistics: replay uses what the checkpoint holds."""
+    flags = ["--env-id", "Pendulum-v1", "--norm-obs", "--max-steps", "256", "--eval-interval", "256"]
+    assert run_script("PPO.py", *flags, "--runs-dir", str(runs_dir)).returncode == 0
+    (run_dir,) = runs_dir.iterdir()
+    report = run_dir / "report.json"
+    result = run_script(
+        "PPO.py", "--eval-only", str(run_dir / "best.pt"), "--eval-episodes", "3", "--report", str(report)
+    )
+    assert result.returncode == 0, result.stderr
+    replayed = json.loads(report.read_text())["return_mean"]
+
+    model, ckpt = load_agent(run_dir / "best.pt", PPO.AGENT)
+    statistics = from_data(ckpt["obs_statistics"])
+    norm = envs.Normalization(obs_clip=10.0, reward_clip=None, gamma=0.99)
+    spec = envs.env_spec("Pendulum-v1")
+
+    def evaluate_with(stats):
+        eval_envs = envs.new_eval_envs("Pendulum-v1", 3, "sync", norm)
+        envs.use_obs_statistics(eval_envs, stats)
+        return Spiking_PPO.evaluate(model, eval_envs, spec, eval_seed(1, 0), "cpu").mean()
+
+    assert replayed == pytest.approx(evaluate_with(statistics), rel=1e-6)
+    other = {"mean": statistics["mean"] + 1.0, "var": statistics["var"] * 4, "count": statistics["count"]}
+    assert replayed != pytest.approx(evaluate_with(other), rel=1e-3)
