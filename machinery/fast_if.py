@@ -170,18 +170,16 @@ def _if_steps_forward_cpu(x, threshold):  # pragma: no cover (compiled)
 
 
 @numba.njit(cache=True)
-def _if_steps_backward_cpu(grad_spikes, v_seq, spikes, threshold, alpha):  # pragma: no cover (compiled)
-    th, al, limit = f32(threshold), f32(alpha), f32(SURROGATE_ARG_LIMIT)
+def _if_steps_backward_cpu(grad_spikes, v_seq, spikes, sig, alpha):  # pragma: no cover (compiled)
+    al = f32(alpha)
     grad_x = np.empty_like(v_seq)
     grad_after = np.zeros_like(v_seq[0])  # dL / d(potential after the reset) of the step after
     for t in range(v_seq.shape[0] - 1, -1, -1):
         for n in range(v_seq.shape[1]):
-            sig = f32(1) / (f32(1) + np.exp(-min(max(al * (v_seq[t, n] - th), -limit), limit)))
-            surrogate_grad = al * sig * (f32(1) - sig)
+            surrogate_grad = al * sig[t, n] * (f32(1) - sig[t, n])
             reset_grad = (f32(1) - spikes[t, n]) - v_seq[t, n] * surrogate_grad
-            grad_v = grad_spikes[t, n] * surrogate_grad + grad_after[n] * reset_grad
-            grad_x[t, n] = grad_v
-            grad_after[n] = grad_v
+            grad_after[n] = grad_spikes[t, n] * surrogate_grad + grad_after[n] * reset_grad
+            grad_x[t, n] = grad_after[n]
     return grad_x
 
 
@@ -215,10 +213,11 @@ class IFSpikes(torch.autograd.Function):
     def backward(ctx, grad_spikes: torch.Tensor):
         v_seq, spikes = ctx.saved_tensors
         th, al, T = ctx.threshold, ctx.alpha, v_seq.shape[0]
+        # the sigmoid in torch, whose vectorized exp numba's loop would not match
+        sig = torch.sigmoid(((v_seq - th) * al).clamp_(-SURROGATE_ARG_LIMIT, SURROGATE_ARG_LIMIT))
         if v_seq.device.type == "cpu" and v_seq.dtype == torch.float32 and NUMBA_ON_CPU:
-            flat = (a.reshape(T, -1).contiguous().numpy() for a in (grad_spikes, v_seq, spikes))
-            return torch.from_numpy(_if_steps_backward_cpu(*flat, th, al)).view(v_seq.shape), None, None
-        sig = torch.sigmoid(((v_seq - th) * al).clamp(-SURROGATE_ARG_LIMIT, SURROGATE_ARG_LIMIT))
+            flat = (a.reshape(T, -1).contiguous().numpy() for a in (grad_spikes, v_seq, spikes, sig))
+            return torch.from_numpy(_if_steps_backward_cpu(*flat, al)).view(v_seq.shape), None, None
         surrogate_grad = al * sig * (1.0 - sig)
         reset_grad = (1.0 - spikes) - v_seq * surrogate_grad
         grad_x, grad_after = torch.empty_like(v_seq), torch.zeros_like(v_seq[0])

@@ -1,0 +1,72 @@
+"""Throughput at CleanRL's own settings: environment steps per second of both agents' training loop.
+
+Runs `PPO.py` and `Spiking_PPO.py` with `--preset cleanrl` on CartPole-v1 and HalfCheetah-v5 for a
+fixed number of environment steps, with no evaluation (CleanRL's loop has none), one run at a time,
+and reports the loop's own count of seconds (start-up left out, as CleanRL's SPS leaves it out),
+the median of --runs runs, beside CleanRL's figures on this machine class (CLEANRL_SPS).
+
+    python bench/throughput.py                  # 100k environment steps per run, 3 runs per agent
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchmark import time_training  # noqa: E402
+
+from machinery.cli import given_flags, parse_args  # noqa: E402
+from Spiking_PPO import Args, with_preset  # noqa: E402
+
+# CleanRL's scripts at their defaults on this machine class, as measured for issue #13 (SPS, the
+# environment steps per second its loop prints): ppo.py on CartPole-v1 ran 100k steps in 14 s, about
+# 9,000 steps/s in its loop; ppo_continuous_action.py on HalfCheetah about 2,100 steps/s.
+CLEANRL_SPS = {"CartPole-v1": 9_000, "HalfCheetah-v5": 2_100}
+SCRIPTS = {"PPO": "PPO.py", "Spiking-PPO": "Spiking_PPO.py"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env-steps", type=int, default=100_000, help="environment steps per run")
+    parser.add_argument("--runs", type=int, default=3, help="runs per agent and task (the median is reported)")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results-throughput.json"), help="where to write")
+    args = parser.parse_args()
+
+    results = {"env_steps": args.env_steps, "cleanrl_sps": CLEANRL_SPS, "runs": {}}
+    with tempfile.TemporaryDirectory() as runs_dir:
+        for task in CLEANRL_SPS:
+            argv = ["--preset", "cleanrl", "--env-id", task]
+            num_envs = with_preset(parse_args(Args, argv), given_flags(Args, argv)).num_envs
+            steps = args.env_steps // num_envs
+            flags = [*argv, "--eval-interval", str(10 * steps), "--cost-interval", "0"]
+            for agent, script in SCRIPTS.items():
+                loops = []
+                for _ in range(args.runs):
+                    done, _, loop = time_training(script, flags, steps, runs_dir, threads=1)
+                    loops.append(loop)
+                    print(f"{task} {agent}: {done * num_envs} env steps in {loop:.1f} s", file=sys.stderr)
+                sps = done * num_envs / statistics.median(loops)
+                results["runs"][f"{task} {agent}"] = {"loop_s_all": loops, "env_steps_per_s": sps}
+
+    print("| task | CleanRL (its SPS) | PPO (ANN) | Spiking PPO |")
+    print("|---|---:|---:|---:|")
+    for task, cleanrl in CLEANRL_SPS.items():
+        cells = []
+        for agent in SCRIPTS:
+            sps = results["runs"][f"{task} {agent}"]["env_steps_per_s"]
+            cells.append(f"{sps:,.0f} ({sps / cleanrl:.2f}x)")
+        print(f"| {task} | {cleanrl:,} | {' | '.join(cells)} |")
+    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwritten: {args.json}")
+
+
+if __name__ == "__main__":
+    main()
