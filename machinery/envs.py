@@ -17,6 +17,7 @@ import functools
 import multiprocessing
 import os
 import signal
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ def env_spec(env_id: str) -> EnvSpec:
         with warnings.catch_warnings():  # gymnasium warns before an id is refused here in one line
             warnings.simplefilter("ignore")
             env = gym.make(env_id)
+        mujoco_warnings_once()
     except Exception as e:  # gymnasium's errors, a failed import of module:EnvName-v0, the env's own
         raise UsageError(f"--env-id {env_id!r}: {one_line(e)}") from None
     try:
@@ -74,6 +76,16 @@ def env_spec(env_id: str) -> EnvSpec:
     if isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
         return EnvSpec(env_id, obs_space.shape[0], act_space.shape[0], act_space)
     raise UsageError(f"--env-id {env_id!r}: action space {act_space} is neither Discrete nor a flat Box")
+
+
+def mujoco_warnings_once() -> None:
+    """MuJoCo prints its warnings itself, each time: MuJoCo 4 warns of a deprecated attribute in
+    gymnasium's HalfCheetah and Hopper models at every env made (13 times a run). Routed through
+    Python's warnings, each shows once per process."""
+    if "mujoco" in sys.modules:
+        import mujoco
+
+        mujoco.set_mju_user_warning(lambda message: warnings.warn(f"MuJoCo: {message}", stacklevel=2))
 
 
 def registered_id(env_id: str) -> str:
@@ -124,6 +136,7 @@ def make_normalized(env_id: str, norm: Normalization, frozen: bool = False, **ma
     are given (`use_obs_statistics`), as evaluation must. Each env keeps statistics of its own, as in
     CleanRL; `obs_statistics` merges them."""
     env = gym.make(env_id, **make_kwargs)
+    mujoco_warnings_once()
     if norm.obs_clip is not None:
         env = gym.wrappers.NormalizeObservation(env)
         env.update_running_mean = not frozen

@@ -39,8 +39,19 @@ def firing_regimes(spikes_per_step):
 @pytest.mark.parametrize("batch", [1, 4, 256])
 @pytest.mark.parametrize("input_scale", [0.3, 1.0, 4.0])
 @pytest.mark.parametrize("T", [16, 5])
-@pytest.mark.parametrize("hidden_layers", [1, 3])  # 3: two layers whose input changes over the T steps
-def test_outputs_and_gradients_match_the_reference(kernel, batch, input_scale, T, hidden_layers, monkeypatch):
+def test_outputs_and_gradients_match_the_reference(kernel, batch, input_scale, T, monkeypatch):
+    check_against_the_reference(kernel, batch, input_scale, T, 1, monkeypatch)
+
+
+@pytest.mark.parametrize("kernel", ["numba", "torch"])
+@pytest.mark.parametrize("input_scale", [0.3, 4.0])
+@pytest.mark.parametrize("T", [16, 5])
+def test_deeper_networks_match_the_reference(kernel, input_scale, T, monkeypatch):
+    """--hidden-layers 3: two IF layers whose input changes over the T steps (IFSpikes)."""
+    check_against_the_reference(kernel, 32, input_scale, T, 3, monkeypatch)
+
+
+def check_against_the_reference(kernel, batch, input_scale, T, hidden_layers, monkeypatch):
     monkeypatch.setattr(fast_if, "NUMBA_ON_CPU", kernel == "numba")
     fast, reference = twin_models(4, 2, 32, T, seed=batch * 100 + T, hidden_layers=hidden_layers)
     g = torch.Generator().manual_seed(batch + T)
