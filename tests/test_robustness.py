@@ -218,6 +218,12 @@ NUMERIC_FLAGS = {  # flag: values it must refuse
     "--cost-interval": ["-1"],
     "--stop-at-return": ["inf", "nan"],
     "--T": ["0"],
+    "--hidden-layers": ["0"],
+    "--adam-eps": ["0", "-1e-5"],
+    "--target-kl": ["0", "nan"],
+    "--max-grad-norm": ["0", "-0.5", "inf"],
+    "--obs-clip": ["0", "-10"],
+    "--reward-clip": ["0", "inf"],
     "--threads": ["0", "-2"],
 }
 
