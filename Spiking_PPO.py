@@ -119,9 +119,9 @@ class Args:
         None, "with --eval-only: write returns and cost per decision as JSON", metavar="FILE.json"
     )
 
+    PRESETS: ClassVar[dict[str, dict[str, dict]]] = PRESETS  # what --preset chooses from
     # Flags that say what to do rather than how to train: not saved with the run, and, with those
     # after them, the only ones a resumed run may change.
-    PRESETS: ClassVar[dict[str, dict[str, dict]]] = PRESETS
     ACTION_FLAGS: ClassVar[tuple[str, ...]] = ("quiet", "resume", "eval_only", "render", "capture_video", "report")
     RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = ("max_steps", "stop_at_return", "device", "threads")
 
