@@ -13,6 +13,7 @@ seeds, shaded over the range of the runs) and writes the results table beside Cl
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -20,7 +21,6 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from threading import Lock
 
 import numpy as np
 
@@ -75,8 +75,21 @@ def command(args: argparse.Namespace, task: str, agent: str, seed: int) -> list[
     ]  # fmt: skip
 
 
+def add_record(path: Path, record: dict) -> None:
+    """Append one run to the JSON: re-read under an exclusive lock, so that several invocations at
+    once (other tasks, other configurations) all keep their runs, and replace the file whole, so that
+    a kill never leaves half a JSON."""
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = json.loads(path.read_text()) if path.exists() else {"runs": []}
+        results["runs"].append(record)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(results, indent=1) + "\n")
+        os.replace(tmp, path)
+
+
 def train(args: argparse.Namespace) -> None:
-    path, lock = Path(args.json), Lock()
+    path = Path(args.json)
     results = json.loads(path.read_text()) if path.exists() else {"runs": []}
     done = {(r["name"], r["task"], r["agent"], r["seed"]) for r in results["runs"]}
     jobs = [
@@ -99,11 +112,7 @@ def train(args: argparse.Namespace) -> None:
         curve = read_curves([run_dir], task)[0][agent][0]
         record = {"name": args.name, "task": task, "agent": agent, "seed": seed, "command": " ".join(cmd[1:])}
         record |= {"final": float(curve[-1, 2]), "seconds": float(curve[-1, 1]), "curve": curve.tolist()}
-        with lock:  # one writer at a time, and the file replaced whole: a kill never leaves half a JSON
-            results["runs"].append(record)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(results, indent=1) + "\n")
-            os.replace(tmp, path)
+        add_record(path, record)
         print(f"{task} {agent} seed {seed}: final eval return {record['final']:.1f} in {record['seconds']:.0f} s")
 
     with ThreadPoolExecutor(args.workers) as pool:
