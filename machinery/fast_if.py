@@ -189,8 +189,9 @@ class IFSpikes(torch.autograd.Function):
 
     Backward runs the recurrence v[t] = v_after[t-1] + x[t], v_after[t] = v[t] (1 - spike[t]) in
     reverse: dL/dv[t] = dL/dspike[t] s'[t] + dL/dv_after[t] ((1 - spike[t]) - v[t] s'[t]), and
-    dL/dx[t] = dL/dv[t] = dL/dv_after[t-1]. On the CPU numba runs both loops (torch would pay its
-    per-op overhead at each of the T steps); elsewhere they run as torch ops.
+    dL/dx[t] = dL/dv[t] = dL/dv_after[t-1]. On the CPU numba runs both loops over T (torch would pay
+    its per-op overhead at each step) and torch the surrogate's sigmoid (vectorized, which numba's
+    exp is not: half the backward's time); elsewhere everything runs as torch ops.
     """
 
     @staticmethod
