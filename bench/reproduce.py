@@ -3,8 +3,9 @@
 Trains `PPO.py` and `Spiking_PPO.py` with `--preset cleanrl` (or the flags given after `--`) on each
 task at CleanRL's budget in environment steps, over seeds, two runs at a time; each finished run is
 added to the JSON at once, so an interrupted benchmark keeps what it finished and a second call
-skips the runs already there. `--plot` draws the curves (one panel per task: each agent's mean over
-seeds, shaded over the range of the runs) and writes the results table beside CleanRL's numbers.
+skips the runs already there. `--plot` draws the curves of one configuration (--name; one panel per
+task: each agent's mean over seeds, shaded over the range of the runs) and writes the results table
+of every configuration beside CleanRL's numbers.
 
     python bench/reproduce.py --tasks CartPole-v1 --seeds 3            # train, adding to the JSON
     python bench/reproduce.py --plot                                   # figure and table from the JSON
@@ -50,7 +51,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS), help="tasks to train on")
     parser.add_argument("--agents", nargs="+", default=list(SCRIPTS), choices=list(SCRIPTS), help="agents to train")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per agent and task (1, 2, ..., K)")
-    parser.add_argument("--name", default="cleanrl", help="the configuration's name in the JSON")
+    parser.add_argument("--name", default="cleanrl", help="the configuration (--plot: the one drawn)")
     parser.add_argument("--workers", type=int, default=2, help="training runs at once")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results-reproduce.json"), help="results file")
     parser.add_argument("--runs-dir", default=str(ROOT / "bench" / "runs-reproduce"), help="the runs' directories")
@@ -120,22 +121,24 @@ def train(args: argparse.Namespace) -> None:
 
 
 def table(runs: list[dict], tasks: list[str]) -> str:
+    """One row per task and configuration (--name), the configuration --plot draws first."""
     lines = [
-        "| task | CleanRL PPO (published, 3 seeds) | PPO (ANN) | Spiking PPO | SNN / ANN |",
-        "|---|---:|---:|---:|---:|",
+        "| task | configuration | CleanRL PPO (published, 3 seeds) | PPO (ANN) | Spiking PPO | SNN / ANN |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for task in tasks:
-        finals = {a: [r["final"] for r in runs if r["task"] == task and r["agent"] == a] for a in SCRIPTS}
-        if not any(finals.values()):
-            continue
-        published = TASKS[task]["cleanrl"]
-        cleanrl_env = TASKS[task].get("cleanrl_env", task)
-        cleanrl = f"{published[0]:.2f} ± {published[1]:.2f} ({cleanrl_env})" if published else "-"
-        ratio = "-"
-        if finals["PPO"] and finals["Spiking-PPO"]:
-            ratio = f"{np.mean(finals['Spiking-PPO']) / np.mean(finals['PPO']):.2f}"
-        cells = [f"{stats.mean_std(v)} ({len(v)})" if v else "-" for v in finals.values()]
-        lines.append(f"| {task} | {cleanrl} | {' | '.join(cells)} | {ratio} |")
+        for name in dict.fromkeys(r["name"] for r in runs if r["task"] == task):
+            finals = {
+                a: [r["final"] for r in runs if (r["task"], r["name"], r["agent"]) == (task, name, a)] for a in SCRIPTS
+            }
+            published = TASKS[task]["cleanrl"]
+            cleanrl_env = TASKS[task].get("cleanrl_env", task)
+            cleanrl = f"{published[0]:.2f} ± {published[1]:.2f} ({cleanrl_env})" if published else "-"
+            ratio = "-"
+            if finals["PPO"] and finals["Spiking-PPO"]:
+                ratio = f"{np.mean(finals['Spiking-PPO']) / np.mean(finals['PPO']):.2f}"
+            cells = [f"{stats.mean_std(v)} ({len(v)})" if v else "-" for v in finals.values()]
+            lines.append(f"| {task} | {name} | {cleanrl} | {' | '.join(cells)} | {ratio} |")
     lines += [
         "",
         "Final evaluation return (10 episodes, stochastic policy, at the end of the budget): mean ± sample "
@@ -181,14 +184,16 @@ def main(argv: list[str] | None = None) -> int:
         if not args.plot:
             train(args)
             return 0
-        runs = [r for r in json.loads(Path(args.json).read_text())["runs"] if r["name"] == args.name]
+        runs = json.loads(Path(args.json).read_text())["runs"]
     except (UsageError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    tasks = [t for t in args.tasks if any(r["task"] == t for r in runs)]
-    plot(runs, tasks, args.out)
-    Path(f"{args.out}.md").write_text(table(runs, tasks))
-    print(table(runs, tasks))
+    drawn = [r for r in runs if r["name"] == args.name]
+    tasks = [t for t in args.tasks if any(r["task"] == t for r in drawn)]
+    plot(drawn, tasks, args.out)
+    others = sorted((r for r in runs if r["name"] != args.name and r["task"] in tasks), key=lambda r: r["name"])
+    Path(f"{args.out}.md").write_text(table(drawn + others, tasks))
+    print(table(drawn + others, tasks))
     print(f"written: {args.out}.svg/.png, {args.out}.md")
     return 0
 
