@@ -62,6 +62,9 @@ PRESETS: dict[str, dict[str, dict]] = {
                                ent_coef=0.0, norm_obs=True, norm_reward=True, obs_clip=10.0, reward_clip=10.0),
     },
 }  # fmt: skip
+# Ours: CleanRL's settings with the bootstrap at time limits, without which neither agent learned
+# Pendulum-v1 (README, Results; each agent learned it with it).
+PRESETS["cleanrl-bootstrap"] = {k: v | {"truncation_as_termination": False} for k, v in PRESETS["cleanrl"].items()}
 PRESET_NAMES = tuple(PRESETS)
 
 
@@ -76,7 +79,9 @@ class Args:
     max_steps: int = flag(100_000, "rollout steps to train for (one step advances every env)", "positive")
     num_steps: int = flag(128, "rollout steps per env between two PPO updates", "positive")
     preset: str = flag(
-        "tutorial", "defaults: the tutorial's, or CleanRL's (PRESETS; flags given override it)", choices=PRESET_NAMES
+        "tutorial",
+        "defaults: the tutorial's, CleanRL's or ours (PRESETS; flags given override it)",
+        choices=PRESET_NAMES,
     )
     hidden_size: int = flag(32, "hidden units per layer in each branch (actor, critic)", "positive")
     hidden_layers: int = flag(1, "hidden layers in each branch (the tutorial has one)", "positive")

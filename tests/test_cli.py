@@ -1,5 +1,7 @@
 """Both scripts through their command line, as a user runs them."""
 
+import dataclasses
+
 import pytest
 import torch
 from helpers import run_script
@@ -163,6 +165,12 @@ def test_the_cleanrl_preset_resolves_to_cleanrls_published_settings(env_id, publ
     args = resolved(["--preset", "cleanrl", "--env-id", env_id])
     assert {k: getattr(args, k) for k in published | CLEANRL_BOTH} == published | CLEANRL_BOTH
     assert args.T == 16  # the SNN's own flags keep their defaults
+
+
+def test_cleanrl_bootstrap_is_cleanrl_with_the_bootstrap_at_time_limits():
+    ours, cleanrl = (resolved(["--preset", p, "--env-id", "Pendulum-v1"]) for p in ("cleanrl-bootstrap", "cleanrl"))
+    assert ours.truncation_as_termination is False and cleanrl.truncation_as_termination is True
+    assert dataclasses.replace(ours, preset="cleanrl", truncation_as_termination=True) == cleanrl
 
 
 def test_flags_given_override_the_preset_and_the_tutorial_preset_is_the_defaults():
