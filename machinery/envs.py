@@ -17,7 +17,6 @@ import functools
 import multiprocessing
 import os
 import signal
-import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,8 +53,8 @@ def env_spec(env_id: str) -> EnvSpec:
     try:
         with warnings.catch_warnings():  # gymnasium warns before an id is refused here in one line
             warnings.simplefilter("ignore")
+            mujoco_warnings_once(env_id)
             env = gym.make(env_id)
-        mujoco_warnings_once()
     except Exception as e:  # gymnasium's errors, a failed import of module:EnvName-v0, the env's own
         raise UsageError(f"--env-id {env_id!r}: {one_line(e)}") from None
     try:
@@ -78,11 +77,16 @@ def env_spec(env_id: str) -> EnvSpec:
     raise UsageError(f"--env-id {env_id!r}: action space {act_space} is neither Discrete nor a flat Box")
 
 
-def mujoco_warnings_once() -> None:
-    """MuJoCo prints its warnings itself, each time: MuJoCo 4 warns of a deprecated attribute in
-    gymnasium's HalfCheetah and Hopper models at every env made (13 times a run). Routed through
-    Python's warnings, each shows once per process."""
-    if "mujoco" in sys.modules:
+def mujoco_warnings_once(env_id: str) -> None:
+    """MuJoCo prints its warnings itself, each time, and appends them to MUJOCO_LOG.TXT in the working
+    directory: MuJoCo 4 warns of a deprecated attribute in gymnasium's HalfCheetah and Hopper models
+    at every env made (13 times a run). Routed through Python's warnings before the env is made, each
+    shows once per process and no file is written."""
+    try:
+        entry_point = str(gym.spec(registered_id(env_id)).entry_point)
+    except Exception:  # env_spec reports a bad id in its own words
+        return
+    if "mujoco" in entry_point:
         import mujoco
 
         mujoco.set_mju_user_warning(lambda message: warnings.warn(f"MuJoCo: {message}", stacklevel=2))
@@ -135,8 +139,8 @@ def make_normalized(env_id: str, norm: Normalization, frozen: bool = False, **ma
     """gym.make(env_id) under gymnasium's normalization wrappers; `frozen` ones keep the statistics they
     are given (`use_obs_statistics`), as evaluation must. Each env keeps statistics of its own, as in
     CleanRL; `obs_statistics` merges them."""
+    mujoco_warnings_once(env_id)
     env = gym.make(env_id, **make_kwargs)
-    mujoco_warnings_once()
     if norm.obs_clip is not None:
         env = gym.wrappers.NormalizeObservation(env)
         env.update_running_mean = not frozen
