@@ -138,7 +138,7 @@ def as_args(trial: dict, runs_dir: str) -> Spiking_PPO.Args:
     fields = {f.name: f for f in dataclasses.fields(agent.args_cls)}
     argv = ["--runs-dir", runs_dir, "--quiet", "--device", "cpu"]
     for name, value in trial["flags"].items():
-        if fields[name].type != "bool":
+        if name not in fields or fields[name].type != "bool":  # a flag the agent lacks: its parser says so
             argv += [cli.cli_flag(name), str(value)]
         elif str(value).lower() in SWITCH:
             argv.append(cli.cli_flag(name) if SWITCH[str(value).lower()] else f"--no-{cli.cli_flag(name)[2:]}")
