@@ -64,12 +64,16 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def num_envs(task: str, flags: list[str]) -> int:
+    """The envs a run of `task` with these flags steps at once, its preset resolved as the scripts do."""
+    argv = ["--env-id", task, *flags]
+    return with_preset(parse_args(Args, argv), given_flags(Args, argv)).num_envs
+
+
 def command(args: argparse.Namespace, task: str, agent: str, seed: int) -> list[str]:
     """One run: the task's budget in environment steps is --max-steps (rollout steps) x --num-envs."""
     flags = args.flags or ["--preset", "cleanrl"]
-    argv = ["--env-id", task, *flags]
-    num_envs = with_preset(parse_args(Args, argv), given_flags(Args, argv)).num_envs
-    max_steps = TASKS[task]["env_steps"] // num_envs
+    max_steps = TASKS[task]["env_steps"] // num_envs(task, flags)
     return [sys.executable, str(ROOT / SCRIPTS[agent]), "--env-id", task, *flags, "--seed", str(seed)] + [
         "--max-steps", str(max_steps), "--eval-interval", str(max_steps // EVALUATIONS),
         "--runs-dir", args.runs_dir, "--quiet",

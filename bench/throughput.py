@@ -22,9 +22,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from benchmark import time_training  # noqa: E402
-
-from machinery.cli import given_flags, parse_args  # noqa: E402
-from Spiking_PPO import Args, with_preset  # noqa: E402
+from reproduce import num_envs  # noqa: E402
 
 # CleanRL's scripts at their defaults on this machine class, as measured for issue #13 (SPS, the
 # environment steps per second its loop prints): ppo.py on CartPole-v1 ran 100k steps in 14 s, about
@@ -43,17 +41,17 @@ def main() -> None:
     results = {"env_steps": args.env_steps, "cleanrl_sps": CLEANRL_SPS, "runs": {}}
     with tempfile.TemporaryDirectory() as runs_dir:
         for task in CLEANRL_SPS:
+            envs_at_once = num_envs(task, ["--preset", "cleanrl"])
             argv = ["--preset", "cleanrl", "--env-id", task]
-            num_envs = with_preset(parse_args(Args, argv), given_flags(Args, argv)).num_envs
-            steps = args.env_steps // num_envs
+            steps = args.env_steps // envs_at_once
             flags = [*argv, "--eval-interval", str(10 * steps), "--cost-interval", "0"]
             for agent, script in SCRIPTS.items():
                 loops = []
                 for _ in range(args.runs):
                     done, _, loop = time_training(script, flags, steps, runs_dir, threads=1)
                     loops.append(loop)
-                    print(f"{task} {agent}: {done * num_envs} env steps in {loop:.1f} s", file=sys.stderr)
-                sps = done * num_envs / statistics.median(loops)
+                    print(f"{task} {agent}: {done * envs_at_once} env steps in {loop:.1f} s", file=sys.stderr)
+                sps = done * envs_at_once / statistics.median(loops)
                 results["runs"][f"{task} {agent}"] = {"loop_s_all": loops, "env_steps_per_s": sps}
 
     print("| task | CleanRL (its SPS) | PPO (ANN) | Spiking PPO |")

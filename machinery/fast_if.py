@@ -183,6 +183,36 @@ def _if_steps_backward_cpu(grad_spikes, v_seq, spikes, sig, alpha):  # pragma: n
     return grad_x
 
 
+def if_steps_forward(x: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spikes of IF neurons driven by x[t] at step t [T, ...], and their potentials before each reset."""
+    T, shape = x.shape[0], x.shape
+    if x.device.type == "cpu" and x.dtype == torch.float32 and NUMBA_ON_CPU:
+        spikes, v_seq = _if_steps_forward_cpu(x.detach().reshape(T, -1).contiguous().numpy(), threshold)
+        return torch.from_numpy(spikes).view(shape), torch.from_numpy(v_seq).view(shape)
+    v_seq, v = torch.empty_like(x), torch.zeros_like(x[0])
+    for t in range(T):
+        torch.add(v, x[t], out=v_seq[t])
+        v = v_seq[t] * (v_seq[t] < threshold)
+    return (v_seq >= threshold).to(x.dtype), v_seq
+
+
+def if_steps_backward(grad_spikes, v_seq, spikes, threshold: float, alpha: float) -> torch.Tensor:
+    """dL/dx from dL/dspikes, through the unrolled recurrence (reverse mode, reset not detached)."""
+    T = v_seq.shape[0]
+    # the sigmoid in torch: vectorized, which numba's exp in the loop is not (half the backward's time)
+    sig = torch.sigmoid(((v_seq - threshold) * alpha).clamp_(-SURROGATE_ARG_LIMIT, SURROGATE_ARG_LIMIT))
+    if v_seq.device.type == "cpu" and v_seq.dtype == torch.float32 and NUMBA_ON_CPU:
+        flat = (a.reshape(T, -1).contiguous().numpy() for a in (grad_spikes, v_seq, spikes, sig))
+        return torch.from_numpy(_if_steps_backward_cpu(*flat, alpha)).view(v_seq.shape)
+    surrogate_grad = alpha * sig * (1.0 - sig)
+    reset_grad = (1.0 - spikes) - v_seq * surrogate_grad
+    grad_x, grad_after = torch.empty_like(v_seq), torch.zeros_like(v_seq[0])
+    for t in range(T - 1, -1, -1):
+        grad_after = grad_spikes[t] * surrogate_grad[t] + grad_after * reset_grad[t]
+        grad_x[t] = grad_after
+    return grad_x
+
+
 class IFSpikes(torch.autograd.Function):
     """The spikes [T, ...] of SpikingJelly IF neurons (hard reset to 0, not detached; sigmoid
     surrogate) driven by x[t] at step t, from rest: the step-by-step IFNode's output and gradient.
@@ -190,22 +220,12 @@ class IFSpikes(torch.autograd.Function):
     Backward runs the recurrence v[t] = v_after[t-1] + x[t], v_after[t] = v[t] (1 - spike[t]) in
     reverse: dL/dv[t] = dL/dspike[t] s'[t] + dL/dv_after[t] ((1 - spike[t]) - v[t] s'[t]), and
     dL/dx[t] = dL/dv[t] = dL/dv_after[t-1]. On the CPU numba runs both loops over T (torch would pay
-    its per-op overhead at each step) and torch the surrogate's sigmoid (vectorized, which numba's
-    exp is not: half the backward's time); elsewhere everything runs as torch ops.
+    its per-op overhead at each step); elsewhere they run as torch ops.
     """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, threshold: float, alpha: float) -> torch.Tensor:
-        T, shape = x.shape[0], x.shape
-        if x.device.type == "cpu" and x.dtype == torch.float32 and NUMBA_ON_CPU:
-            spikes, v_seq = _if_steps_forward_cpu(x.detach().reshape(T, -1).contiguous().numpy(), threshold)
-            spikes, v_seq = torch.from_numpy(spikes).view(shape), torch.from_numpy(v_seq).view(shape)
-        else:
-            v_seq, v = torch.empty_like(x), torch.zeros_like(x[0])
-            for t in range(T):
-                torch.add(v, x[t], out=v_seq[t])
-                v = v_seq[t] * (v_seq[t] < threshold)
-            spikes = (v_seq >= threshold).to(x.dtype)
+        spikes, v_seq = if_steps_forward(x, threshold)
         ctx.save_for_backward(v_seq, spikes)
         ctx.threshold, ctx.alpha = threshold, alpha
         return spikes
@@ -213,16 +233,4 @@ class IFSpikes(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spikes: torch.Tensor):
         v_seq, spikes = ctx.saved_tensors
-        th, al, T = ctx.threshold, ctx.alpha, v_seq.shape[0]
-        # the sigmoid in torch, whose vectorized exp numba's loop would not match
-        sig = torch.sigmoid(((v_seq - th) * al).clamp_(-SURROGATE_ARG_LIMIT, SURROGATE_ARG_LIMIT))
-        if v_seq.device.type == "cpu" and v_seq.dtype == torch.float32 and NUMBA_ON_CPU:
-            flat = (a.reshape(T, -1).contiguous().numpy() for a in (grad_spikes, v_seq, spikes, sig))
-            return torch.from_numpy(_if_steps_backward_cpu(*flat, al)).view(v_seq.shape), None, None
-        surrogate_grad = al * sig * (1.0 - sig)
-        reset_grad = (1.0 - spikes) - v_seq * surrogate_grad
-        grad_x, grad_after = torch.empty_like(v_seq), torch.zeros_like(v_seq[0])
-        for t in range(T - 1, -1, -1):
-            grad_after = grad_spikes[t] * surrogate_grad[t] + grad_after * reset_grad[t]
-            grad_x[t] = grad_after
-        return grad_x, None, None
+        return if_steps_backward(grad_spikes, v_seq, spikes, ctx.threshold, ctx.alpha), None, None
