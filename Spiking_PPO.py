@@ -38,7 +38,7 @@ from torch.distributions import Normal
 from machinery import checkpoints, cost, envs, run
 from machinery.checkpoints import CheckpointError
 from machinery.cli import UsageError, apply_preset, flag, given_flags, hyperparameters, parse_args
-from machinery.fast_if import IFSpikeCount, IFSpikes, check_fast_path_applies, if_forward, lif_readout_weights
+from machinery.fast_if import IFSpikeCount, IFSpikes, check_fast_path_applies, lif_readout_weights
 from machinery.nir_export import export_checkpoint
 from machinery.replay import replay
 from machinery.resources import check_machine_can_run
@@ -582,14 +582,19 @@ def build_spiking_agent(num_inputs: int, num_actions: int, args: SpikingArgs) ->
     )
 
 
+@torch.no_grad()
 def spiking_diagnostics(model: ActorCritic, states: torch.Tensor) -> dict[str, float]:
     """Each hidden IF layer on the batch: its mean firing rate (the fraction of the T steps a neuron
-    fires), and the fraction of its neurons silent on the whole batch."""
-    scalars, per_step = {}, torch.full((model.T,), 1.0 / model.T, device=states.device)
+    fires), and the fraction of its neurons silent on the whole batch. The tags name the branch, and
+    the layer from the second on (actor_layer2, ...)."""
+    scalars, if_node = {}, model.actor[1]
     for name, branch in (("actor", model.actor), ("critic", model.critic)):
-        rates = if_forward(branch[0](states), branch[1].v_threshold, branch[1].surrogate_function.alpha, per_step)[0]
-        scalars[f"snn/firing_rate/{name}"] = float(rates.mean())
-        scalars[f"snn/never_firing_fraction/{name}"] = float((rates.amax(dim=0) == 0).float().mean())
+        spikes = states.expand(model.T, *states.shape)  # every step sees the same observation
+        for layer, linear in enumerate(branch[:-2:2], start=1):
+            spikes = IFSpikes.apply(linear(spikes), if_node.v_threshold, if_node.surrogate_function.alpha)
+            rates, tag = spikes.mean(dim=0), name if layer == 1 else f"{name}_layer{layer}"
+            scalars[f"snn/firing_rate/{tag}"] = float(rates.mean())
+            scalars[f"snn/never_firing_fraction/{tag}"] = float((rates.amax(dim=0) == 0).float().mean())
     return scalars
 
 

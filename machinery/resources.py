@@ -40,17 +40,20 @@ def usable_cores() -> int:
 def estimate_bytes(args, obs_dim: int, num_actions: int) -> dict[str, int]:
     """The largest allocations of a run, by what causes them (keys name the flags)."""
     T = getattr(args, "T", 1)  # the spiking network keeps [T, batch, hidden] tensors for its gradient
-    hidden = 2 * args.hidden_size  # both branches
+    layers, hidden = args.hidden_layers, 2 * args.hidden_size  # both branches
     batch = args.num_envs * args.num_steps
     per_sample = obs_dim + 2 * num_actions + 5  # states, actions, log_probs, values, rewards, masks, returns
+    activations = hidden * layers * T * FLOAT  # bytes per sample, every hidden layer's
+    weights = hidden * (obs_dim + num_actions + 2 + (layers - 1) * args.hidden_size) * FLOAT  # and biases, roughly
+    temporaries = 6 * args.mini_batch_size * activations  # forward and backward of a mini-batch
     return {
         "--num-envs x --num-steps (the rollout)": 3 * batch * per_sample * FLOAT,  # and its shuffled copy
-        "--mini-batch-size x --hidden-size x --T (network temporaries)": 6 * args.mini_batch_size * hidden * T * FLOAT,
-        "--num-envs x --hidden-size x --T (acting)": 4 * args.num_envs * hidden * T * FLOAT,
-        "--hidden-size (weights, gradients, Adam)": 4 * hidden * (obs_dim + num_actions + 2) * FLOAT,
+        "--mini-batch-size x --hidden-size x --hidden-layers x --T (temporaries)": temporaries,
+        "--num-envs x --hidden-size x --hidden-layers x --T (acting)": 4 * args.num_envs * activations,
+        "--hidden-size x --hidden-layers (weights, gradients, Adam)": 4 * weights,
         "--num-envs (training envs)": args.num_envs * ENV_BYTES[args.vectorization],
         "--eval-episodes (evaluation envs and batch)": args.eval_episodes
-        * (ENV_BYTES[args.vectorization] + 4 * hidden * T * FLOAT),
+        * (ENV_BYTES[args.vectorization] + 4 * activations),
     }
 
 

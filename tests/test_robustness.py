@@ -276,7 +276,7 @@ def test_a_crash_while_writing_a_checkpoint_leaves_the_previous_one_whole(tmp_pa
         (["--threads", "4096"], "--threads 4096 is more than the"),
         (["--num-envs", "100000000"], "--num-envs (training envs)"),
         (["--hidden-size", "10000000"], "--hidden-size"),
-        (["--T", "1000000", "--hidden-size", "1000"], "x --T (network temporaries)"),
+        (["--T", "1000000", "--hidden-size", "1000"], "x --T (temporaries)"),
         (["--num-steps", "2000000000"], "--num-envs x --num-steps (the rollout)"),
         (["--eval-episodes", "1000000000"], "--eval-episodes"),
     ],

@@ -71,6 +71,21 @@ def test_firing_rates_count_the_spikes_of_the_hidden_layer():
     assert scalars_["snn/firing_rate/actor"] == pytest.approx(3.5 / 8)
 
 
+def test_firing_rates_are_reported_for_every_hidden_layer():
+    model = Spiking_PPO.ActorCritic(4, 2, 2, T=4, hidden_layers=2)
+    with torch.no_grad():
+        for p in model.actor.parameters():
+            p.zero_()
+        model.actor[0].bias.copy_(torch.tensor([1.0, 0.5]))  # layer 1 fires at steps 1-4, and at 2 and 4
+        model.actor[2].weight.copy_(torch.tensor([[0.5, 0.0], [0.0, 0.4]]))
+    # layer 2 sees 0.5 at every step (fires at 2 and 4), and 0.4 at steps 2 and 4 only (0.8 < 1: never)
+    scalars_ = Spiking_PPO.spiking_diagnostics(model, torch.zeros(3, 4))
+    assert scalars_["snn/firing_rate/actor"] == pytest.approx(0.75)
+    assert scalars_["snn/firing_rate/actor_layer2"] == pytest.approx(0.25)
+    assert scalars_["snn/never_firing_fraction/actor_layer2"] == pytest.approx(0.5)
+    assert {"snn/firing_rate/critic", "snn/firing_rate/critic_layer2"} <= scalars_.keys()
+
+
 def test_eval_only_replays_a_checkpoint_and_prints_mean_and_std(runs_dir):
     run_dir, _ = short_run("Spiking_PPO.py", runs_dir)
     result = run_script("Spiking_PPO.py", "--eval-only", str(run_dir / "best.pt"), "--eval-episodes", "4")
