@@ -28,3 +28,25 @@ def test_runs_finished_by_several_invocations_at_once_are_all_kept(tmp_path):
     with Pool(4) as pool:
         pool.map(add, [(path, {"seed": i}) for i in range(24)])
     assert sorted(r["seed"] for r in json.loads(path.read_text())["runs"]) == list(range(24))
+
+
+def test_the_snn_share_of_the_ann_is_below_100_percent_when_the_snn_does_worse():
+    assert reproduce.share_of_ann(450.0, 500.0) == "90%"
+    assert reproduce.share_of_ann(-200.0, -100.0) == "50%"  # twice the ANN's cost
+    assert reproduce.share_of_ann(-100.0, -200.0) == "200%"
+    assert reproduce.share_of_ann(-10.0, 500.0) == "-"
+
+
+def run(name, agent, seed, final):
+    return {"name": name, "task": "Acrobot-v1", "agent": agent, "seed": seed, "final": final}
+
+
+def test_each_agents_best_configuration_is_the_one_with_the_highest_mean_return():
+    runs = [run("cleanrl", "PPO", 1, -80.0), run("cleanrl", "PPO", 2, -90.0), run("tutorial", "PPO", 1, -95.0)]
+    runs += [run("cleanrl", "Spiking-PPO", 1, -500.0), run("tutorial", "Spiking-PPO", 1, -60.0)]
+    runs += [run("tutorial", "Spiking-PPO", 2, -140.0)]
+    assert reproduce.best_configuration(runs, "Acrobot-v1", "Spiking-PPO") == ("tutorial", [-60.0, -140.0])
+    assert reproduce.best_configuration(runs, "CartPole-v1", "PPO") is None
+    row = reproduce.best_table(runs, ["Acrobot-v1"]).splitlines()[2]
+    # ANN cleanrl: mean -85, sample std 7.1; SNN tutorial: mean -100, std 56.6; share -85 / -100
+    assert row == "| Acrobot-v1 | cleanrl: -85.0 ± 7.1 (2) | tutorial: -100.0 ± 56.6 (2) | 85% |"
