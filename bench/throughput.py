@@ -41,10 +41,10 @@ def main() -> None:
     results = {"env_steps": args.env_steps, "cleanrl_sps": CLEANRL_SPS, "runs": {}}
     with tempfile.TemporaryDirectory() as runs_dir:
         for task in CLEANRL_SPS:
-            envs_at_once = num_envs(task, ["--preset", "cleanrl"])
-            argv = ["--preset", "cleanrl", "--env-id", task]
+            preset = ["--preset", "cleanrl"]
+            envs_at_once = num_envs(task, preset)
             steps = args.env_steps // envs_at_once
-            flags = [*argv, "--eval-interval", str(10 * steps), "--cost-interval", "0"]
+            flags = [*preset, "--env-id", task, "--eval-interval", str(10 * steps), "--cost-interval", "0"]
             for agent, script in SCRIPTS.items():
                 loops = []
                 for _ in range(args.runs):
