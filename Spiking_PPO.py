@@ -74,7 +74,7 @@ class Args:
     num_envs: int = flag(4, "parallel training environments", "positive")
     vectorization: str = flag("sync", "run the envs in this process, or one process each", choices=("sync", "async"))
     seed: int = flag(1, "seed for python, numpy, torch and every environment", "seed")
-    device: str = flag("auto", "torch device: cpu, cuda, or auto (cuda when available)")
+    device: str = flag("cpu", "torch device: cpu (the fastest for these small networks), cuda, or auto")
     threads: int = flag(1, "torch CPU threads; the tutorial's tiny networks run fastest on one", "positive")
     max_steps: int = flag(100_000, "rollout steps to train for (one step advances every env)", "positive")
     num_steps: int = flag(128, "rollout steps per env between two PPO updates", "positive")

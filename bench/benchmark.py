@@ -49,14 +49,16 @@ AGENTS = {  # name: (script, extra flags, network builder)
 }
 
 
-def time_training(script: str, flags: list[str], steps: int, runs_dir: str, threads: int) -> tuple[int, float, float]:
+def time_training(
+    script: str, flags: list[str], steps: int, runs_dir: str, threads: int, device: str = "cpu"
+) -> tuple[int, float, float]:
     """Rollout steps done, wall time of the whole run (start-up included), and the script's own
     count of training seconds (the loop alone)."""
     command = [sys.executable, str(ROOT / script), "--max-steps", str(steps), "--runs-dir", runs_dir]
     command += ["--threads", str(threads)]
     start = time.perf_counter()
     result = subprocess.run(
-        [*command, "--device", "cpu", "--quiet", *flags], capture_output=True, text=True, check=True
+        [*command, "--device", device, "--quiet", *flags], capture_output=True, text=True, check=True
     )
     wall = time.perf_counter() - start
     done = re.search(r"done: (\d+) steps in ([\d.]+) s", result.stdout)

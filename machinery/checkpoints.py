@@ -150,7 +150,7 @@ def snapshot(state, elapsed_seconds: float) -> tuple[dict, dict]:
     """
     header = {"agent": state.agent.name, "env_id": state.args.env_id, "obs_dim": state.spec.obs_dim}
     header |= {"num_actions": state.spec.num_actions, "args": hyperparameters(state.args)}
-    best = {"format": FORMAT, **header, "model": state.model.state_dict(), "step": state.step}
+    best = {"format": FORMAT, **header, "model": to_data(state.model.state_dict()), "step": state.step}
     best["eval_mean"] = state.eval_mean
     # what replay needs to show the agent observations as it saw them in training
     best["obs_statistics"] = to_data(obs_statistics(state.envs)) if state.args.norm_obs else None
@@ -187,7 +187,10 @@ def restore(state, ckpt: dict) -> None:
     ckpt = from_data(ckpt)
     state.model.load_state_dict(ckpt["model"])
     state.optimizer.load_state_dict(ckpt["optimizer"])
-    state.rng.set_state(ckpt["rng"]["train"])
+    if len(ckpt["rng"]["train"]) == len(state.rng.get_state()):
+        state.rng.set_state(ckpt["rng"]["train"])
+    else:  # resumed on another kind of device (--device): its generator cannot take the other's state
+        state.rng.manual_seed(state.args.seed + ckpt["updates"])
     random.setstate(ckpt["rng"]["python"])
     np.random.set_state(ckpt["rng"]["numpy"])
     torch.set_rng_state(ckpt["rng"]["torch"])

@@ -151,14 +151,14 @@ def test_the_progress_bar_counts_the_steps_the_run_will_take(runs_dir, monkeypat
 
 @pytest.mark.parametrize("script, agent", [("Spiking_PPO.py", "Spiking-PPO"), ("PPO.py", "PPO")])
 def test_both_agents_log_the_eval_return_under_one_shared_tag_and_the_device_used(script, agent, runs_dir):
-    assert run_script(script, *TINY, "--runs-dir", str(runs_dir)).returncode == 0
+    assert run_script(script, *TINY, "--device", "auto", "--runs-dir", str(runs_dir)).returncode == 0
     acc = EventAccumulator(str(only_run_dir(runs_dir)), size_guidance={"tensors": 0})
     acc.Reload()
     own = [(e.step, e.value) for e in acc.Scalars(f"{agent}-CartPole-v0/Reward")]
     assert own and [(e.step, e.value) for e in acc.Scalars("eval/mean_return")] == own
     (text,) = acc.Tensors("hyperparameters/text_summary")
     table = text.tensor_proto.string_val[0].decode()
-    assert "|device|cpu|" in table and "auto" not in table
+    assert f"|device|{'cuda' if torch.cuda.is_available() else 'cpu'}|" in table and "auto" not in table
     assert torch.load(only_run_dir(runs_dir) / "last.pt", weights_only=True)["args"]["device"] == "auto"
 
 

@@ -17,11 +17,12 @@ def twin_models(seed=0):
     return ours, torchs
 
 
-def train_steps(model, optimizer, steps, seed):
+def train_steps(model, optimizer, steps, seed, device="cpu"):
     """Adam steps on a loss that leaves log_std out: a parameter without a gradient must stay put."""
     g = torch.Generator().manual_seed(seed)
     for _ in range(steps):
         x, target = torch.randn(64, 4, generator=g) * 2, torch.randn(64, 1, generator=g)
+        x, target = x.to(device), target.to(device)
         dist, value = model(x)
         loss = (value - target).pow(2).mean() + dist.loc.pow(2).mean()
         optimizer.zero_grad()
