@@ -40,7 +40,9 @@ def main() -> None:
         "--tasks", nargs="+", choices=list(CLEANRL_SPS), default=list(CLEANRL_SPS), help="tasks to time"
     )
     parser.add_argument("--agents", nargs="+", choices=list(SCRIPTS), default=list(SCRIPTS), help="agents to time")
-    parser.add_argument("--device", default="cpu", help="the scripts' --device (the envs run on the CPU)")
+    parser.add_argument(
+        "--device", default="cpu", choices=("cpu", "cuda", "auto"), help="the scripts' --device (envs run on the CPU)"
+    )
     parser.add_argument("--json", default=str(ROOT / "bench" / "results-throughput.json"), help="where to write")
     args = parser.parse_args()
 
