@@ -231,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     drawn = [r for r in runs if r["name"] == args.name]
     tasks = [t for t in args.tasks if any(r["task"] == t for r in drawn)]
     plot(drawn, tasks, args.out)

@@ -50,3 +50,21 @@ def test_each_agents_best_configuration_is_the_one_with_the_highest_mean_return(
     row = reproduce.best_table(runs, ["Acrobot-v1"]).splitlines()[2]
     # ANN cleanrl: mean -85, sample std 7.1; SNN tutorial: mean -100, std 56.6; share -85 / -100
     assert row == "| Acrobot-v1 | cleanrl: -85.0 ± 7.1 (2) | tutorial: -100.0 ± 56.6 (2) | 85% |"
+
+
+def test_plot_writes_the_figure_and_tables_into_a_directory_it_creates(tmp_path, capsys):
+    runs = [
+        run("cleanrl", agent, seed, final) for agent, seed, final in [("PPO", 1, -90.0), ("Spiking-PPO", 1, -120.0)]
+    ]
+    for r in runs:
+        r["curve"] = [[1000, 5.0, -500.0], [2000, 9.0, r["final"]]]  # step, seconds, eval return
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"runs": runs}))
+    out = tmp_path / "new" / "figure"
+    assert reproduce.main(["--plot", "--json", str(results), "--tasks", "Acrobot-v1", "--out", str(out)]) == 0
+    assert (tmp_path / "new" / "figure.svg").exists() and (tmp_path / "new" / "figure.png").exists()
+    # share: ANN / SNN for negative returns, -90 / -120
+    assert (
+        "| Acrobot-v1 | cleanrl | -86.36 ± 1.32 (Acrobot-v1) | -90.0 (1) | -120.0 (1) | 75% |"
+        in (tmp_path / "new" / "figure.md").read_text()
+    )
