@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from compare import common_grid, read_curves  # noqa: E402
 from machinery import stats  # noqa: E402
 from machinery.cli import OneLineParser, UsageError, given_flags, parse_args  # noqa: E402
-from Spiking_PPO import Args, with_preset  # noqa: E402
+from Spiking_PPO import SpikingArgs, with_preset  # noqa: E402
 
 # CleanRL's published PPO returns (docs.cleanrl.dev, ppo.py and ppo_continuous_action.py: mean ± std
 # over 3 seeds), their tasks' budgets in environment steps, and the -v5 task we run for each -v4 one.
@@ -65,9 +65,10 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def num_envs(task: str, flags: list[str]) -> int:
-    """The envs a run of `task` with these flags steps at once, its preset resolved as the scripts do."""
+    """The envs a run of `task` with these flags steps at once, its preset resolved as the scripts do.
+    Parsed as the spiking agent's flags, which hold the ANN's, so that SNN-only ones (--T) pass."""
     argv = ["--env-id", task, *flags]
-    return with_preset(parse_args(Args, argv), given_flags(Args, argv)).num_envs
+    return with_preset(parse_args(SpikingArgs, argv), given_flags(SpikingArgs, argv)).num_envs
 
 
 def command(args: argparse.Namespace, task: str, agent: str, seed: int) -> list[str]:
