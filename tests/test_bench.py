@@ -59,7 +59,7 @@ def test_each_agents_best_configuration_is_the_one_with_the_highest_mean_return(
     assert row == "| Acrobot-v1 | cleanrl: -85.0 ± 7.1 (2) | tutorial: -100.0 ± 56.6 (2) | 85% |"
 
 
-def test_plot_writes_the_figure_and_tables_into_a_directory_it_creates(tmp_path, capsys):
+def test_plot_writes_the_figure_and_tables_into_a_directory_it_creates(tmp_path):
     runs = [
         run("cleanrl", agent, seed, final) for agent, seed, final in [("PPO", 1, -90.0), ("Spiking-PPO", 1, -120.0)]
     ]
