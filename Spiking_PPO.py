@@ -35,9 +35,9 @@ import torch.nn as nn
 from spikingjelly.activation_based import functional, neuron
 from torch.distributions import Normal
 
-from machinery import checkpoints, cost, envs, run
+from machinery import checkpoints, cost, envs, presets, run
 from machinery.checkpoints import CheckpointError
-from machinery.cli import UsageError, apply_preset, flag, given_flags, hyperparameters, parse_args
+from machinery.cli import UsageError, flag, given_flags, hyperparameters, parse_args
 from machinery.fast_if import IFSpikeCount, IFSpikes, check_fast_path_applies, lif_readout_weights
 from machinery.nir_export import export_checkpoint
 from machinery.replay import replay
@@ -45,29 +45,9 @@ from machinery.resources import check_machine_can_run
 from machinery.run import Agent, Run, TrainingDiverged
 from machinery.speed import Adam, exit_now, tune_for_speed
 
+
 # ---- Hyperparameters: each field is a command-line flag (--env-id, --num-envs, ...); the defaults are the tutorial's.
-# A preset replaces defaults, per kind of action space; flags given on the command line override it.
-# "cleanrl" is CleanRL's ppo.py (Discrete) and ppo_continuous_action.py (Box), detail for detail.
-_CLEANRL = dict(
-    hidden_size=64, hidden_layers=2, ortho_init=True, anneal_lr=True, adam_eps=1e-5, joint_ratio=True,
-    norm_adv=True, clip_vloss=True, max_grad_norm=0.5, gamma=0.99, gae_lambda=0.95, clip_param=0.2,
-    vf_coef=0.25, truncation_as_termination=True,  # CleanRL: 0.5 times its value loss's own 0.5; no bootstrap
-)  # fmt: skip
-PRESETS: dict[str, dict[str, dict]] = {
-    "tutorial": {"Discrete": {}, "Box": {}},
-    "cleanrl": {
-        "Discrete": _CLEANRL | dict(num_envs=4, num_steps=128, learning_rate=2.5e-4, mini_batch_size=128,
-                                    ppo_epochs=4, ent_coef=0.01),
-        "Box": _CLEANRL | dict(num_envs=1, num_steps=2048, learning_rate=3e-4, mini_batch_size=64, ppo_epochs=10,
-                               ent_coef=0.0, norm_obs=True, norm_reward=True, obs_clip=10.0, reward_clip=10.0),
-    },
-}  # fmt: skip
-# Ours: CleanRL's settings with the bootstrap at time limits, without which neither agent learned
-# Pendulum-v1 (README, Results; each agent learned it with it).
-PRESETS["cleanrl-bootstrap"] = {k: v | {"truncation_as_termination": False} for k, v in PRESETS["cleanrl"].items()}
-PRESET_NAMES = tuple(PRESETS)
-
-
+# --preset replaces defaults with CleanRL's or ours (machinery/presets.py); flags given on the command line override it.
 @dataclass
 class Args:
     env_id: str = flag("CartPole-v0", "gymnasium env id (flat Box observation, Discrete or Box action)")
@@ -80,8 +60,8 @@ class Args:
     num_steps: int = flag(128, "rollout steps per env between two PPO updates", "positive")
     preset: str = flag(
         "tutorial",
-        "defaults: the tutorial's, CleanRL's or ours (PRESETS; flags given override it)",
-        choices=PRESET_NAMES,
+        "defaults: the tutorial's, CleanRL's or ours (machinery/presets.py; flags given override it)",
+        choices=presets.NAMES,
     )
     hidden_size: int = flag(32, "hidden units per layer in each branch (actor, critic)", "positive")
     hidden_layers: int = flag(1, "hidden layers in each branch (the tutorial has one)", "positive")
@@ -124,7 +104,6 @@ class Args:
         None, "with --eval-only: write returns and cost per decision as JSON", metavar="FILE.json"
     )
 
-    PRESETS: ClassVar[dict[str, dict[str, dict]]] = PRESETS  # what --preset chooses from
     # Flags that say what to do rather than how to train: not saved with the run, and, with those
     # after them, the only ones a resumed run may change.
     ACTION_FLAGS: ClassVar[tuple[str, ...]] = ("quiet", "resume", "eval_only", "render", "capture_video", "report")
@@ -555,7 +534,7 @@ def main(agent: Agent, argv: list[str] | None = None) -> int:
         if args.resume:
             args, resume_from = checkpoints.resume_args(args, agent, given)
         else:
-            args = with_preset(args, given)
+            args = presets.with_preset(args, given)
         return run.exit_status(train(args, agent, resume_from), agent.script)
     except (UsageError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -567,12 +546,6 @@ def main(agent: Agent, argv: list[str] | None = None) -> int:
         where = f"{e.filename}: " if e.filename else "writing the run's files: "
         print(f"error: {where}{e.strerror or e}; files saved before it are intact", file=sys.stderr)
         return 1
-
-
-def with_preset(args: Args, given: set[str]) -> Args:
-    """args with the values of --preset for its env's kind of action space, where no flag was given."""
-    kind = "Discrete" if isinstance(envs.env_spec(args.env_id).action_space, gym.spaces.Discrete) else "Box"
-    return apply_preset(args, args.PRESETS[args.preset][kind], given)
 
 
 # ---- The spiking agent -------------------------------------------------------------------------

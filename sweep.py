@@ -30,7 +30,7 @@ import numpy as np
 
 import PPO
 import Spiking_PPO
-from machinery import cli, stats
+from machinery import cli, presets, stats
 from machinery.cli import OneLineParser, UsageError
 
 AGENTS = {"snn": Spiking_PPO.AGENT, "ann": PPO.AGENT}
@@ -144,7 +144,7 @@ def as_args(trial: dict, runs_dir: str) -> Spiking_PPO.Args:
             argv.append(cli.cli_flag(name) if SWITCH[str(value).lower()] else f"--no-{cli.cli_flag(name)[2:]}")
         else:
             raise UsageError(f"{cli.cli_flag(name)} is a switch: give it as true or false, not {value!r}")
-    return Spiking_PPO.with_preset(cli.parse_args(agent.args_cls, argv), cli.given_flags(agent.args_cls, argv))
+    return presets.with_preset(cli.parse_args(agent.args_cls, argv), cli.given_flags(agent.args_cls, argv))
 
 
 def run_trial(config: dict) -> None:

@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 from compare import common_grid, read_curves  # noqa: E402
 from machinery import stats  # noqa: E402
 from machinery.cli import OneLineParser, UsageError, given_flags, parse_args  # noqa: E402
-from Spiking_PPO import SpikingArgs, with_preset  # noqa: E402
+from machinery.presets import with_preset  # noqa: E402
+from Spiking_PPO import SpikingArgs  # noqa: E402
 
 # CleanRL's published PPO returns (docs.cleanrl.dev, ppo.py and ppo_continuous_action.py: mean ± std
 # over 3 seeds), their tasks' budgets in environment steps, and the -v5 task we run for each -v4 one.

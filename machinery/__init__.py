@@ -4,11 +4,17 @@ The two scripts hold spiking PPO as the tutorial teaches it; this package holds 
 needs around it, one concern per module:
 
 - `cli`: hyperparameter dataclasses to command-line flags, range checks, one-line usage errors;
+- `presets`: what `--preset` resolves to (the tutorial's, CleanRL's and our settings);
 - `fast_if`: the closed-form IF layer of the spiking network's fast path, and its kernels;
 - `envs`: what an env must offer, vector envs with the tutorial's autoreset, time-limit targets,
   and an env's state as plain data;
 - `checkpoints`: the checkpoint format, atomic writes, safe reading and validation;
 - `run`: a run's directory, TensorBoard writer, progress bar, signals and clean exit;
+- `replay`: `--eval-only`, `--render` and `--capture-video`: a checkpoint played again;
+- `resources`: what a run will allocate, checked before anything is;
+- `stats`: results over seeds (standard deviation, how many seeds, when an interval means something);
+- `cost`: operations, spikes and energy per decision (SpikingJelly's op_counter);
+- `nir_export`: the spiking actor as a NIR graph;
 - `speed`: measured speed settings (Adam without torch.optim's import cost, the allocator).
 
 Nothing here imports the scripts: they pass in what the machinery needs to know of them.

@@ -1,8 +1,19 @@
+"""What several test modules share: running the scripts as a user does, reading what a run logged,
+and twin networks for the checks of the fast path and of our Adam."""
+
 import subprocess
 import sys
 from pathlib import Path
 
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from Spiking_PPO import ActorCritic
+
 ROOT = Path(__file__).resolve().parent.parent
+# A run that evaluates, checkpoints and updates a few times, in seconds.
+SHORT = ["--max-steps", "256", "--eval-interval", "64", "--eval-episodes", "3", "--ppo-epochs", "2", "--quiet"]
+TOL = dict(atol=1e-5, rtol=1e-4)  # the fast path against the step-by-step network: float32 sums in another order
 
 
 def run_script(script: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -10,3 +21,57 @@ def run_script(script: str, *args: str, timeout: float = 600) -> subprocess.Comp
     return subprocess.run(
         [sys.executable, str(ROOT / script), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
     )
+
+
+def short_run(script: str, runs_dir: Path, *extra: str) -> tuple[Path, subprocess.CompletedProcess]:
+    """A SHORT run of `script` into the empty `runs_dir`; its run directory and the process."""
+    result = run_script(script, *SHORT, "--runs-dir", str(runs_dir), *extra)
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = runs_dir.iterdir()
+    return run_dir, result
+
+
+def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar a run logged to TensorBoard, as TensorBoard reads it: tag -> [(step, value)]."""
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def fast_and_reference(num_inputs, num_outputs, hidden, T, seed, hidden_layers=1):
+    """The spiking network twice with the same weights: the fast path, and the step-by-step one."""
+    torch.manual_seed(seed)
+    fast = ActorCritic(num_inputs, num_outputs, hidden, T=T, impl="fast", hidden_layers=hidden_layers)
+    reference = ActorCritic(num_inputs, num_outputs, hidden, T=T, impl="reference", hidden_layers=hidden_layers)
+    reference.load_state_dict(fast.state_dict())
+    with torch.no_grad():  # a non-trivial policy spread, so log_std gets a gradient of its own
+        fast.log_std.normal_()
+        reference.log_std.copy_(fast.log_std)
+    return fast, reference
+
+
+def loss_and_grads(model, x, action, target):
+    """A PPO-like loss of every output (log-prob, value, entropy); the distribution, value and gradients."""
+    dist, value = model(x)
+    loss = -dist.log_prob(action).mean() + (value - target).pow(2).mean() - 0.01 * dist.entropy().mean()
+    model.zero_grad()
+    loss.backward()
+    return dist, value, {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+def train_steps(model, optimizer, steps, seed, device="cpu"):
+    """Adam steps on a loss that leaves log_std out: a parameter without a gradient must stay put."""
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        x, target = torch.randn(64, 4, generator=g) * 2, torch.randn(64, 1, generator=g)
+        x, target = x.to(device), target.to(device)
+        dist, value = model(x)
+        loss = (value - target).pow(2).mean() + dist.loc.pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+def assert_same_parameters(a, b):
+    for (name, p), q in zip(a.named_parameters(), b.parameters(), strict=True):
+        assert torch.equal(p, q), name

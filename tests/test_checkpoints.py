@@ -9,18 +9,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from helpers import ROOT, run_script
+from helpers import ROOT, SHORT, run_script, short_run
 
 from machinery.checkpoints import CheckpointError, from_data, read_checkpoint, to_data
-
-SHORT = ["--max-steps", "256", "--eval-interval", "64", "--eval-episodes", "2", "--ppo-epochs", "2", "--quiet"]
-
-
-def short_run(script, runs_dir, *extra):
-    result = run_script(script, *SHORT, "--runs-dir", str(runs_dir), *extra)
-    assert result.returncode == 0, result.stderr
-    (run_dir,) = runs_dir.iterdir()
-    return run_dir, result
 
 
 def test_to_data_and_back_keeps_numpy_types_and_values():

@@ -1,11 +1,8 @@
 """Both scripts through their command line, as a user runs them."""
 
-import dataclasses
-
 import pytest
 import torch
-from helpers import run_script
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from helpers import run_script, scalars
 
 import PPO
 import Spiking_PPO
@@ -20,12 +17,6 @@ def only_run_dir(runs_dir):
     return dirs[0]
 
 
-def scalars(run_dir, tag):
-    acc = EventAccumulator(str(run_dir))
-    acc.Reload()
-    return [(e.step, e.value) for e in acc.Scalars(tag)]
-
-
 @pytest.mark.parametrize("script, agent", [("Spiking_PPO.py", Spiking_PPO.AGENT), ("PPO.py", PPO.AGENT)])
 def test_a_short_run_logs_rewards_and_saves_checkpoints_that_load(script, agent, runs_dir):
     result = run_script(script, *SHORT_RUN, "--runs-dir", str(runs_dir))
@@ -33,7 +24,7 @@ def test_a_short_run_logs_rewards_and_saves_checkpoints_that_load(script, agent,
     run_dir = only_run_dir(runs_dir)
     assert run_dir.name.startswith(f"CartPole-v0__{script[:-3]}__1__")
 
-    rewards = scalars(run_dir, f"{agent.name}-CartPole-v0/Reward")
+    rewards = scalars(run_dir)[f"{agent.name}-CartPole-v0/Reward"]
     assert [step for step, _ in rewards] == [100, 200, 300]
     assert all(1 <= value <= 200 for _, value in rewards)
     assert [line.split("|")[0].split() for line in result.stdout.splitlines() if line.startswith("step")] == [
@@ -53,7 +44,7 @@ def test_a_short_run_logs_rewards_and_saves_checkpoints_that_load(script, agent,
 
 def test_same_seed_gives_the_same_eval_returns(runs_dir):
     outputs = [run_script("Spiking_PPO.py", *SHORT_RUN, "--runs-dir", str(runs_dir / str(i))) for i in range(2)]
-    curves = [scalars(only_run_dir(runs_dir / str(i)), "Spiking-PPO-CartPole-v0/Reward") for i in range(2)]
+    curves = [scalars(only_run_dir(runs_dir / str(i)))["Spiking-PPO-CartPole-v0/Reward"] for i in range(2)]
     assert all(o.returncode == 0 for o in outputs)
     assert curves[0] == curves[1]
 
@@ -115,7 +106,7 @@ def test_fast_and_reference_paths_give_the_same_eval_curve(runs_dir):
     for impl in ("fast", "reference"):
         assert run_script("Spiking_PPO.py", *argv, str(runs_dir / impl), "--snn-impl", impl).returncode == 0
     fast, reference = (
-        scalars(only_run_dir(runs_dir / impl), "Spiking-PPO-CartPole-v0/Reward") for impl in ("fast", "reference")
+        scalars(only_run_dir(runs_dir / impl))["Spiking-PPO-CartPole-v0/Reward"] for impl in ("fast", "reference")
     )
     assert len(fast) == 7 and fast == reference
 
@@ -141,57 +132,3 @@ def test_help_describes_the_scripts_own_agent_and_shows_what_path_flags_take(scr
     assert says in first_lines and not_says not in first_lines, first_lines
     assert "--resume RUN_DIR" in result.stdout and "--eval-only CHECKPOINT" in result.stdout
     assert ("--T T" in result.stdout) == (script == "Spiking_PPO.py")
-
-
-# CleanRL's published settings, written out here from its scripts (ppo.py, ppo_continuous_action.py)
-# rather than read from PRESETS: batch = num_envs x num_steps, mini-batch = batch / num_minibatches.
-CLEANRL_DISCRETE = dict(num_envs=4, num_steps=128, learning_rate=2.5e-4, mini_batch_size=512 // 4, ppo_epochs=4)
-CLEANRL_DISCRETE |= dict(ent_coef=0.01, norm_obs=False, norm_reward=False)
-CLEANRL_BOX = dict(num_envs=1, num_steps=2048, learning_rate=3e-4, mini_batch_size=2048 // 32, ppo_epochs=10)
-CLEANRL_BOX |= dict(ent_coef=0.0, norm_obs=True, obs_clip=10.0, norm_reward=True, reward_clip=10.0)
-CLEANRL_BOTH = dict(anneal_lr=True, gamma=0.99, gae_lambda=0.95, norm_adv=True, clip_param=0.2, clip_vloss=True)
-CLEANRL_BOTH |= dict(max_grad_norm=0.5, adam_eps=1e-5, ortho_init=True, hidden_size=64, hidden_layers=2)
-CLEANRL_BOTH |= dict(joint_ratio=True, truncation_as_termination=True, target_kl=None)
-CLEANRL_BOTH |= dict(vf_coef=0.5 * 0.5)  # CleanRL's vf_coef 0.5 times the 0.5 its value loss carries
-
-
-def resolved(argv):
-    args = Spiking_PPO.parse_args(Spiking_PPO.SpikingArgs, argv)
-    return Spiking_PPO.with_preset(args, Spiking_PPO.given_flags(Spiking_PPO.SpikingArgs, argv))
-
-
-@pytest.mark.parametrize("env_id, published", [("CartPole-v1", CLEANRL_DISCRETE), ("HalfCheetah-v5", CLEANRL_BOX)])
-def test_the_cleanrl_preset_resolves_to_cleanrls_published_settings(env_id, published):
-    args = resolved(["--preset", "cleanrl", "--env-id", env_id])
-    assert {k: getattr(args, k) for k in published | CLEANRL_BOTH} == published | CLEANRL_BOTH
-    assert args.T == 16  # the SNN's own flags keep their defaults
-
-
-def test_cleanrl_bootstrap_is_cleanrl_with_the_bootstrap_at_time_limits():
-    ours, cleanrl = (resolved(["--preset", p, "--env-id", "Pendulum-v1"]) for p in ("cleanrl-bootstrap", "cleanrl"))
-    assert ours.truncation_as_termination is False and cleanrl.truncation_as_termination is True
-    assert dataclasses.replace(ours, preset="cleanrl", truncation_as_termination=True) == cleanrl
-
-
-def test_flags_given_override_the_preset_and_the_tutorial_preset_is_the_defaults():
-    args = resolved(["--preset", "cleanrl", "--env-id", "HalfCheetah-v5", "--learning-rate", "1e-4", "--no-norm-adv"])
-    assert args.learning_rate == 1e-4 and args.norm_adv is False and args.ppo_epochs == 10
-    assert resolved(["--preset", "tutorial"]) == Spiking_PPO.SpikingArgs()
-
-
-def test_a_preset_that_contradicts_a_flag_given_is_refused_in_one_line(runs_dir):
-    # --mini-batch-size 4096 fits no CleanRL rollout of 1 x 2048: checked after the preset is applied
-    result = run_script(
-        "PPO.py",
-        "--preset",
-        "cleanrl",
-        "--env-id",
-        "Pendulum-v1",
-        "--mini-batch-size",
-        "4096",
-        "--runs-dir",
-        str(runs_dir),
-    )
-    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
-    assert "--mini-batch-size 4096 is larger than a rollout" in result.stderr
-    assert not runs_dir.exists()

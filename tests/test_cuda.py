@@ -7,10 +7,16 @@ where they last ran and passed.
 
 import pytest
 import torch
-from helpers import run_script
-from test_fast_if import TOL, loss_and_grads, twin_models
-from test_speed import assert_same_parameters, train_steps
-from test_workflow import scalars, short_run
+from helpers import (
+    TOL,
+    assert_same_parameters,
+    fast_and_reference,
+    loss_and_grads,
+    run_script,
+    scalars,
+    short_run,
+    train_steps,
+)
 
 from machinery.speed import Adam
 from Spiking_PPO import ActorCritic
@@ -33,7 +39,7 @@ def inputs(batch, seed, device, scale=2.0):
 @pytest.mark.parametrize("T", [16, 5])
 def test_the_fast_path_on_the_gpu_matches_the_reference_there(hidden_layers, T):
     """The torch kernels that run off the CPU, on the GPU: the step-by-step network's outputs and gradients."""
-    fast, reference = (m.to(CUDA) for m in twin_models(4, 2, 32, T, seed=T, hidden_layers=hidden_layers))
+    fast, reference = (m.to(CUDA) for m in fast_and_reference(4, 2, 32, T, seed=T, hidden_layers=hidden_layers))
     x, action, target = inputs(256, T, CUDA)
     dist_f, value_f, grads_f = loss_and_grads(fast, x, action, target)
     dist_r, value_r, grads_r = loss_and_grads(reference, x, action, target)

@@ -3,30 +3,13 @@ same function, same gradients."""
 
 import pytest
 import torch
+from helpers import TOL, fast_and_reference, loss_and_grads
 
 from machinery import fast_if
-from Spiking_PPO import ActorCritic
-
-TOL = dict(atol=1e-5, rtol=1e-4)
-
-
-def twin_models(num_inputs, num_outputs, hidden, T, seed, hidden_layers=1):
-    torch.manual_seed(seed)
-    fast = ActorCritic(num_inputs, num_outputs, hidden, T=T, impl="fast", hidden_layers=hidden_layers)
-    reference = ActorCritic(num_inputs, num_outputs, hidden, T=T, impl="reference", hidden_layers=hidden_layers)
-    reference.load_state_dict(fast.state_dict())
-    with torch.no_grad():  # a non-trivial policy spread, so log_std gets a gradient of its own
-        fast.log_std.normal_()
-        reference.log_std.copy_(fast.log_std)
-    return fast, reference
-
-
-def loss_and_grads(model, x, action, target):
-    dist, value = model(x)
-    loss = -dist.log_prob(action).mean() + (value - target).pow(2).mean() - 0.01 * dist.entropy().mean()
-    model.zero_grad()
-    loss.backward()
-    return dist, value, {n: p.grad.clone() for n, p in model.named_parameters()}
+from machinery.cli import apply_preset
+from machinery.presets import PRESETS
+from machinery.speed import Adam
+from Spiking_PPO import ActorCritic, SpikingArgs, ppo_update
 
 
 def firing_regimes(spikes_per_step):
@@ -53,7 +36,7 @@ def test_deeper_networks_match_the_reference(kernel, input_scale, T, monkeypatch
 
 def check_against_the_reference(kernel, batch, input_scale, T, hidden_layers, monkeypatch):
     monkeypatch.setattr(fast_if, "NUMBA_ON_CPU", kernel == "numba")
-    fast, reference = twin_models(4, 2, 32, T, seed=batch * 100 + T, hidden_layers=hidden_layers)
+    fast, reference = fast_and_reference(4, 2, 32, T, seed=batch * 100 + T, hidden_layers=hidden_layers)
     g = torch.Generator().manual_seed(batch + T)
     x = torch.randn(batch, 4, generator=g) * input_scale
     action = torch.randn(batch, 2, generator=g)
@@ -71,7 +54,7 @@ def check_against_the_reference(kernel, batch, input_scale, T, hidden_layers, mo
 
 def test_the_inputs_above_cover_every_firing_regime():
     """Silent neurons, neurons firing at every step and those in between all occur in the tests above."""
-    fast, _ = twin_models(4, 2, 32, 16, seed=256 * 100 + 16)
+    fast, _ = fast_and_reference(4, 2, 32, 16, seed=256 * 100 + 16)
     regimes = set()
     for scale in (0.3, 1.0, 4.0):
         x = torch.randn(256, 4, generator=torch.Generator().manual_seed(256 + 16)) * scale
@@ -104,12 +87,8 @@ def test_state_dict_of_one_path_loads_into_the_other_with_the_same_result():
 def test_one_ppo_update_takes_both_paths_to_the_same_weights(hidden_layers, preset):
     """A whole update (30 epochs of Adam on one rollout; or CleanRL's, every detail on) differs between
     the paths by rounding only."""
-    from machinery.cli import apply_preset
-    from machinery.speed import Adam
-    from Spiking_PPO import PRESETS, SpikingArgs, ppo_update
-
     args = apply_preset(SpikingArgs(num_steps=512), PRESETS[preset]["Box"], {"num_steps"})
-    fast, reference = twin_models(4, 2, 32, 16, seed=7, hidden_layers=hidden_layers)
+    fast, reference = fast_and_reference(4, 2, 32, 16, seed=7, hidden_layers=hidden_layers)
     g = torch.Generator().manual_seed(7)
     states, actions = torch.randn(512, 4, generator=g) * 2, torch.randn(512, 2, generator=g)
     with torch.no_grad():
@@ -120,10 +99,8 @@ def test_one_ppo_update_takes_both_paths_to_the_same_weights(hidden_layers, pres
         optimizer = Adam(model.parameters(), lr=args.learning_rate, eps=args.adam_eps)
         batches = torch.Generator().manual_seed(5)
         ppo_update(model, optimizer, args, states, actions, log_probs, returns, returns - values, values, batches)
-    moved = max(
-        (p - q).abs().max().item()
-        for p, q in zip(fast.parameters(), twin_models(4, 2, 32, 16, 7, hidden_layers)[0].parameters(), strict=True)
-    )
+    initial, _ = fast_and_reference(4, 2, 32, 16, 7, hidden_layers)
+    moved = max((p - q).abs().max().item() for p, q in zip(fast.parameters(), initial.parameters(), strict=True))
     assert moved > 1e-3  # the update did something
     for (name, p), q in zip(fast.state_dict().items(), reference.state_dict().values(), strict=True):
         torch.testing.assert_close(p, q, atol=1e-6, rtol=1e-5, msg=lambda m, name=name: f"{name}: {m}")

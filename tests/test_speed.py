@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import torch
-from helpers import ROOT
+from helpers import ROOT, assert_same_parameters, train_steps
 
 from machinery.speed import Adam
 from Spiking_PPO import ActorCritic
@@ -15,24 +15,6 @@ def twin_models(seed=0):
     ours, torchs = ActorCritic(4, 2, 32), ActorCritic(4, 2, 32)
     torchs.load_state_dict(ours.state_dict())
     return ours, torchs
-
-
-def train_steps(model, optimizer, steps, seed, device="cpu"):
-    """Adam steps on a loss that leaves log_std out: a parameter without a gradient must stay put."""
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(steps):
-        x, target = torch.randn(64, 4, generator=g) * 2, torch.randn(64, 1, generator=g)
-        x, target = x.to(device), target.to(device)
-        dist, value = model(x)
-        loss = (value - target).pow(2).mean() + dist.loc.pow(2).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-
-def assert_same_parameters(a, b):
-    for (name, p), q in zip(a.named_parameters(), b.parameters(), strict=True):
-        assert torch.equal(p, q), name
 
 
 def test_steps_are_bit_identical_to_torch_fused_adam():

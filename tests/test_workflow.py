@@ -5,8 +5,7 @@ import math
 
 import pytest
 import torch
-from helpers import run_script
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from helpers import run_script, scalars, short_run
 
 import PPO
 import Spiking_PPO
@@ -14,7 +13,6 @@ from machinery import envs
 from machinery.checkpoints import from_data, load_agent
 from machinery.run import eval_seed
 
-SHORT = ["--max-steps", "256", "--eval-interval", "64", "--eval-episodes", "3", "--ppo-epochs", "2", "--quiet"]
 UPDATE_TAGS = [
     "losses/actor_loss",
     "losses/critic_loss",
@@ -31,19 +29,6 @@ SNN_TAGS = [
     "snn/never_firing_fraction/actor",
     "snn/never_firing_fraction/critic",
 ]
-
-
-def short_run(script, runs_dir, *extra):
-    result = run_script(script, *SHORT, "--runs-dir", str(runs_dir), *extra)
-    assert result.returncode == 0, result.stderr
-    (run_dir,) = runs_dir.iterdir()
-    return run_dir, result
-
-
-def scalars(run_dir):
-    acc = EventAccumulator(str(run_dir))
-    acc.Reload()
-    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
 @pytest.mark.parametrize("script, extra_tags", [("Spiking_PPO.py", SNN_TAGS), ("PPO.py", [])])

@@ -1,0 +1,41 @@
+"""--preset: named sets of defaults, one per kind of action space; flags given on the command line
+override them. The README's "Presets" table sets their values side by side.
+
+- "tutorial" (the default) is the flags' own defaults: the tutorial's PPO.
+- "cleanrl" is CleanRL's ppo.py on a Discrete action space and ppo_continuous_action.py on a Box
+  one, detail for detail, network width included.
+- "cleanrl-bootstrap" is ours: "cleanrl" with the bootstrap at time limits, without which neither
+  agent learned Pendulum-v1 and with which each did (README, "Results").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+from machinery.cli import apply_preset
+from machinery.envs import env_spec
+
+_CLEANRL = dict(
+    hidden_size=64, hidden_layers=2, ortho_init=True, anneal_lr=True, adam_eps=1e-5, joint_ratio=True,
+    norm_adv=True, clip_vloss=True, max_grad_norm=0.5, gamma=0.99, gae_lambda=0.95, clip_param=0.2,
+    vf_coef=0.25, truncation_as_termination=True,  # CleanRL: 0.5 times its value loss's own 0.5; no bootstrap
+)  # fmt: skip
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "tutorial": {"Discrete": {}, "Box": {}},
+    "cleanrl": {
+        "Discrete": _CLEANRL | dict(num_envs=4, num_steps=128, learning_rate=2.5e-4, mini_batch_size=128,
+                                    ppo_epochs=4, ent_coef=0.01),
+        "Box": _CLEANRL | dict(num_envs=1, num_steps=2048, learning_rate=3e-4, mini_batch_size=64, ppo_epochs=10,
+                               ent_coef=0.0, norm_obs=True, norm_reward=True, obs_clip=10.0, reward_clip=10.0),
+    },
+}  # fmt: skip
+PRESETS["cleanrl-bootstrap"] = {k: v | {"truncation_as_termination": False} for k, v in PRESETS["cleanrl"].items()}
+NAMES = tuple(PRESETS)
+
+
+def with_preset(args: Any, given: set[str]) -> Any:
+    """args with the values of --preset for its env's kind of action space, where no flag was given."""
+    kind = "Discrete" if isinstance(env_spec(args.env_id).action_space, gym.spaces.Discrete) else "Box"
+    return apply_preset(args, PRESETS[args.preset][kind], given)

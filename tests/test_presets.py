@@ -1,0 +1,62 @@
+"""machinery.presets: --preset resolves to CleanRL's published settings, and flags given override it."""
+
+import dataclasses
+
+import pytest
+from helpers import run_script
+
+from machinery.cli import given_flags, parse_args
+from machinery.presets import with_preset
+from Spiking_PPO import SpikingArgs
+
+# CleanRL's published settings, written out here from its scripts (ppo.py, ppo_continuous_action.py)
+# rather than read from presets.PRESETS: batch = num_envs x num_steps, mini-batch = batch / num_minibatches.
+CLEANRL_DISCRETE = dict(num_envs=4, num_steps=128, learning_rate=2.5e-4, mini_batch_size=512 // 4, ppo_epochs=4)
+CLEANRL_DISCRETE |= dict(ent_coef=0.01, norm_obs=False, norm_reward=False)
+CLEANRL_BOX = dict(num_envs=1, num_steps=2048, learning_rate=3e-4, mini_batch_size=2048 // 32, ppo_epochs=10)
+CLEANRL_BOX |= dict(ent_coef=0.0, norm_obs=True, obs_clip=10.0, norm_reward=True, reward_clip=10.0)
+CLEANRL_BOTH = dict(anneal_lr=True, gamma=0.99, gae_lambda=0.95, norm_adv=True, clip_param=0.2, clip_vloss=True)
+CLEANRL_BOTH |= dict(max_grad_norm=0.5, adam_eps=1e-5, ortho_init=True, hidden_size=64, hidden_layers=2)
+CLEANRL_BOTH |= dict(joint_ratio=True, truncation_as_termination=True, target_kl=None)
+CLEANRL_BOTH |= dict(vf_coef=0.5 * 0.5)  # CleanRL's vf_coef 0.5 times the 0.5 its value loss carries
+
+
+def resolved(argv):
+    return with_preset(parse_args(SpikingArgs, argv), given_flags(SpikingArgs, argv))
+
+
+@pytest.mark.parametrize("env_id, published", [("CartPole-v1", CLEANRL_DISCRETE), ("HalfCheetah-v5", CLEANRL_BOX)])
+def test_the_cleanrl_preset_resolves_to_cleanrls_published_settings(env_id, published):
+    args = resolved(["--preset", "cleanrl", "--env-id", env_id])
+    assert {k: getattr(args, k) for k in published | CLEANRL_BOTH} == published | CLEANRL_BOTH
+    assert args.T == 16  # the SNN's own flags keep their defaults
+
+
+def test_cleanrl_bootstrap_is_cleanrl_with_the_bootstrap_at_time_limits():
+    ours, cleanrl = (resolved(["--preset", p, "--env-id", "Pendulum-v1"]) for p in ("cleanrl-bootstrap", "cleanrl"))
+    assert ours.truncation_as_termination is False and cleanrl.truncation_as_termination is True
+    assert dataclasses.replace(ours, preset="cleanrl", truncation_as_termination=True) == cleanrl
+
+
+def test_flags_given_override_the_preset_and_the_tutorial_preset_is_the_defaults():
+    args = resolved(["--preset", "cleanrl", "--env-id", "HalfCheetah-v5", "--learning-rate", "1e-4", "--no-norm-adv"])
+    assert args.learning_rate == 1e-4 and args.norm_adv is False and args.ppo_epochs == 10
+    assert resolved(["--preset", "tutorial"]) == SpikingArgs()
+
+
+def test_a_preset_that_contradicts_a_flag_given_is_refused_in_one_line(runs_dir):
+    # --mini-batch-size 4096 fits no CleanRL rollout of 1 x 2048: checked after the preset is applied
+    result = run_script(
+        "PPO.py",
+        "--preset",
+        "cleanrl",
+        "--env-id",
+        "Pendulum-v1",
+        "--mini-batch-size",
+        "4096",
+        "--runs-dir",
+        str(runs_dir),
+    )
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "--mini-batch-size 4096 is larger than a rollout" in result.stderr
+    assert not runs_dir.exists()
