@@ -113,6 +113,9 @@ class Args:
 @dataclass
 class SpikingArgs(Args):
     T: int = flag(16, "time steps the observation is presented to the SNN", "positive")
+    readout_tau: float = flag(
+        2.0, "time constant of the LIF readout, in steps: the tutorial's 2 weighs the last steps most", "time_constant"
+    )
     snn_impl: str = flag(
         "fast", "fast (exact, closed form over T) or reference (step by step)", choices=("fast", "reference")
     )
@@ -141,7 +144,7 @@ class ActorCritic(nn.Module):
 
     def __init__(
         self, num_inputs: int, num_outputs: int, hidden_size: int, T: int = 16, std: float = 0.0, impl="fast",
-        hidden_layers: int = 1,
+        hidden_layers: int = 1, readout_tau: float = 2.0,
     ):  # fmt: skip
         super().__init__()
 
@@ -149,7 +152,7 @@ class ActorCritic(nn.Module):
             hidden = [nn.Linear(num_inputs, hidden_size), neuron.IFNode()]
             for _ in range(hidden_layers - 1):
                 hidden += [nn.Linear(hidden_size, hidden_size), neuron.IFNode()]
-            return nn.Sequential(*hidden, nn.Linear(hidden_size, num_out), NonSpikingLIFNode(tau=2.0))
+            return nn.Sequential(*hidden, nn.Linear(hidden_size, num_out), NonSpikingLIFNode(tau=readout_tau))
 
         self.critic = branch(1)
         self.actor = branch(num_outputs)
@@ -551,8 +554,9 @@ def main(agent: Agent, argv: list[str] | None = None) -> int:
 # ---- The spiking agent -------------------------------------------------------------------------
 def build_spiking_agent(num_inputs: int, num_actions: int, args: SpikingArgs) -> ActorCritic:
     return ActorCritic(
-        num_inputs, num_actions, args.hidden_size, args.T, impl=args.snn_impl, hidden_layers=args.hidden_layers
-    )
+        num_inputs, num_actions, args.hidden_size, args.T, impl=args.snn_impl, hidden_layers=args.hidden_layers,
+        readout_tau=args.readout_tau,
+    )  # fmt: skip
 
 
 @torch.no_grad()

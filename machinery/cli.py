@@ -33,6 +33,7 @@ CHECKS: dict[str, tuple[Callable[[float], bool], str]] = {
     "probability": (lambda x: 0 < x <= 1, "in (0, 1]"),
     "finite": (lambda x: math.isfinite(x), "finite"),
     "seed": (lambda x: 0 <= x < 2**32, "in [0, 2**32 - 1] (numpy's seeds)"),
+    "time_constant": (lambda x: math.isfinite(x) and x >= 1, "a finite number >= 1 (a decay per step in [0, 1))"),
 }
 TYPES = {"int": int, "float": float, "str": str, "float | None": float, "str | None": str}
 

@@ -38,11 +38,15 @@ def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
-def fast_and_reference(num_inputs, num_outputs, hidden, T, seed, hidden_layers=1):
+def fast_and_reference(num_inputs, num_outputs, hidden, T, seed, hidden_layers=1, readout_tau=2.0):
     """The spiking network twice with the same weights: the fast path, and the step-by-step one."""
     torch.manual_seed(seed)
-    fast = ActorCritic(num_inputs, num_outputs, hidden, T=T, impl="fast", hidden_layers=hidden_layers)
-    reference = ActorCritic(num_inputs, num_outputs, hidden, T=T, impl="reference", hidden_layers=hidden_layers)
+    fast, reference = (
+        ActorCritic(
+            num_inputs, num_outputs, hidden, T=T, impl=impl, hidden_layers=hidden_layers, readout_tau=readout_tau
+        )
+        for impl in ("fast", "reference")
+    )
     reference.load_state_dict(fast.state_dict())
     with torch.no_grad():  # a non-trivial policy spread, so log_std gets a gradient of its own
         fast.log_std.normal_()

@@ -34,9 +34,18 @@ def test_deeper_networks_match_the_reference(kernel, input_scale, T, monkeypatch
     check_against_the_reference(kernel, 32, input_scale, T, 3, monkeypatch)
 
 
-def check_against_the_reference(kernel, batch, input_scale, T, hidden_layers, monkeypatch):
+@pytest.mark.parametrize("kernel", ["numba", "torch"])
+@pytest.mark.parametrize("hidden_layers", [1, 2])
+@pytest.mark.parametrize("readout_tau", [1.0, 16.0])
+def test_other_readout_time_constants_match_the_reference(kernel, hidden_layers, readout_tau, monkeypatch):
+    """--readout-tau 1 reads the last step alone; 16 weighs the T steps nearly alike."""
+    check_against_the_reference(kernel, 32, 1.0, 16, hidden_layers, monkeypatch, readout_tau)
+
+
+def check_against_the_reference(kernel, batch, input_scale, T, hidden_layers, monkeypatch, readout_tau=2.0):
     monkeypatch.setattr(fast_if, "NUMBA_ON_CPU", kernel == "numba")
-    fast, reference = fast_and_reference(4, 2, 32, T, seed=batch * 100 + T, hidden_layers=hidden_layers)
+    fast, reference = fast_and_reference(4, 2, 32, T, batch * 100 + T, hidden_layers, readout_tau)
+    assert fast.actor[-1].tau == reference.critic[-1].tau == readout_tau
     g = torch.Generator().manual_seed(batch + T)
     x = torch.randn(batch, 4, generator=g) * input_scale
     action = torch.randn(batch, 2, generator=g)

@@ -39,17 +39,21 @@ def integrate(graph: nir.NIRGraph, x: np.ndarray) -> np.ndarray:
     return signal
 
 
-@pytest.fixture(scope="module", params=[1, 2], ids=["1-hidden-layer", "2-hidden-layers"])
+@pytest.fixture(
+    scope="module", params=[(1, 2.0), (2, 2.0), (1, 8.0)], ids=["1-hidden-layer", "2-hidden-layers", "readout-tau-8"]
+)
 def exported(request, tmp_path_factory):
     runs = tmp_path_factory.mktemp("nir")
+    hidden_layers, readout_tau = request.param
     argv = ["--max-steps", "256", "--eval-interval", "128", "--eval-episodes", "2", "--ppo-epochs", "2", "--quiet"]
-    argv += ["--hidden-layers", str(request.param)]
+    argv += ["--hidden-layers", str(hidden_layers), "--readout-tau", str(readout_tau)]
     assert run_script("Spiking_PPO.py", *argv, "--runs-dir", str(runs)).returncode == 0
     (run_dir,) = runs.iterdir()
     result = run_script("Spiking_PPO.py", "--export-nir", str(run_dir / "best.pt"))
     assert result.returncode == 0, result.stderr
     assert f"written: {run_dir / 'best.nir'}" in result.stdout
     model, _ = load_agent(run_dir / "best.pt", Spiking_PPO.AGENT)
+    assert model.actor[-1].tau == readout_tau  # the checkpoint rebuilds the network it was trained with
     return nir.read(str(run_dir / "best.nir")), model
 
 
