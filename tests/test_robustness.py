@@ -218,6 +218,7 @@ NUMERIC_FLAGS = {  # flag: values it must refuse
     "--cost-interval": ["-1"],
     "--stop-at-return": ["inf", "nan"],
     "--T": ["0"],
+    "--readout-tau": ["0", "0.5", "nan", "inf"],  # below 1 the decay per step, 1 - 1/tau, is negative
     "--hidden-layers": ["0"],
     "--adam-eps": ["0", "-1e-5"],
     "--target-kl": ["0", "nan"],
