@@ -12,38 +12,29 @@ clipped surrogate.
     tensorboard --logdir runs
 
 This file is the algorithm, in the tutorial's order. The machinery around it (command line,
-fast kernels, environments, checkpoints, the run's files and signals) is the `machinery`
-package. ``PPO.py`` imports this file's training loop and swaps in an ANN, so that the two
-agents differ in the network only.
+fast kernels, environments, checkpoints, how a training session starts and ends, the run's files
+and signals) is the `machinery` package. ``PPO.py`` imports this file's training loop and swaps
+in an ANN, so that the two agents differ in the network only.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import sys
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
-import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
 from spikingjelly.activation_based import functional, neuron
 from torch.distributions import Normal
 
-from machinery import checkpoints, cost, envs, presets, run
-from machinery.checkpoints import CheckpointError
-from machinery.cli import UsageError, flag, given_flags, hyperparameters, parse_args
+from machinery import commands, cost, envs, presets, run, session
+from machinery.cli import flag
 from machinery.fast_if import IFSpikeCount, IFSpikes, check_fast_path_applies, lif_readout_weights
-from machinery.nir_export import export_checkpoint
-from machinery.replay import replay
-from machinery.resources import check_machine_can_run
-from machinery.run import Agent, Run, TrainingDiverged
-from machinery.speed import Adam, exit_now, tune_for_speed
+from machinery.run import Agent, TrainingDiverged
+from machinery.speed import Adam, exit_now
 
 
 # ---- Hyperparameters: each field is a command-line flag (--env-id, --num-envs, ...); the defaults are the tutorial's.
@@ -353,31 +344,7 @@ class Rollout:
         self.masks = np.zeros((num_steps, num_envs, 1), dtype=np.float32)
 
 
-@dataclass
-class Training:
-    """One training session: what training changes (last.pt is a snapshot of it) and where it goes."""
-
-    args: Args
-    agent: Agent
-    spec: envs.EnvSpec
-    model: nn.Module
-    optimizer: Adam
-    rng: torch.Generator  # rollout sampling and mini-batch order
-    rollout: Rollout
-    envs: gym.vector.VectorEnv
-    obs: torch.Tensor  # the envs' current observations
-    step: int = 0  # rollout steps taken (one advances every env)
-    updates: int = 0
-    best: float = -math.inf
-    eval_mean: float = math.nan
-    saved_step: int | None = None  # the step last.pt holds
-    run: Run | None = None  # run directory, TensorBoard writer, progress bar, signals
-    eval_envs: gym.vector.VectorEnv | None = None
-    on_eval: Callable[[dict], None] | None = None
-    diagnostics: dict[str, float] = dataclasses.field(default_factory=dict)  # the last update's scalars
-
-
-def collect_rollout(t: Training) -> bool:
+def collect_rollout(t: session.Training) -> bool:
     """Step every env until the rollout is full (True), or until the run must stop (False): on a
     signal, or when an evaluation reaches the target."""
     args, rollout, device = t.args, t.rollout, t.obs.device
@@ -405,7 +372,7 @@ def collect_rollout(t: Training) -> bool:
     return True
 
 
-def evaluate_log_checkpoint(t: Training) -> bool:
+def evaluate_log_checkpoint(t: session.Training) -> bool:
     """Evaluate the policy, log the return, write best.pt and last.pt; True if it reached the target."""
     seed, visited = run.eval_seed(t.args.seed, t.step), [] if cost.due(t.step, t.args) else None
     if t.args.norm_obs:  # evaluation normalizes observations with the statistics training has so far
@@ -417,18 +384,12 @@ def evaluate_log_checkpoint(t: Training) -> bool:
     t.eval_mean = float(returns.mean())
     improved, t.best = t.eval_mean > t.best, max(t.best, t.eval_mean)
     t.run.evaluated(t.step, f"{t.agent.name}-{t.args.env_id}/Reward", returns, t.best)
-    best, last = checkpoints.snapshot(t, t.run.training_seconds())
-    if improved:
-        checkpoints.save_checkpoint(t.run.dir / "best.pt", best)
-    checkpoints.save_checkpoint(t.run.dir / "last.pt", last)
-    t.saved_step = t.step
-    if t.on_eval is not None:
-        report = {"step": t.step, "eval_mean": t.eval_mean, "best": t.best}
-        t.on_eval(report | {"elapsed_seconds": t.run.training_seconds()} | t.diagnostics)
+    t.save(improved)
+    t.report_evaluation()
     return t.args.stop_at_return is not None and t.eval_mean >= t.args.stop_at_return
 
 
-def update(t: Training) -> dict[str, float]:
+def update(t: session.Training) -> dict[str, float]:
     """GAE over the full rollout, then the PPO update; returns the scalars TensorBoard shows for it."""
     args, r = t.args, t.rollout
     with torch.inference_mode():
@@ -455,100 +416,29 @@ def update(t: Training) -> dict[str, float]:
     return scalars
 
 
-def start_training(args: Args, agent: Agent, resume_from: dict | None, stop: run.StopSignals) -> Training:
-    """A new run from `args`, or the run that `resume_from` (a last.pt) left, ready to go on."""
-    spec, device = envs.env_spec(args.env_id), run.resolve_device(args.device)
-    check_machine_can_run(args, spec.obs_dim, spec.num_actions)
-    tune_for_speed(args.threads)
-    run.seed_everything(args.seed)
-    rng = torch.Generator(device=device).manual_seed(args.seed)
+def train(args: Args, agent: Agent, resume_from: dict | None = None, on_eval: Callable[[dict], None] | None = None):
+    """Train `agent` as `args` say, or continue the run that `resume_from` (a last.pt) left; returns
+    how it ended (machinery/session.py). `on_eval`, if given, receives each evaluation: step,
+    eval_mean, best, elapsed_seconds and the latest diagnostics (sweep.py reports them to Ray Tune).
+    """
+    spec, device = session.prepare(args)  # checks the machine can run it, seeds python, numpy and torch
     model = agent.build(spec.obs_dim, spec.num_actions, args).to(device)
     if args.ortho_init:
         orthogonal_init(model)
-    rollout = Rollout(args.num_steps, args.num_envs, spec.obs_dim, spec.num_actions, device)
-    train_envs = envs.new_training_envs(args.env_id, args.num_envs, args.vectorization, envs.normalization(args))
-    first_seed = args.seed if resume_from is None else run.eval_seed(args.seed, resume_from["step"])
-    obs = torch.as_tensor(train_envs.reset(seed=first_seed)[0], dtype=torch.float32, device=device)
     optimizer = Adam(model.parameters(), lr=args.learning_rate, eps=args.adam_eps)
-    t = Training(args, agent, spec, model, optimizer, rng, rollout, train_envs, obs)
-    if resume_from is not None:
-        checkpoints.restore(t, resume_from)
-    unsaved = checkpoints.why_envs_are_not_data(t)
-    if unsaved:
-        print(f"note: {unsaved}: last.pt cannot hold the envs, a resumed run starts new episodes", file=sys.stderr)
-    run_dir = (
-        Path(args.resume) if resume_from else run.create_run_dir(args.runs_dir, args.env_id, agent.script, args.seed)
-    )
-    elapsed = resume_from["elapsed_seconds"] if resume_from else 0.0
-    total = -(-args.max_steps // args.num_steps) * args.num_steps  # training stops at a rollout's end
-    t.run = Run(run_dir, stop, t.step, total, elapsed, args.quiet)
-    t.eval_envs = envs.new_eval_envs(args.env_id, args.eval_episodes, args.vectorization, envs.normalization(args))
-    if resume_from is None:  # from here on, the run directory can be resumed
-        t.run.describe(hyperparameters(args) | {"device": str(device)})
-        checkpoints.save_checkpoint(run_dir / "last.pt", checkpoints.snapshot(t, 0.0)[1])
-    t.saved_step = t.step
-    return t
-
-
-def train(args: Args, agent: Agent, resume_from: dict | None = None, on_eval: Callable[[dict], None] | None = None):
-    """Train `agent` as `args` say, or continue the run that `resume_from` (a last.pt) left.
-
-    `on_eval`, if given, receives each evaluation: step, eval_mean, best, elapsed_seconds and the
-    latest diagnostics (sweep.py reports them to Ray Tune).
-    """
-    stop = run.StopSignals()  # before anything is created, so that a signal never leaves half a run
-    try:
-        t = start_training(args, agent, resume_from, stop)
-    except BaseException:
-        stop.restore()
-        raise
-    t.on_eval, start_seconds = on_eval, t.run.training_seconds()
-    try:
+    rollout = Rollout(args.num_steps, args.num_envs, spec.obs_dim, spec.num_actions, device)
+    # The envs, the run directory and its signals; a resumed run's state is put back here.
+    with session.training(args, agent, spec, model, optimizer, rollout, resume_from, on_eval) as t:
         while t.step < args.max_steps and not t.run.stopping and collect_rollout(t):
             with t.run.abandonable():  # a signal ends an update at once; last.pt stays the previous one
                 t.diagnostics = update(t)
             t.run.log(t.diagnostics | {"charts/steps_per_second": t.run.steps_per_second(t.step)}, t.step)
-        checkpoints.save_checkpoint(t.run.dir / "last.pt", checkpoints.snapshot(t, t.run.training_seconds())[1])
-        t.saved_step = t.step
-    except run.Stopped:
-        pass
-    finally:
-        t.run.close()
-        t.envs.close()
-        t.eval_envs.close()
-    seconds = t.run.training_seconds() - start_seconds
-    summary = {"run_dir": str(t.run.dir), "best": t.best, "steps": t.step, "seconds": seconds}
-    return summary | {"signal": t.run.stop.signum, "saved_step": t.saved_step}
+    return t.summary()
 
 
 def main(agent: Agent, argv: list[str] | None = None) -> int:
-    # The tutorial's env is CartPole-v0 on purpose; gymnasium's advice to move to v1 is noise here.
-    warnings.filterwarnings("ignore", message=".*is out of date", category=DeprecationWarning)
-    try:
-        args = parse_args(agent.args_cls, argv, agent.description)
-        given = given_flags(agent.args_cls, argv)
-        if args.eval_only:
-            replay(args, agent, given, evaluate)
-            return 0
-        if getattr(args, "export_nir", None):
-            print(f"written: {export_checkpoint(args.export_nir, agent)}")
-            return 0
-        resume_from = None
-        if args.resume:
-            args, resume_from = checkpoints.resume_args(args, agent, given)
-        else:
-            args = presets.with_preset(args, given)
-        return run.exit_status(train(args, agent, resume_from), agent.script)
-    except (UsageError, CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:  # a full or failing disk: what was saved before is whole (written atomically)
-        where = f"{e.filename}: " if e.filename else "writing the run's files: "
-        print(f"error: {where}{e.strerror or e}; files saved before it are intact", file=sys.stderr)
-        return 1
+    """The command line: train, resume (--resume), replay (--eval-only) or export (--export-nir)."""
+    return commands.main(agent, argv, train, evaluate)
 
 
 # ---- The spiking agent -------------------------------------------------------------------------

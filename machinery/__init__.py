@@ -9,7 +9,9 @@ needs around it, one concern per module:
 - `envs`: what an env must offer, vector envs with the tutorial's autoreset, time-limit targets,
   and an env's state as plain data;
 - `checkpoints`: the checkpoint format, atomic writes, safe reading and validation;
-- `run`: a run's directory, TensorBoard writer, progress bar, signals and clean exit;
+- `run`: the `Agent` record, a run's seeds, directory, TensorBoard writer, progress bar and signals;
+- `session`: a training session's start (new or resumed) and its end, whatever ends it;
+- `commands`: the scripts' `main`: train, resume, replay or export, and the exit statuses;
 - `replay`: `--eval-only`, `--render` and `--capture-video`: a checkpoint played again;
 - `resources`: what a run will allocate, checked before anything is;
 - `stats`: results over seeds (standard deviation, how many seeds, when an interval means something);

@@ -144,7 +144,7 @@ def pickle_contents(path: str | Path) -> tuple[set[str], set[str]]:
 
 
 def snapshot(state, elapsed_seconds: float) -> tuple[dict, dict]:
-    """The contents of best.pt and of last.pt for a training session (Spiking_PPO.Training) now.
+    """The contents of best.pt and of last.pt for a training session (machinery.session.Training) now.
 
     The envs' states are data where every env could give it (`machinery.envs.StateAsData`), else None.
     """

@@ -128,9 +128,10 @@ class StopSignals:
 
 
 def lock_run_dir(run_dir: Path):
-    """Hold run_dir for this process (released when it exits, however): a second process that
-    resumes it at the same time would purge the first one's TensorBoard steps and overwrite last.pt."""
-    lock = open(run_dir / ".lock", "a+")  # noqa: SIM115 (held for the process's life)
+    """Hold run_dir for this session (released when it closes, or however the process exits): a
+    second session that resumes it at the same time would purge the first one's TensorBoard steps
+    and overwrite last.pt."""
+    lock = open(run_dir / ".lock", "a+")  # noqa: SIM115 (held for the session's life, closed by Run.close)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -199,23 +200,8 @@ class Run:
         self.bar.close()
         self.stop.restore()
         self.writer.close()
+        self._lock.close()  # the session is over: another one, in this process or not, may take the run
 
 
 class TrainingDiverged(Exception):
     """A non-finite loss or parameter: reported in one line, exit status 1."""
-
-
-def exit_status(summary: dict, script: str) -> int:
-    """Print how a training session ended; its exit status (128 + the signal that stopped it)."""
-    if summary["signal"] is not None:
-        name, run_dir = signal.Signals(summary["signal"]).name, summary["run_dir"]
-        print(
-            f"stopped by {name} at step {summary['steps']}; {run_dir}/last.pt holds step {summary['saved_step']}; "
-            f"resume with: python {script}.py --resume {run_dir}"
-        )
-        return 128 + summary["signal"]
-    print(
-        f"done: {summary['steps']} steps in {summary['seconds']:.1f} s, best eval return {summary['best']:.2f}; "
-        f"run directory {summary['run_dir']}"
-    )
-    return 0

@@ -1,0 +1,68 @@
+"""What a script's command line asks for, and how it ends: the scripts' `main`.
+
+One invocation trains (a new run, or `--resume` of an interrupted one), replays a checkpoint
+(`--eval-only`) or exports one (`--export-nir`). Whatever happens becomes an exit status: 0 done,
+2 bad input (one line, no traceback, nothing written), 1 a diverged run or a failing disk, and
+128 + the signal number when a signal stopped training (with the command that resumes it).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import warnings
+from collections.abc import Callable
+
+from machinery import checkpoints, presets
+from machinery.checkpoints import CheckpointError
+from machinery.cli import UsageError, given_flags, parse_args
+from machinery.nir_export import export_checkpoint
+from machinery.replay import replay
+from machinery.run import Agent, TrainingDiverged
+
+
+def main(agent: Agent, argv: list[str] | None, train: Callable[..., dict], evaluate: Callable) -> int:
+    """Run the command line `argv` (sys.argv's by default) with the script's `train` and `evaluate`."""
+    # The tutorial's env is CartPole-v0 on purpose; gymnasium's advice to move to v1 is noise here.
+    warnings.filterwarnings("ignore", message=".*is out of date", category=DeprecationWarning)
+    try:
+        args = parse_args(agent.args_cls, argv, agent.description)
+        given = given_flags(agent.args_cls, argv)
+        if args.eval_only:
+            replay(args, agent, given, evaluate)
+            return 0
+        if getattr(args, "export_nir", None):
+            print(f"written: {export_checkpoint(args.export_nir, agent)}")
+            return 0
+        resume_from = None
+        if args.resume:
+            args, resume_from = checkpoints.resume_args(args, agent, given)
+        else:
+            args = presets.with_preset(args, given)
+        return exit_status(train(args, agent, resume_from), agent.script)
+    except (UsageError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a full or failing disk: what was saved before is whole (written atomically)
+        where = f"{e.filename}: " if e.filename else "writing the run's files: "
+        print(f"error: {where}{e.strerror or e}; files saved before it are intact", file=sys.stderr)
+        return 1
+
+
+def exit_status(summary: dict, script: str) -> int:
+    """Print how a training session ended; its exit status (128 + the signal that stopped it)."""
+    if summary["signal"] is not None:
+        name, run_dir = signal.Signals(summary["signal"]).name, summary["run_dir"]
+        print(
+            f"stopped by {name} at step {summary['steps']}; {run_dir}/last.pt holds step {summary['saved_step']}; "
+            f"resume with: python {script}.py --resume {run_dir}"
+        )
+        return 128 + summary["signal"]
+    print(
+        f"done: {summary['steps']} steps in {summary['seconds']:.1f} s, best eval return {summary['best']:.2f}; "
+        f"run directory {summary['run_dir']}"
+    )
+    return 0
