@@ -3,7 +3,7 @@
 The script builds the network, its optimizer and the rollout storage and runs the training loop
 inside `training(...)`; this module does the rest: before the network is built, `prepare` checks
 that the machine can run the session, tunes torch and seeds everything; `training` installs the
-signal handlers before anything is created, makes the envs and the run directory (or takes the
+signal handlers before any env or file is created, makes the envs and the run directory (or takes the
 interrupted run's back, from its last.pt), and, however the loop ends, writes the final last.pt,
 closes the envs and the TensorBoard writer, and restores the signal handlers. `Training` is what
 the loop changes; last.pt is a snapshot of it.
@@ -92,7 +92,7 @@ def training(
     """A new session of a new run, or of the run that `resume_from` (a last.pt) left, for the body
     of a `with` to train. A signal (SIGINT, SIGTERM) ends the body where it checks `run.stopping`,
     or at once inside `run.abandonable()`; the session then keeps what was last saved."""
-    stop = run.StopSignals()  # before anything is created, so that a signal never leaves half a run
+    stop = run.StopSignals()  # before any env or file is created, so that a signal never leaves half a run
     try:
         t = start(args, agent, spec, model, optimizer, rollout, resume_from, stop)
     except BaseException:

@@ -1,4 +1,4 @@
-"""Both scripts through their command line, as a user runs them."""
+"""Both scripts through their command line (machinery/commands.py), as a user runs them."""
 
 import pytest
 import torch
