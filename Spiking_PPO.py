@@ -33,7 +33,7 @@ from torch.distributions import Normal
 from machinery import commands, cost, envs, presets, run, session
 from machinery.cli import flag
 from machinery.fast_if import IFSpikeCount, IFSpikes, check_fast_path_applies, lif_readout_weights
-from machinery.run import Agent, TrainingDiverged
+from machinery.run import Agent
 from machinery.speed import Adam, exit_now
 
 
@@ -401,11 +401,7 @@ def update(t: session.Training) -> dict[str, float]:
     t.optimizer.lr = annealed_learning_rate(args, t.updates)
     stats = ppo_update(t.model, t.optimizer, args, *(x.flatten(0, 1) for x in batch), generator=t.rng)
     t.updates += 1
-    if not (math.isfinite(stats["loss"]) and all(p.isfinite().all() for p in t.model.parameters())):
-        raise TrainingDiverged(
-            f"non-finite loss or parameters in update {t.updates} (rollout step {t.step}); stopped, "
-            f"{t.run.dir}/last.pt (step {t.saved_step}) is from before it"
-        )
+    t.check_finite(stats["loss"])  # a diverged run stops here, its last.pt from before the update
     values, targets = r.values.flatten(), returns.flatten()
     scalars = {f"losses/{name}": value for name, value in stats.items()}
     scalars["losses/explained_variance"] = float(1 - (targets - values).var() / targets.var())

@@ -61,6 +61,14 @@ class Training:
         checkpoints.save_checkpoint(self.run.dir / "last.pt", last)
         self.saved_step = self.step
 
+    def check_finite(self, loss: float) -> None:
+        """Raise TrainingDiverged (exit status 1) if the last update's loss or any parameter is not finite."""
+        if not (math.isfinite(loss) and all(p.isfinite().all() for p in self.model.parameters())):
+            raise run.TrainingDiverged(
+                f"non-finite loss or parameters in update {self.updates} (rollout step {self.step}); stopped, "
+                f"{self.run.dir}/last.pt (step {self.saved_step}) is from before it"
+            )
+
     def report_evaluation(self) -> None:
         """Give the latest evaluation to `on_eval` (sweep.py's reporter to Ray Tune), if there is one."""
         if self.on_eval is not None:
@@ -133,5 +141,6 @@ def start(args, agent, spec, model, optimizer, rollout, resume_from: dict | None
     if resume_from is None:  # from here on, the run directory can be resumed
         t.run.describe(hyperparameters(args) | {"device": str(device)})
         t.save()
-    t.saved_step = t.step
+    else:
+        t.saved_step = t.step
     return t
