@@ -187,11 +187,11 @@ class ActorCritic(nn.Module):
         threshold, alpha = if_node.v_threshold, if_node.surrogate_function.alpha
         h = torch.cat((critic_in(x), actor_in(x)), dim=-1)
         if self._middle:  # deeper layers see spikes that change over the T steps: run the steps, all at once
-            spikes = IFSpikes.apply(h.expand(self.T, *h.shape), threshold, alpha)
+            spikes = IFSpikes.apply(h.unsqueeze(0), self.T, threshold, alpha)  # h at each of the T steps
             for critic_mid, actor_mid in self._middle:
                 critic_spikes, actor_spikes = spikes.split(critic_in.out_features, dim=-1)
                 currents = torch.cat((critic_mid(critic_spikes), actor_mid(actor_spikes)), dim=-1)
-                spikes = IFSpikes.apply(currents, threshold, alpha)
+                spikes = IFSpikes.apply(currents, self.T, threshold, alpha)
             counts = torch.tensordot(self.readout_w, spikes, 1)
         else:
             counts = IFSpikeCount.apply(h, self.readout_w, threshold, alpha)
@@ -452,9 +452,9 @@ def spiking_diagnostics(model: ActorCritic, states: torch.Tensor) -> dict[str, f
     the layer from the second on (actor_layer2, ...)."""
     scalars, if_node = {}, model.actor[1]
     for name, branch in (("actor", model.actor), ("critic", model.critic)):
-        spikes = states.expand(model.T, *states.shape)  # every step sees the same observation
+        spikes = states.unsqueeze(0)  # every step sees the same observation
         for layer, linear in enumerate(branch[:-2:2], start=1):
-            spikes = IFSpikes.apply(linear(spikes), if_node.v_threshold, if_node.surrogate_function.alpha)
+            spikes = IFSpikes.apply(linear(spikes), model.T, if_node.v_threshold, if_node.surrogate_function.alpha)
             rates, tag = spikes.mean(dim=0), name if layer == 1 else f"{name}_layer{layer}"
             scalars[f"snn/firing_rate/{tag}"] = float(rates.mean())
             scalars[f"snn/never_firing_fraction/{tag}"] = float((rates.amax(dim=0) == 0).float().mean())

@@ -20,7 +20,8 @@ count gains w[t] s'[t] dv[t], where s'[t] is the surrogate's derivative at v[t].
 
 Hidden layers after the first (--hidden-layers) see spikes that change from step to step, so no
 closed form applies: `IFSpikes` steps their IF neurons through T, forward and backward, in one
-kernel call each.
+kernel call each. In such a network the next layer needs the first IF layer's spikes step by step
+too, so `IFSpikes` also takes a single input to apply at every step, without T copies of it.
 
 On the CPU two numba kernels run the time loop, vectorized across neurons (torch would pay its
 per-op overhead at each of the T steps); on other devices the same loop runs as torch ops. Both
@@ -153,84 +154,92 @@ class IFSpikeCount(torch.autograd.Function):
         return grad_count * if_gradient_factor(u_seq, ctx.threshold, ctx.alpha, w), None, None, None
 
 
-# ---- IF layers whose input changes over the T steps (hidden layers after the first) ------------
+# ---- IF layers whose spikes are needed step by step (deeper networks) ---------------------------
 @numba.njit(cache=True)
-def _if_steps_forward_cpu(x, threshold):  # pragma: no cover (compiled)
-    th = f32(threshold)
+def _if_steps_forward_cpu(x, T, threshold, alpha):  # pragma: no cover (compiled)
+    th, al, limit = f32(threshold), f32(alpha), f32(SURROGATE_ARG_LIMIT)
     v = np.zeros_like(x[0])
-    spikes, v_seq = np.empty_like(x), np.empty_like(x)
-    for t in range(x.shape[0]):
+    spikes, u_seq = np.empty((T, x.shape[1]), dtype=x.dtype), np.empty((T, x.shape[1]), dtype=x.dtype)
+    for t in range(T):
+        x_t = x[0] if x.shape[0] == 1 else x[t]  # one row: the same input at every step
         for n in range(x.shape[1]):
-            v_t = v[n] + x[t, n]
+            v_t = v[n] + x_t[n]
             fired = v_t >= th
-            v_seq[t, n] = v_t
+            u_seq[t, n] = min(max(al * (v_t - th), -limit), limit)
             spikes[t, n] = f32(1) if fired else f32(0)
             v[n] = f32(0) if fired else v_t
-    return spikes, v_seq
+    return spikes, u_seq
 
 
 @numba.njit(cache=True)
-def _if_steps_backward_cpu(grad_spikes, v_seq, spikes, sig, alpha):  # pragma: no cover (compiled)
-    al = f32(alpha)
-    grad_x = np.empty_like(v_seq)
-    grad_after = np.zeros_like(v_seq[0])  # dL / d(potential after the reset) of the step after
-    for t in range(v_seq.shape[0] - 1, -1, -1):
-        for n in range(v_seq.shape[1]):
+def _if_steps_backward_cpu(grad_spikes, u_seq, sig, threshold, alpha, summed):  # pragma: no cover (compiled)
+    th, al = f32(threshold), f32(alpha)
+    grad_x = np.zeros((1 if summed else u_seq.shape[0], u_seq.shape[1]), dtype=u_seq.dtype)
+    grad_after = np.zeros_like(u_seq[0])  # dL / d(potential after the reset) of the step after
+    for t in range(u_seq.shape[0] - 1, -1, -1):
+        grad_row = grad_x[0] if summed else grad_x[t]
+        for n in range(u_seq.shape[1]):
             surrogate_grad = al * sig[t, n] * (f32(1) - sig[t, n])
-            reset_grad = (f32(1) - spikes[t, n]) - v_seq[t, n] * surrogate_grad
+            not_fired = f32(0) if u_seq[t, n] >= f32(0) else f32(1)
+            reset_grad = not_fired - (th + u_seq[t, n] / al) * surrogate_grad
             grad_after[n] = grad_spikes[t, n] * surrogate_grad + grad_after[n] * reset_grad
-            grad_x[t, n] = grad_after[n]
+            grad_row[n] += grad_after[n]
     return grad_x
 
 
-def if_steps_forward(x: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Spikes of IF neurons driven by x[t] at step t [T, ...], and their potentials before each reset."""
-    T, shape = x.shape[0], x.shape
+def if_steps_forward(x: torch.Tensor, T: int, threshold: float, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spikes of IF neurons over T steps, [T, *shape], and the surrogate's argument at each step (clamped
+    as in `if_forward`), from x [T, *shape] (a current per step) or x [1, *shape] (the same at each)."""
+    shape, rows = (T, *x.shape[1:]), x.detach().reshape(x.shape[0], -1)
     if x.device.type == "cpu" and x.dtype == torch.float32 and NUMBA_ON_CPU:
-        spikes, v_seq = _if_steps_forward_cpu(x.detach().reshape(T, -1).contiguous().numpy(), threshold)
-        return torch.from_numpy(spikes).view(shape), torch.from_numpy(v_seq).view(shape)
-    v_seq, v = torch.empty_like(x), torch.zeros_like(x[0])
+        spikes, u_seq = _if_steps_forward_cpu(rows.contiguous().numpy(), T, threshold, alpha)
+        return torch.from_numpy(spikes).view(shape), torch.from_numpy(u_seq).view(shape)
+    v_seq, v = rows.new_empty((T, rows.shape[1])), torch.zeros_like(rows[0])
     for t in range(T):
-        torch.add(v, x[t], out=v_seq[t])
+        torch.add(v, rows[0] if len(rows) == 1 else rows[t], out=v_seq[t])
         v = v_seq[t] * (v_seq[t] < threshold)
-    return (v_seq >= threshold).to(x.dtype), v_seq
+    u_seq = ((v_seq - threshold) * alpha).clamp_(-SURROGATE_ARG_LIMIT, SURROGATE_ARG_LIMIT)
+    return (v_seq >= threshold).to(x.dtype).view(shape), u_seq.view(shape)
 
 
-def if_steps_backward(grad_spikes, v_seq, spikes, threshold: float, alpha: float) -> torch.Tensor:
-    """dL/dx from dL/dspikes, through the unrolled recurrence (reverse mode, reset not detached)."""
-    T = v_seq.shape[0]
-    # the sigmoid in torch: vectorized, which numba's exp in the loop is not (half the backward's time)
-    sig = torch.sigmoid(((v_seq - threshold) * alpha).clamp_(-SURROGATE_ARG_LIMIT, SURROGATE_ARG_LIMIT))
-    if v_seq.device.type == "cpu" and v_seq.dtype == torch.float32 and NUMBA_ON_CPU:
-        flat = (a.reshape(T, -1).contiguous().numpy() for a in (grad_spikes, v_seq, spikes, sig))
-        return torch.from_numpy(_if_steps_backward_cpu(*flat, alpha)).view(v_seq.shape)
+def if_steps_backward(grad_spikes, u_seq, threshold: float, alpha: float, summed: bool) -> torch.Tensor:
+    """dL/dx from dL/dspikes through the unrolled recurrence (reverse mode, reset not detached): per
+    step [T, ...], or `summed` over the steps [1, ...] for an input that was the same at each."""
+    T, shape = u_seq.shape[0], (1, *u_seq.shape[1:]) if summed else u_seq.shape
+    sig = torch.sigmoid(u_seq)  # in torch: vectorized, which numba's exp in the loop is not
+    if u_seq.device.type == "cpu" and u_seq.dtype == torch.float32 and NUMBA_ON_CPU:
+        flat = (a.reshape(T, -1).contiguous().numpy() for a in (grad_spikes, u_seq, sig))
+        return torch.from_numpy(_if_steps_backward_cpu(*flat, threshold, alpha, summed)).view(shape)
     surrogate_grad = alpha * sig * (1.0 - sig)
-    reset_grad = (1.0 - spikes) - v_seq * surrogate_grad
-    grad_x, grad_after = torch.empty_like(v_seq), torch.zeros_like(v_seq[0])
+    reset_grad = (u_seq < 0).to(u_seq.dtype) - (threshold + u_seq / alpha) * surrogate_grad
+    grad_x, grad_after = torch.empty_like(u_seq), torch.zeros_like(u_seq[0])
     for t in range(T - 1, -1, -1):
         grad_after = grad_spikes[t] * surrogate_grad[t] + grad_after * reset_grad[t]
         grad_x[t] = grad_after
-    return grad_x
+    return grad_x.sum(0, keepdim=True) if summed else grad_x
 
 
 class IFSpikes(torch.autograd.Function):
     """The spikes [T, ...] of SpikingJelly IF neurons (hard reset to 0, not detached; sigmoid
-    surrogate) driven by x[t] at step t, from rest: the step-by-step IFNode's output and gradient.
+    surrogate) driven from rest by x[t] at step t, or by x[0] at every step when x has one row
+    [1, ...] (the first layer, whose input is the observation's current): the step-by-step
+    IFNode's output and gradient.
 
     Backward runs the recurrence v[t] = v_after[t-1] + x[t], v_after[t] = v[t] (1 - spike[t]) in
     reverse: dL/dv[t] = dL/dspike[t] s'[t] + dL/dv_after[t] ((1 - spike[t]) - v[t] s'[t]), and
-    dL/dx[t] = dL/dv[t] = dL/dv_after[t-1]. On the CPU numba runs both loops over T (torch would pay
-    its per-op overhead at each step); elsewhere they run as torch ops.
+    dL/dx[t] = dL/dv[t] = dL/dv_after[t-1] (summed over t for a constant input). v[t] comes back
+    from the surrogate's saved argument, as in `if_gradient_factor`. On the CPU numba runs both
+    loops over T (torch would pay its per-op overhead at each step); elsewhere they run as torch ops.
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, threshold: float, alpha: float) -> torch.Tensor:
-        spikes, v_seq = if_steps_forward(x, threshold)
-        ctx.save_for_backward(v_seq, spikes)
-        ctx.threshold, ctx.alpha = threshold, alpha
+    def forward(ctx, x: torch.Tensor, T: int, threshold: float, alpha: float) -> torch.Tensor:
+        spikes, u_seq = if_steps_forward(x, T, threshold, alpha)
+        ctx.save_for_backward(u_seq)
+        ctx.threshold, ctx.alpha, ctx.summed = threshold, alpha, len(x) == 1
         return spikes
 
     @staticmethod
     def backward(ctx, grad_spikes: torch.Tensor):
-        v_seq, spikes = ctx.saved_tensors
-        return if_steps_backward(grad_spikes, v_seq, spikes, ctx.threshold, ctx.alpha), None, None
+        (u_seq,) = ctx.saved_tensors
+        return if_steps_backward(grad_spikes, u_seq, ctx.threshold, ctx.alpha, ctx.summed), None, None, None
