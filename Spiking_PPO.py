@@ -180,22 +180,26 @@ class ActorCritic(nn.Module):
         The first Linear sees the same x at every step, so it runs once; both branches' IF layers
         run as one; the LIF readout after T steps is a fixed weighted sum of its inputs, so the
         last Linear runs once on weighted spike counts (its bias counted sum(w) times). Hidden
-        layers after the first see spikes that change from step to step: each of their Linears
-        runs once on all T steps' spikes, and their IF neurons step through T in one kernel.
+        layers after the first see spikes that change from step to step: their IF neurons step
+        through T in one kernel, and both branches' Linears run once on all T steps' spikes, as one
+        batched matmul (the tensors hold the branch first, so neither branch's spikes are copied).
         """
         critic_in, actor_in, critic_out, actor_out, if_node = self._layers
         threshold, alpha = if_node.v_threshold, if_node.surrogate_function.alpha
-        h = torch.cat((critic_in(x), actor_in(x)), dim=-1)
         if self._middle:  # deeper layers see spikes that change over the T steps: run the steps, all at once
-            spikes = IFSpikes.apply(h.unsqueeze(0), self.T, threshold, alpha)  # h at each of the T steps
+            h = torch.stack((critic_in(x), actor_in(x))).unsqueeze(1)  # [branch, 1 step (the same at each), batch, H]
+            spikes = IFSpikes.apply(h, self.T, threshold, alpha)
             for critic_mid, actor_mid in self._middle:
-                critic_spikes, actor_spikes = spikes.split(critic_in.out_features, dim=-1)
-                currents = torch.cat((critic_mid(critic_spikes), actor_mid(actor_spikes)), dim=-1)
+                weight = torch.stack((critic_mid.weight, actor_mid.weight)).transpose(1, 2)
+                bias = torch.stack((critic_mid.bias, actor_mid.bias)).unsqueeze(1)
+                currents = torch.baddbmm(bias, spikes.flatten(1, -2), weight).view_as(spikes)
                 spikes = IFSpikes.apply(currents, self.T, threshold, alpha)
-            counts = torch.tensordot(self.readout_w, spikes, 1)
+            critic_counts, actor_counts = torch.matmul(self.readout_w, spikes.flatten(2))
+            critic_counts, actor_counts = (c.view(len(x), -1) for c in (critic_counts, actor_counts))
         else:
+            h = torch.cat((critic_in(x), actor_in(x)), dim=-1)
             counts = IFSpikeCount.apply(h, self.readout_w, threshold, alpha)
-        critic_counts, actor_counts = counts.split(critic_in.out_features, dim=-1)
+            critic_counts, actor_counts = counts.split(critic_in.out_features, dim=-1)
         # sum_t w[t] (W spike[t] + b) = W counts + sum(w) b, in one op
         value = torch.addmm(critic_out.bias, critic_counts, critic_out.weight.t(), beta=self.readout_w_sum)
         mu = torch.addmm(actor_out.bias, actor_counts, actor_out.weight.t(), beta=self.readout_w_sum)
@@ -452,10 +456,10 @@ def spiking_diagnostics(model: ActorCritic, states: torch.Tensor) -> dict[str, f
     the layer from the second on (actor_layer2, ...)."""
     scalars, if_node = {}, model.actor[1]
     for name, branch in (("actor", model.actor), ("critic", model.critic)):
-        spikes = states.unsqueeze(0)  # every step sees the same observation
+        spikes = states[None, None]  # one group, and every step sees the same observation
         for layer, linear in enumerate(branch[:-2:2], start=1):
             spikes = IFSpikes.apply(linear(spikes), model.T, if_node.v_threshold, if_node.surrogate_function.alpha)
-            rates, tag = spikes.mean(dim=0), name if layer == 1 else f"{name}_layer{layer}"
+            rates, tag = spikes[0].mean(dim=0), name if layer == 1 else f"{name}_layer{layer}"
             scalars[f"snn/firing_rate/{tag}"] = float(rates.mean())
             scalars[f"snn/never_firing_fraction/{tag}"] = float((rates.amax(dim=0) == 0).float().mean())
     return scalars

@@ -158,72 +158,82 @@ class IFSpikeCount(torch.autograd.Function):
 @numba.njit(cache=True)
 def _if_steps_forward_cpu(x, T, threshold, alpha):  # pragma: no cover (compiled)
     th, al, limit = f32(threshold), f32(alpha), f32(SURROGATE_ARG_LIMIT)
-    v = np.zeros_like(x[0])
-    spikes, u_seq = np.empty((T, x.shape[1]), dtype=x.dtype), np.empty((T, x.shape[1]), dtype=x.dtype)
-    for t in range(T):
-        x_t = x[0] if x.shape[0] == 1 else x[t]  # one row: the same input at every step
-        for n in range(x.shape[1]):
-            v_t = v[n] + x_t[n]
-            fired = v_t >= th
-            u_seq[t, n] = min(max(al * (v_t - th), -limit), limit)
-            spikes[t, n] = f32(1) if fired else f32(0)
-            v[n] = f32(0) if fired else v_t
+    groups, neurons = x.shape[0], x.shape[2]
+    spikes, u_seq = np.empty((groups, T, neurons), dtype=x.dtype), np.empty((groups, T, neurons), dtype=x.dtype)
+    v = np.zeros(neurons, dtype=x.dtype)
+    for g in range(groups):
+        v[:] = f32(0)
+        for t in range(T):
+            x_t = x[g, 0] if x.shape[1] == 1 else x[g, t]  # one row: the same input at every step
+            spikes_t, u_t = spikes[g, t], u_seq[g, t]
+            for n in range(neurons):
+                v_t = v[n] + x_t[n]
+                fired = v_t >= th
+                u_t[n] = min(max(al * (v_t - th), -limit), limit)
+                spikes_t[n] = f32(1) if fired else f32(0)
+                v[n] = f32(0) if fired else v_t
     return spikes, u_seq
 
 
 @numba.njit(cache=True)
 def _if_steps_backward_cpu(grad_spikes, u_seq, sig, threshold, alpha, summed):  # pragma: no cover (compiled)
     th, al = f32(threshold), f32(alpha)
-    grad_x = np.zeros((1 if summed else u_seq.shape[0], u_seq.shape[1]), dtype=u_seq.dtype)
-    grad_after = np.zeros_like(u_seq[0])  # dL / d(potential after the reset) of the step after
-    for t in range(u_seq.shape[0] - 1, -1, -1):
-        grad_row = grad_x[0] if summed else grad_x[t]
-        for n in range(u_seq.shape[1]):
-            surrogate_grad = al * sig[t, n] * (f32(1) - sig[t, n])
-            not_fired = f32(0) if u_seq[t, n] >= f32(0) else f32(1)
-            reset_grad = not_fired - (th + u_seq[t, n] / al) * surrogate_grad
-            grad_after[n] = grad_spikes[t, n] * surrogate_grad + grad_after[n] * reset_grad
-            grad_row[n] += grad_after[n]
+    groups, T, neurons = u_seq.shape
+    grad_x = np.zeros((groups, 1 if summed else T, neurons), dtype=u_seq.dtype)
+    grad_after = np.zeros(neurons, dtype=u_seq.dtype)  # dL / d(potential after the reset) of the step after
+    for g in range(groups):
+        grad_after[:] = f32(0)
+        for t in range(T - 1, -1, -1):
+            grad_row = grad_x[g, 0] if summed else grad_x[g, t]
+            for n in range(neurons):
+                surrogate_grad = al * sig[g, t, n] * (f32(1) - sig[g, t, n])
+                not_fired = f32(0) if u_seq[g, t, n] >= f32(0) else f32(1)
+                reset_grad = not_fired - (th + u_seq[g, t, n] / al) * surrogate_grad
+                grad_after[n] = grad_spikes[g, t, n] * surrogate_grad + grad_after[n] * reset_grad
+                grad_row[n] += grad_after[n]
     return grad_x
 
 
 def if_steps_forward(x: torch.Tensor, T: int, threshold: float, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Spikes of IF neurons over T steps, [T, *shape], and the surrogate's argument at each step (clamped
-    as in `if_forward`), from x [T, *shape] (a current per step) or x [1, *shape] (the same at each)."""
-    shape, rows = (T, *x.shape[1:]), x.detach().reshape(x.shape[0], -1)
+    """Spikes of IF neurons over T steps, [G, T, *shape], and the surrogate's argument at each step
+    (clamped as in `if_forward`), from x [G, T, *shape] (a current per step) or [G, 1, *shape] (the
+    same at each)."""
+    shape, rows = (x.shape[0], T, *x.shape[2:]), x.detach().reshape(x.shape[0], x.shape[1], -1)
     if x.device.type == "cpu" and x.dtype == torch.float32 and NUMBA_ON_CPU:
         spikes, u_seq = _if_steps_forward_cpu(rows.contiguous().numpy(), T, threshold, alpha)
         return torch.from_numpy(spikes).view(shape), torch.from_numpy(u_seq).view(shape)
-    v_seq, v = rows.new_empty((T, rows.shape[1])), torch.zeros_like(rows[0])
+    v_seq, v = rows.new_empty((rows.shape[0], T, rows.shape[2])), torch.zeros_like(rows[:, 0])
     for t in range(T):
-        torch.add(v, rows[0] if len(rows) == 1 else rows[t], out=v_seq[t])
-        v = v_seq[t] * (v_seq[t] < threshold)
+        torch.add(v, rows[:, 0] if rows.shape[1] == 1 else rows[:, t], out=v_seq[:, t])
+        v = v_seq[:, t] * (v_seq[:, t] < threshold)
     u_seq = ((v_seq - threshold) * alpha).clamp_(-SURROGATE_ARG_LIMIT, SURROGATE_ARG_LIMIT)
     return (v_seq >= threshold).to(x.dtype).view(shape), u_seq.view(shape)
 
 
 def if_steps_backward(grad_spikes, u_seq, threshold: float, alpha: float, summed: bool) -> torch.Tensor:
     """dL/dx from dL/dspikes through the unrolled recurrence (reverse mode, reset not detached): per
-    step [T, ...], or `summed` over the steps [1, ...] for an input that was the same at each."""
-    T, shape = u_seq.shape[0], (1, *u_seq.shape[1:]) if summed else u_seq.shape
+    step [G, T, ...], or `summed` over the steps [G, 1, ...] for an input that was the same at each."""
+    G, T = u_seq.shape[:2]
+    shape = (G, 1, *u_seq.shape[2:]) if summed else u_seq.shape
     sig = torch.sigmoid(u_seq)  # in torch: vectorized, which numba's exp in the loop is not
     if u_seq.device.type == "cpu" and u_seq.dtype == torch.float32 and NUMBA_ON_CPU:
-        flat = (a.reshape(T, -1).contiguous().numpy() for a in (grad_spikes, u_seq, sig))
+        flat = (a.reshape(G, T, -1).contiguous().numpy() for a in (grad_spikes, u_seq, sig))
         return torch.from_numpy(_if_steps_backward_cpu(*flat, threshold, alpha, summed)).view(shape)
     surrogate_grad = alpha * sig * (1.0 - sig)
     reset_grad = (u_seq < 0).to(u_seq.dtype) - (threshold + u_seq / alpha) * surrogate_grad
-    grad_x, grad_after = torch.empty_like(u_seq), torch.zeros_like(u_seq[0])
+    grad_x, grad_after = torch.empty_like(u_seq), torch.zeros_like(u_seq[:, 0])
     for t in range(T - 1, -1, -1):
-        grad_after = grad_spikes[t] * surrogate_grad[t] + grad_after * reset_grad[t]
-        grad_x[t] = grad_after
-    return grad_x.sum(0, keepdim=True) if summed else grad_x
+        grad_after = grad_spikes[:, t] * surrogate_grad[:, t] + grad_after * reset_grad[:, t]
+        grad_x[:, t] = grad_after
+    return grad_x.sum(1, keepdim=True) if summed else grad_x
 
 
 class IFSpikes(torch.autograd.Function):
-    """The spikes [T, ...] of SpikingJelly IF neurons (hard reset to 0, not detached; sigmoid
-    surrogate) driven from rest by x[t] at step t, or by x[0] at every step when x has one row
-    [1, ...] (the first layer, whose input is the observation's current): the step-by-step
-    IFNode's output and gradient.
+    """The spikes [G, T, ...] of G groups of SpikingJelly IF neurons (hard reset to 0, not detached;
+    sigmoid surrogate) driven from rest by x[:, t] at step t, or by x[:, 0] at every step when x has
+    one step [G, 1, ...] (the first layer, whose input is the observation's current): the
+    step-by-step IFNode's output and gradient. The groups are the actor's and the critic's layers,
+    kept apart so that each branch's spikes are contiguous for its Linear.
 
     Backward runs the recurrence v[t] = v_after[t-1] + x[t], v_after[t] = v[t] (1 - spike[t]) in
     reverse: dL/dv[t] = dL/dspike[t] s'[t] + dL/dv_after[t] ((1 - spike[t]) - v[t] s'[t]), and
@@ -236,7 +246,7 @@ class IFSpikes(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, T: int, threshold: float, alpha: float) -> torch.Tensor:
         spikes, u_seq = if_steps_forward(x, T, threshold, alpha)
         ctx.save_for_backward(u_seq)
-        ctx.threshold, ctx.alpha, ctx.summed = threshold, alpha, len(x) == 1
+        ctx.threshold, ctx.alpha, ctx.summed = threshold, alpha, x.shape[1] == 1
         return spikes
 
     @staticmethod
