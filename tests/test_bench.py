@@ -1,7 +1,8 @@
-"""bench/reproduce.py: the budgets it trains for and the results file it keeps."""
+"""bench/reproduce.py: the budgets it trains for and the results file it keeps; bench/breakdown.py: what it times."""
 
 import json
 import sys
+import time
 from multiprocessing import Pool
 
 from helpers import ROOT
@@ -75,3 +76,40 @@ def test_plot_writes_the_figure_and_tables_into_a_directory_it_creates(tmp_path)
         "| Acrobot-v1 | cleanrl | -86.36 ± 1.32 (Acrobot-v1) | -90.0 (1) | -120.0 (1) | 75% |"
         in (tmp_path / "new" / "figure.md").read_text()
     )
+
+
+def test_breakdown_counts_forward_passes_inside_an_update_as_the_update_s():
+    import breakdown
+
+    timers = breakdown.Timers()
+    forward = timers.wrap("forward", lambda: time.sleep(0.02))
+    update = timers.wrap("update", lambda: [forward() for _ in range(3)])
+    forward()
+    update()
+    assert 0.02 <= timers.seconds["forward"] < 0.04  # the rollout's one call, not the update's three
+    assert timers.seconds["update"] >= 0.06
+
+
+def test_breakdown_of_a_short_run_times_parts_within_its_training_loop_and_restores_the_script(tmp_path):
+    import breakdown
+
+    import Spiking_PPO
+    from machinery import session
+
+    before = (session.training, Spiking_PPO.update)
+    out = tmp_path / "breakdown.json"
+    flags = ["--max-steps", "600", "--runs-dir", str(tmp_path / "runs"), "--json", str(out)]
+    assert breakdown.main(["PPO", *flags]) == 0
+    record = json.loads(out.read_text())
+    assert record["rollout_steps"] >= 600
+    assert list(record["seconds"]) == list(breakdown.PARTS)
+    timed = [record["seconds"][part] for part in breakdown.PARTS[:3]]  # the rest is the loop's time less these
+    assert all(s > 0 for s in timed) and sum(timed) <= record["loop_s"] + 0.05  # the loop's own count: 0.1 s steps
+    assert (session.training, Spiking_PPO.update) == before
+
+
+def test_breakdown_refuses_an_unknown_script_with_exit_2(capsys):
+    import breakdown
+
+    assert breakdown.main(["ppo.py"]) == 2
+    assert "usage: bench/breakdown.py" in capsys.readouterr().err
