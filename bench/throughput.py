@@ -1,11 +1,17 @@
-"""Throughput at CleanRL's own settings: environment steps per second of both agents' training loop.
+"""Throughput at CleanRL's own settings: environment steps per second of both agents' training loop,
+and, given a CleanRL checkout, of CleanRL's own scripts beside them on the same machine.
 
 Runs `PPO.py` and `Spiking_PPO.py` with `--preset cleanrl` on CartPole-v1 and HalfCheetah-v5 for a
 fixed number of environment steps, with no evaluation (CleanRL's loop has none), one run at a time,
 and reports the loop's own count of seconds (start-up left out, as CleanRL's SPS leaves it out),
-the median of --runs runs, beside CleanRL's figures on this machine class (CLEANRL_SPS).
+the median of --runs runs. With --cleanrl-dir, CleanRL's `ppo.py` (CartPole-v1) and
+`ppo_continuous_action.py` (HalfCheetah-v5) run for the same steps, in turn with the agents, at
+their defaults (torch's own thread count) and on one thread as our scripts run; their last printed
+SPS is their figure, and the ratios are to the faster of the two. Without it, the ratios are to the
+figures issue #13 gives for this machine class (ISSUE_CLEANRL_SPS).
 
     python bench/throughput.py                  # 100k environment steps per run, 3 runs per agent
+    python bench/throughput.py --cleanrl-dir ~/cleanrl   # with CleanRL's scripts (a clone; pip install tyro)
     python bench/throughput.py --device cuda --json throughput-cuda.json   # the networks on a GPU
 """
 
@@ -13,7 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -25,54 +34,123 @@ sys.path.insert(0, str(ROOT / "bench"))
 from benchmark import time_training  # noqa: E402
 from reproduce import num_envs  # noqa: E402
 
+from machinery.cli import OneLineParser, UsageError  # noqa: E402
+
 # CleanRL's scripts at their defaults on this machine class, as measured for issue #13 (SPS, the
 # environment steps per second its loop prints): ppo.py on CartPole-v1 ran 100k steps in 14 s, about
 # 9,000 steps/s in its loop; ppo_continuous_action.py on HalfCheetah about 2,100 steps/s.
-CLEANRL_SPS = {"CartPole-v1": 9_000, "HalfCheetah-v5": 2_100}
+ISSUE_CLEANRL_SPS = {"CartPole-v1": 9_000, "HalfCheetah-v5": 2_100}
 SCRIPTS = {"PPO": "PPO.py", "Spiking-PPO": "Spiking_PPO.py"}
+CLEANRL_SCRIPTS = {"CartPole-v1": "cleanrl/ppo.py", "HalfCheetah-v5": "cleanrl/ppo_continuous_action.py"}
+# CleanRL's ppo_continuous_action.py calls TransformObservation(env, f), the gymnasium 0.29 form; gymnasium
+# 1.x also wants the observation space, and None keeps the env's, as 0.29 did. The script itself is run
+# unchanged, as its __main__.
+CLEANRL_RUNNER = """
+import runpy, sys
+import gymnasium as gym
+class TransformObservation(gym.wrappers.TransformObservation):
+    def __init__(self, env, func, observation_space=None):
+        super().__init__(env, func, observation_space)
+gym.wrappers.TransformObservation = TransformObservation
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def cleanrl_sps(checkout: Path, task: str, env_steps: int, one_thread: bool, cwd: str) -> int:
+    """The SPS CleanRL's own script prints last (its global step over the seconds since its first reset)."""
+    script = checkout / CLEANRL_SCRIPTS[task]
+    command = [sys.executable, "-c", CLEANRL_RUNNER, str(script), "--env-id", task]
+    command += ["--total-timesteps", str(env_steps), "--no-cuda"]
+    env = {**os.environ, **({"OMP_NUM_THREADS": "1"} if one_thread else {})}
+    result = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env)
+    sps = re.findall(r"^SPS: (\d+)$", result.stdout, re.MULTILINE)
+    if result.returncode != 0 or not sps:
+        raise RuntimeError(f"{script} failed: {result.stderr.strip()[-500:]}")
+    return int(sps[-1])
+
+
+def seconds_for(name: str, task: str, args: argparse.Namespace, runs_dir: str) -> float:
+    """Seconds that one run of `name` (an agent, or CleanRL's script) takes for --env-steps
+    environment steps of `task`, its training loop alone."""
+    if name.startswith("CleanRL"):
+        one_thread = name.endswith("1 thread")
+        return args.env_steps / cleanrl_sps(args.cleanrl_dir, task, args.env_steps, one_thread, runs_dir)
+    preset = ["--preset", "cleanrl"]
+    envs_at_once = num_envs(task, preset)
+    steps = args.env_steps // envs_at_once
+    flags = [*preset, "--env-id", task, "--eval-interval", str(10 * steps), "--cost-interval", "0"]
+    done, _, loop = time_training(SCRIPTS[name], flags, steps, runs_dir, 1, args.device)
+    return loop * args.env_steps / (done * envs_at_once)
+
+
+def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env-steps", type=int, default=100_000, help="environment steps per run")
     parser.add_argument("--runs", type=int, default=3, help="runs per agent and task (the median is reported)")
     parser.add_argument(
-        "--tasks", nargs="+", choices=list(CLEANRL_SPS), default=list(CLEANRL_SPS), help="tasks to time"
+        "--tasks", nargs="+", choices=list(ISSUE_CLEANRL_SPS), default=list(ISSUE_CLEANRL_SPS), help="tasks to time"
     )
     parser.add_argument("--agents", nargs="+", choices=list(SCRIPTS), default=list(SCRIPTS), help="agents to time")
     parser.add_argument(
         "--device", default="cpu", choices=("cpu", "cuda", "auto"), help="the scripts' --device (envs run on the CPU)"
     )
+    parser.add_argument("--cleanrl-dir", type=Path, help="a CleanRL checkout: time its scripts too, side by side")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results-throughput.json"), help="where to write")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.cleanrl_dir is not None:
+        missing = [s for s in CLEANRL_SCRIPTS.values() if not (args.cleanrl_dir / s).is_file()]
+        if missing:
+            parser.error(f"--cleanrl-dir {args.cleanrl_dir}: no {missing[0]} there (give the root of a CleanRL clone)")
+    return args
 
-    results = {"env_steps": args.env_steps, "device": args.device, "cleanrl_sps": CLEANRL_SPS, "runs": {}}
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_cli(argv)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    results = {"env_steps": args.env_steps, "device": args.device, "issue_cleanrl_sps": ISSUE_CLEANRL_SPS}
+    results |= {"cleanrl_dir": None if args.cleanrl_dir is None else str(args.cleanrl_dir), "runs": {}}
+    names = [*args.agents, *(["CleanRL", "CleanRL, 1 thread"] if args.cleanrl_dir is not None else [])]
     with tempfile.TemporaryDirectory() as runs_dir:
         for task in args.tasks:
-            preset = ["--preset", "cleanrl"]
-            envs_at_once = num_envs(task, preset)
-            steps = args.env_steps // envs_at_once
-            flags = [*preset, "--env-id", task, "--eval-interval", str(10 * steps), "--cost-interval", "0"]
-            for agent in args.agents:
-                loops = []
-                for _ in range(args.runs):
-                    done, _, loop = time_training(SCRIPTS[agent], flags, steps, runs_dir, 1, args.device)
-                    loops.append(loop)
-                    print(f"{task} {agent}: {done * envs_at_once} env steps in {loop:.1f} s", file=sys.stderr)
-                sps = done * envs_at_once / statistics.median(loops)
-                results["runs"][f"{task} {agent}"] = {"loop_s_all": loops, "env_steps_per_s": sps}
-                Path(args.json).write_text(json.dumps(results, indent=2) + "\n")  # what is done survives a stop
-
-    print("| task | CleanRL (its SPS) | PPO (ANN) | Spiking PPO |")
-    print("|---|---:|---:|---:|")
-    for task in args.tasks:
-        cells = []
-        for agent in SCRIPTS:
-            sps = results["runs"].get(f"{task} {agent}", {}).get("env_steps_per_s")
-            cells.append("-" if sps is None else f"{sps:,.0f} ({sps / CLEANRL_SPS[task]:.2f}x)")
-        print(f"| {task} | {CLEANRL_SPS[task]:,} | {' | '.join(cells)} |")
+            seconds = {name: [] for name in names}
+            for _ in range(args.runs):  # in turn, so that a slow spell of the machine hits them all alike
+                for name in names:
+                    seconds[name].append(seconds_for(name, task, args, runs_dir))
+                    print(f"{task} {name}: {args.env_steps} env steps in {seconds[name][-1]:.1f} s", file=sys.stderr)
+            for name, all_runs in seconds.items():
+                sps = args.env_steps / statistics.median(all_runs)
+                results["runs"][f"{task} {name}"] = {"seconds_all": all_runs, "env_steps_per_s": sps}
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")  # what is done survives a stop
+    print(table(results, args.tasks))
     print(f"\nwritten: {args.json}")
+    return 0
+
+
+def table(results: dict, tasks: list[str]) -> str:
+    """Environment steps per second of each agent, and its ratio to CleanRL's: measured here where
+    CleanRL ran (the faster of its two thread settings), else the issue's figure."""
+    runs, measured = results["runs"], results["cleanrl_dir"] is not None
+    cleanrl_head = "CleanRL (its SPS here: default threads / 1 thread)" if measured else "CleanRL (issue #13's figure)"
+    lines = [f"| task | {cleanrl_head} | PPO (ANN) | Spiking PPO |", "|---|---:|---:|---:|"]
+    for task in tasks:
+        sps = {
+            name: runs.get(f"{task} {name}", {}).get("env_steps_per_s")
+            for name in (*SCRIPTS, "CleanRL", "CleanRL, 1 thread")
+        }
+        if measured:
+            baseline = max(sps["CleanRL"], sps["CleanRL, 1 thread"])
+            cleanrl = f"{sps['CleanRL']:,.0f} / {sps['CleanRL, 1 thread']:,.0f}"
+        else:
+            baseline = results["issue_cleanrl_sps"][task]
+            cleanrl = f"{baseline:,}"
+        cells = ["-" if sps[a] is None else f"{sps[a]:,.0f} ({sps[a] / baseline:.2f}x)" for a in SCRIPTS]
+        lines.append(f"| {task} | {cleanrl} | {' | '.join(cells)} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

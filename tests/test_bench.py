@@ -5,6 +5,7 @@ import sys
 import time
 from multiprocessing import Pool
 
+import pytest
 from helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -113,3 +114,45 @@ def test_breakdown_refuses_an_unknown_script_with_exit_2(capsys):
 
     assert breakdown.main(["ppo.py"]) == 2
     assert "usage: bench/breakdown.py" in capsys.readouterr().err
+
+
+def test_cleanrl_scripts_run_unchanged_under_gymnasium_1_with_their_last_sps_taken(tmp_path):
+    """A stand-in for a CleanRL checkout: its script uses the gymnasium 0.29 form of TransformObservation
+    and prints an SPS line per iteration, as CleanRL's do."""
+    import throughput
+
+    script = tmp_path / "checkout" / throughput.CLEANRL_SCRIPTS["HalfCheetah-v5"]
+    script.parent.mkdir(parents=True)
+    script.write_text(
+        "import os, sys\nimport gymnasium as gym\n"
+        "env = gym.wrappers.TransformObservation(gym.make('Pendulum-v1'), lambda obs: obs)\n"
+        "assert env.observation_space == gym.make('Pendulum-v1').observation_space\n"
+        "assert __name__ == '__main__' and sys.argv[0] == __file__, (__name__, sys.argv)\n"
+        "assert sys.argv[1:] == ['--env-id', 'HalfCheetah-v5', '--total-timesteps', '1000', '--no-cuda'], sys.argv\n"
+        "print('SPS:', 10)\nprint('SPS:', 1 if os.environ.get('OMP_NUM_THREADS') == '1' else 2)\n"
+    )
+    checkout = script.parents[1]
+    assert throughput.cleanrl_sps(checkout, "HalfCheetah-v5", 1000, True, str(tmp_path)) == 1
+    script.write_text("raise SystemExit('no display')\n")
+    with pytest.raises(RuntimeError, match="no display"):
+        throughput.cleanrl_sps(checkout, "HalfCheetah-v5", 1000, False, str(tmp_path))
+
+
+def test_throughput_ratios_are_to_the_faster_of_cleanrl_s_two_thread_settings():
+    import throughput
+
+    runs = {"CartPole-v1 PPO": 3000.0, "CartPole-v1 Spiking-PPO": 1000.0}
+    runs |= {"CartPole-v1 CleanRL": 500.0, "CartPole-v1 CleanRL, 1 thread": 2000.0}
+    results = {"cleanrl_dir": "/c", "runs": {k: {"env_steps_per_s": v} for k, v in runs.items()}}
+    row = throughput.table(results, ["CartPole-v1"]).splitlines()[2]
+    assert row == "| CartPole-v1 | 500 / 2,000 | 3,000 (1.50x) | 1,000 (0.50x) |"
+    results |= {"cleanrl_dir": None, "issue_cleanrl_sps": {"CartPole-v1": 1500}}
+    assert throughput.table(results, ["CartPole-v1"]).splitlines()[2].endswith("| 3,000 (2.00x) | 1,000 (0.67x) |")
+
+
+def test_throughput_refuses_a_cleanrl_dir_without_its_scripts_in_one_line(tmp_path, capsys):
+    import throughput
+
+    assert throughput.main(["--cleanrl-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no cleanrl/ppo.py there" in err
