@@ -160,6 +160,7 @@ def snapshot(state, elapsed_seconds: float) -> tuple[dict, dict]:
             "optimizer": state.optimizer.state_dict(),
             "rng": {
                 "train": state.rng.get_state(),
+                "train_device": state.rng.device.type,  # a CPU generator cannot take a CUDA one's state
                 "python": random.getstate(),
                 "numpy": np.random.get_state(),
                 "torch": torch.get_rng_state(),
@@ -187,9 +188,9 @@ def restore(state, ckpt: dict) -> None:
     ckpt = from_data(ckpt)
     state.model.load_state_dict(ckpt["model"])
     state.optimizer.load_state_dict(ckpt["optimizer"])
-    if len(ckpt["rng"]["train"]) == len(state.rng.get_state()):
+    if saved_on_this_kind_of_device(ckpt["rng"], state.rng):
         state.rng.set_state(ckpt["rng"]["train"])
-    else:  # resumed on another kind of device (--device): its generator cannot take the other's state
+    else:  # resumed with another --device: the sampling goes on from a seed of its own
         state.rng.manual_seed(state.args.seed + ckpt["updates"])
     random.setstate(ckpt["rng"]["python"])
     np.random.set_state(ckpt["rng"]["numpy"])
@@ -205,6 +206,14 @@ def restore(state, ckpt: dict) -> None:
     if ckpt["envs"] is not None:
         state.envs.set_attr("restore_state", ckpt["envs"])
         state.obs = ckpt["obs"].to(state.obs.device)
+
+
+def saved_on_this_kind_of_device(saved_rng: dict, rng: torch.Generator) -> bool:
+    """Whether the rollout generator's saved state is of `rng`'s kind of device (CPU or CUDA). A
+    last.pt from before the device was saved beside it tells by the state's size, which differs."""
+    if "train_device" in saved_rng:
+        return saved_rng["train_device"] == rng.device.type
+    return len(saved_rng["train"]) == len(rng.get_state())
 
 
 def load_agent(path: str | Path, agent, resume: bool = False) -> tuple[torch.nn.Module, dict]:

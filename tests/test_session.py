@@ -4,6 +4,7 @@ import dataclasses
 import signal
 
 import pytest
+import torch
 
 import PPO
 from machinery import checkpoints, run, session
@@ -83,3 +84,22 @@ def test_a_resumed_session_counts_only_its_own_seconds_and_starts_where_last_pt_
         assert resumed.step == 8 and resumed.run.dir == t.run.dir
         assert resumed.run.training_seconds() >= 1000.0
     assert 0 <= resumed.summary()["seconds"] < 100
+
+
+def test_a_run_resumed_on_another_kind_of_device_reseeds_its_rollout_generator(runs_dir):
+    """The saved generator state says which kind of device it came from; a CUDA one cannot be put
+    into a CPU generator, so the resumed run seeds its own from --seed and the updates done."""
+    args = PPO.Args(runs_dir=str(runs_dir), **ARGS)
+    with open_session(args) as t:
+        t.step, t.updates = 8, 3
+    ckpt = checkpoints.read_checkpoint(t.run.dir / "last.pt", "PPO", resume=True)
+    assert ckpt["rng"]["train_device"] == "cpu"
+    resumed_args = dataclasses.replace(args, resume=str(t.run.dir), max_steps=16)
+    with open_session(resumed_args, resume_from=ckpt) as same_device:
+        assert torch.equal(same_device.rng.get_state(), ckpt["rng"]["train"])
+    ckpt["rng"]["train_device"] = "cuda"
+    with open_session(resumed_args, resume_from=ckpt) as other_device:
+        assert torch.equal(other_device.rng.get_state(), torch.Generator().manual_seed(args.seed + 3).get_state())
+    del ckpt["rng"]["train_device"]  # a last.pt of an earlier version: a CPU state has a CPU state's size
+    with open_session(resumed_args, resume_from=ckpt) as earlier_version:
+        assert torch.equal(earlier_version.rng.get_state(), ckpt["rng"]["train"])
