@@ -194,8 +194,7 @@ class ActorCritic(nn.Module):
                 bias = torch.stack((critic_mid.bias, actor_mid.bias)).unsqueeze(1)
                 currents = torch.baddbmm(bias, spikes.flatten(1, -2), weight).view_as(spikes)
                 spikes = IFSpikes.apply(currents, self.T, threshold, alpha)
-            critic_counts, actor_counts = torch.matmul(self.readout_w, spikes.flatten(2))
-            critic_counts, actor_counts = (c.view(len(x), -1) for c in (critic_counts, actor_counts))
+            critic_counts, actor_counts = torch.matmul(self.readout_w, spikes.flatten(2)).view(2, len(x), -1)
         else:
             h = torch.cat((critic_in(x), actor_in(x)), dim=-1)
             counts = IFSpikeCount.apply(h, self.readout_w, threshold, alpha)

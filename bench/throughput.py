@@ -42,6 +42,7 @@ from machinery.cli import OneLineParser, UsageError  # noqa: E402
 ISSUE_CLEANRL_SPS = {"CartPole-v1": 9_000, "HalfCheetah-v5": 2_100}
 SCRIPTS = {"PPO": "PPO.py", "Spiking-PPO": "Spiking_PPO.py"}
 CLEANRL_SCRIPTS = {"CartPole-v1": "cleanrl/ppo.py", "HalfCheetah-v5": "cleanrl/ppo_continuous_action.py"}
+CLEANRL_RUNS = {"CleanRL": False, "CleanRL, 1 thread": True}  # name: on one thread (OMP_NUM_THREADS=1)
 # CleanRL's ppo_continuous_action.py calls TransformObservation(env, f), the gymnasium 0.29 form; gymnasium
 # 1.x also wants the observation space, and None keeps the env's, as 0.29 did. The script itself is run
 # unchanged, as its __main__.
@@ -73,9 +74,8 @@ def cleanrl_sps(checkout: Path, task: str, env_steps: int, one_thread: bool, cwd
 def seconds_for(name: str, task: str, args: argparse.Namespace, runs_dir: str) -> float:
     """Seconds that one run of `name` (an agent, or CleanRL's script) takes for --env-steps
     environment steps of `task`, its training loop alone."""
-    if name.startswith("CleanRL"):
-        one_thread = name.endswith("1 thread")
-        return args.env_steps / cleanrl_sps(args.cleanrl_dir, task, args.env_steps, one_thread, runs_dir)
+    if name in CLEANRL_RUNS:
+        return args.env_steps / cleanrl_sps(args.cleanrl_dir, task, args.env_steps, CLEANRL_RUNS[name], runs_dir)
     preset = ["--preset", "cleanrl"]
     envs_at_once = num_envs(task, preset)
     steps = args.env_steps // envs_at_once
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     results = {"env_steps": args.env_steps, "device": args.device, "issue_cleanrl_sps": ISSUE_CLEANRL_SPS}
     results |= {"cleanrl_dir": None if args.cleanrl_dir is None else str(args.cleanrl_dir), "runs": {}}
-    names = [*args.agents, *(["CleanRL", "CleanRL, 1 thread"] if args.cleanrl_dir is not None else [])]
+    names = [*args.agents, *(CLEANRL_RUNS if args.cleanrl_dir is not None else ())]
     with tempfile.TemporaryDirectory() as runs_dir:
         for task in args.tasks:
             seconds = {name: [] for name in names}
@@ -137,13 +137,10 @@ def table(results: dict, tasks: list[str]) -> str:
     cleanrl_head = "CleanRL (its SPS here: default threads / 1 thread)" if measured else "CleanRL (issue #13's figure)"
     lines = [f"| task | {cleanrl_head} | PPO (ANN) | Spiking PPO |", "|---|---:|---:|---:|"]
     for task in tasks:
-        sps = {
-            name: runs.get(f"{task} {name}", {}).get("env_steps_per_s")
-            for name in (*SCRIPTS, "CleanRL", "CleanRL, 1 thread")
-        }
+        sps = {name: runs.get(f"{task} {name}", {}).get("env_steps_per_s") for name in (*SCRIPTS, *CLEANRL_RUNS)}
         if measured:
-            baseline = max(sps["CleanRL"], sps["CleanRL, 1 thread"])
-            cleanrl = f"{sps['CleanRL']:,.0f} / {sps['CleanRL, 1 thread']:,.0f}"
+            baseline = max(sps[name] for name in CLEANRL_RUNS)
+            cleanrl = " / ".join(f"{sps[name]:,.0f}" for name in CLEANRL_RUNS)
         else:
             baseline = results["issue_cleanrl_sps"][task]
             cleanrl = f"{baseline:,}"
