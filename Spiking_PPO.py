@@ -107,6 +107,7 @@ class SpikingArgs(Args):
     readout_tau: float = flag(
         2.0, "time constant of the LIF readout, in steps: the tutorial's 2 weighs the last steps most", "time_constant"
     )
+    soft_reset: bool = flag(False, "IF neurons subtract the threshold when they fire (tutorial: reset to 0)")
     snn_impl: str = flag(
         "fast", "fast (exact, closed form over T) or reference (step by step)", choices=("fast", "reference")
     )
@@ -135,14 +136,15 @@ class ActorCritic(nn.Module):
 
     def __init__(
         self, num_inputs: int, num_outputs: int, hidden_size: int, T: int = 16, std: float = 0.0, impl="fast",
-        hidden_layers: int = 1, readout_tau: float = 2.0,
+        hidden_layers: int = 1, readout_tau: float = 2.0, soft_reset: bool = False,
     ):  # fmt: skip
         super().__init__()
+        v_reset = None if soft_reset else 0.0  # SpikingJelly's soft reset: v <- v - threshold on a spike
 
         def branch(num_out: int) -> nn.Sequential:  # the tutorial's has one hidden layer: Linear, IF
-            hidden = [nn.Linear(num_inputs, hidden_size), neuron.IFNode()]
+            hidden = [nn.Linear(num_inputs, hidden_size), neuron.IFNode(v_reset=v_reset)]
             for _ in range(hidden_layers - 1):
-                hidden += [nn.Linear(hidden_size, hidden_size), neuron.IFNode()]
+                hidden += [nn.Linear(hidden_size, hidden_size), neuron.IFNode(v_reset=v_reset)]
             return nn.Sequential(*hidden, nn.Linear(hidden_size, num_out), NonSpikingLIFNode(tau=readout_tau))
 
         self.critic = branch(1)
@@ -185,19 +187,19 @@ class ActorCritic(nn.Module):
         batched matmul (the tensors hold the branch first, so neither branch's spikes are copied).
         """
         critic_in, actor_in, critic_out, actor_out, if_node = self._layers
-        threshold, alpha = if_node.v_threshold, if_node.surrogate_function.alpha
+        neurons = if_node.v_threshold, if_node.surrogate_function.alpha, if_node.v_reset is None
         if self._middle:  # deeper layers see spikes that change over the T steps: run the steps, all at once
             h = torch.stack((critic_in(x), actor_in(x))).unsqueeze(1)  # [branch, 1 step (the same at each), batch, H]
-            spikes = IFSpikes.apply(h, self.T, threshold, alpha)
+            spikes = IFSpikes.apply(h, self.T, *neurons)
             for critic_mid, actor_mid in self._middle:
                 weight = torch.stack((critic_mid.weight, actor_mid.weight)).transpose(1, 2)
                 bias = torch.stack((critic_mid.bias, actor_mid.bias)).unsqueeze(1)
                 currents = torch.baddbmm(bias, spikes.flatten(1, -2), weight).view_as(spikes)
-                spikes = IFSpikes.apply(currents, self.T, threshold, alpha)
+                spikes = IFSpikes.apply(currents, self.T, *neurons)
             critic_counts, actor_counts = torch.matmul(self.readout_w, spikes.flatten(2)).view(2, len(x), -1)
         else:
             h = torch.cat((critic_in(x), actor_in(x)), dim=-1)
-            counts = IFSpikeCount.apply(h, self.readout_w, threshold, alpha)
+            counts = IFSpikeCount.apply(h, self.readout_w, *neurons)
             critic_counts, actor_counts = counts.split(critic_in.out_features, dim=-1)
         # sum_t w[t] (W spike[t] + b) = W counts + sum(w) b, in one op
         value = torch.addmm(critic_out.bias, critic_counts, critic_out.weight.t(), beta=self.readout_w_sum)
@@ -444,7 +446,7 @@ def main(agent: Agent, argv: list[str] | None = None) -> int:
 def build_spiking_agent(num_inputs: int, num_actions: int, args: SpikingArgs) -> ActorCritic:
     return ActorCritic(
         num_inputs, num_actions, args.hidden_size, args.T, impl=args.snn_impl, hidden_layers=args.hidden_layers,
-        readout_tau=args.readout_tau,
+        readout_tau=args.readout_tau, soft_reset=args.soft_reset,
     )  # fmt: skip
 
 
@@ -454,10 +456,11 @@ def spiking_diagnostics(model: ActorCritic, states: torch.Tensor) -> dict[str, f
     fires), and the fraction of its neurons silent on the whole batch. The tags name the branch, and
     the layer from the second on (actor_layer2, ...)."""
     scalars, if_node = {}, model.actor[1]
+    neurons = if_node.v_threshold, if_node.surrogate_function.alpha, if_node.v_reset is None
     for name, branch in (("actor", model.actor), ("critic", model.critic)):
         spikes = states[None, None]  # one group, and every step sees the same observation
         for layer, linear in enumerate(branch[:-2:2], start=1):
-            spikes = IFSpikes.apply(linear(spikes), model.T, if_node.v_threshold, if_node.surrogate_function.alpha)
+            spikes = IFSpikes.apply(linear(spikes), model.T, *neurons)
             rates, tag = spikes[0].mean(dim=0), name if layer == 1 else f"{name}_layer{layer}"
             scalars[f"snn/firing_rate/{tag}"] = float(rates.mean())
             scalars[f"snn/never_firing_fraction/{tag}"] = float((rates.amax(dim=0) == 0).float().mean())

@@ -4,10 +4,12 @@
 module T times. This module holds the part that needs kernels; it knows nothing of PPO or envs.
 
 The derivation. The first Linear sees the same observation x at every step, so its output
-h = W1 x + b1 is constant over the T steps. An IF neuron with hard reset to 0 then follows the
-scalar recurrence
+h = W1 x + b1 is constant over the T steps. An IF neuron with hard reset to 0 (the tutorial's) then
+follows the scalar recurrence
 
-    v[t] = v_after[t-1] + h,   spike[t] = (v[t] >= threshold),   v_after[t] = v[t] (1 - spike[t]).
+    v[t] = v_after[t-1] + h,   spike[t] = (v[t] >= threshold),   v_after[t] = v[t] (1 - spike[t]),
+
+and with soft reset (--soft-reset, SpikingJelly's v_reset=None) v_after[t] = v[t] - threshold spike[t].
 
 A NonSpikingLIFNode fed y[0..T-1] from rest ends at sum_t w[t] y[t] with
 w[t] = (1/tau) (1 - 1/tau)^(T-1-t) (`lif_readout_weights`), and y[t] = W2 spike[t] + b2, so the
@@ -15,7 +17,8 @@ readout is W2 (sum_t w[t] spike[t]) + sum(w) b2: the second Linear runs once, on
 counts. What the network needs from the IF layer is therefore the count sum_t w[t] spike[t]
 (forward) and its derivative with respect to h (backward), through the unrolled recurrence with
 SpikingJelly's sigmoid surrogate and its reset left in the graph. Forward mode along the potentials
-gives it per neuron: dv[t] = 1 + a[t-1] dv[t-1] with a[t] = (1 - spike[t]) - s'[t] v[t], and the
+gives it per neuron: dv[t] = 1 + a[t-1] dv[t-1] with a[t] = d v_after[t] / d v[t], which is
+(1 - spike[t]) - s'[t] v[t] for the hard reset and 1 - s'[t] threshold for the soft one, and the
 count gains w[t] s'[t] dv[t], where s'[t] is the surrogate's derivative at v[t].
 
 Hidden layers after the first (--hidden-layers) see spikes that change from step to step, so no
@@ -54,20 +57,21 @@ def lif_readout_weights(tau: float, T: int) -> torch.Tensor:
 
 
 def check_fast_path_applies(model) -> None:
-    """The fast path assumes the tutorial's neurons: hard reset to 0, sigmoid surrogate, and the
-    same neuron parameters in every IF layer of both branches (it runs their IF layers as one)."""
+    """The fast path assumes the tutorial's neurons (hard reset to 0, or soft reset; sigmoid
+    surrogate) and the same neuron parameters in every IF layer of both branches (it runs their IF
+    layers as one)."""
     actor_if, actor_readout = model.actor[1], model.actor[-1]
     if_nodes = [*model.critic[1:-1:2], *model.actor[1:-1:2]]
     for if_node in if_nodes:
-        assert if_node.v_reset == 0.0 and isinstance(if_node.surrogate_function, surrogate.Sigmoid)
-        assert if_node.v_threshold == actor_if.v_threshold
+        assert if_node.v_reset in (0.0, None) and isinstance(if_node.surrogate_function, surrogate.Sigmoid)
+        assert if_node.v_threshold == actor_if.v_threshold and if_node.v_reset == actor_if.v_reset
         assert if_node.surrogate_function.alpha == actor_if.surrogate_function.alpha
     for readout in (model.critic[-1], actor_readout):
         assert readout.v_reset == 0.0 and readout.decay_input and readout.tau == actor_readout.tau
 
 
 @numba.njit(cache=True)
-def _if_forward_cpu(h, threshold, alpha, w):  # pragma: no cover (compiled)
+def _if_forward_cpu(h, threshold, alpha, w, soft_reset):  # pragma: no cover (compiled)
     th, al, limit = f32(threshold), f32(alpha), f32(SURROGATE_ARG_LIMIT)
     v, count = np.zeros_like(h), np.zeros_like(h)
     u_seq = np.empty((len(w), len(h)), dtype=h.dtype)
@@ -78,12 +82,12 @@ def _if_forward_cpu(h, threshold, alpha, w):  # pragma: no cover (compiled)
             fired = v_t >= th
             u_seq[t, n] = min(max(al * (v_t - th), -limit), limit)
             count[n] += w_t if fired else f32(0)
-            v[n] = f32(0) if fired else v_t
+            v[n] = (v_t - th if soft_reset else f32(0)) if fired else v_t
     return count, u_seq
 
 
 @numba.njit(cache=True)
-def _if_gradient_factor_cpu(u_seq, sig, threshold, alpha, w):  # pragma: no cover (compiled)
+def _if_gradient_factor_cpu(u_seq, sig, threshold, alpha, w, soft_reset):  # pragma: no cover (compiled)
     th, al = f32(threshold), f32(alpha)
     dv, factor = np.zeros_like(u_seq[0]), np.zeros_like(u_seq[0])
     for t in range(u_seq.shape[0]):
@@ -91,42 +95,60 @@ def _if_gradient_factor_cpu(u_seq, sig, threshold, alpha, w):  # pragma: no cove
             surrogate_grad = al * sig[t, n] * (f32(1) - sig[t, n])
             dv_t = dv[n] + f32(1)
             factor[n] += w[t] * surrogate_grad * dv_t
-            not_fired = f32(0) if u_seq[t, n] >= f32(0) else f32(1)
-            dv[n] = dv_t * (not_fired - surrogate_grad * (th + u_seq[t, n] / al))
+            if soft_reset:
+                reset_grad = f32(1) - surrogate_grad * th
+            else:
+                not_fired = f32(0) if u_seq[t, n] >= f32(0) else f32(1)
+                reset_grad = not_fired - surrogate_grad * (th + u_seq[t, n] / al)
+            dv[n] = dv_t * reset_grad
     return factor
 
 
-def if_forward(h: torch.Tensor, threshold: float, alpha: float, w: torch.Tensor):
+def if_forward(h: torch.Tensor, threshold: float, alpha: float, w: torch.Tensor, soft_reset: bool = False):
     """Weighted spike counts sum_t w[t] spike[t], and the surrogate's argument at each step [T, *h.shape]."""
     T = len(w)
     if h.device.type == "cpu" and h.dtype == torch.float32 and NUMBA_ON_CPU:
-        count, u_seq = _if_forward_cpu(h.detach().reshape(-1).numpy(), threshold, alpha, w.numpy())
+        count, u_seq = _if_forward_cpu(h.detach().reshape(-1).numpy(), threshold, alpha, w.numpy(), soft_reset)
         return torch.from_numpy(count).view_as(h), torch.from_numpy(u_seq).view(T, *h.shape)
     v_seq = h.new_empty((T, *h.shape))  # potentials before each reset
     v = torch.zeros_like(h)
     for t in range(T):
         torch.add(v, h, out=v_seq[t])
-        v = v_seq[t] * (v_seq[t] < threshold)
+        v = reset(v_seq[t], threshold, soft_reset)
     count = torch.tensordot(w, (v_seq >= threshold).to(h.dtype), 1)
     u_seq = ((v_seq - threshold) * alpha).clamp_(-SURROGATE_ARG_LIMIT, SURROGATE_ARG_LIMIT)
     return count, u_seq
 
 
-def if_gradient_factor(u_seq: torch.Tensor, threshold: float, alpha: float, w: torch.Tensor) -> torch.Tensor:
+def reset(v: torch.Tensor, threshold: float, soft_reset: bool) -> torch.Tensor:
+    """The potentials after the reset, in the torch kernels: as SpikingJelly computes them."""
+    return v - (v >= threshold) * threshold if soft_reset else v * (v < threshold)
+
+
+def reset_gradient(u_seq: torch.Tensor, surrogate_grad: torch.Tensor, threshold: float, alpha: float, soft_reset: bool):
+    """d v_after / d v at each step, from the surrogate's saved argument u = alpha (v - threshold)."""
+    if soft_reset:
+        return 1.0 - threshold * surrogate_grad
+    return (u_seq < 0).to(u_seq.dtype) - (threshold + u_seq / alpha) * surrogate_grad
+
+
+def if_gradient_factor(
+    u_seq: torch.Tensor, threshold: float, alpha: float, w: torch.Tensor, soft_reset: bool = False
+) -> torch.Tensor:
     """d(sum_t w[t] spike[t]) / dh per neuron, through the unrolled recurrence with surrogate spikes.
 
     Forward mode along the potentials: dv[t] = 1 + a[t-1] dv[t-1], where
-    a[t] = d(v after reset)/d(v before reset) = (1 - spike[t]) - surrogate'[t] * v[t]
-    (SpikingJelly does not detach the reset), and the count gains w[t] surrogate'[t] dv[t].
+    a[t] = d(v after reset)/d(v before reset) (`reset_gradient`; SpikingJelly does not detach the
+    reset), and the count gains w[t] surrogate'[t] dv[t].
     """
     T, sig = len(w), torch.sigmoid(u_seq)
     if u_seq.device.type == "cpu" and u_seq.dtype == torch.float32 and NUMBA_ON_CPU:
         factor = _if_gradient_factor_cpu(
-            u_seq.view(T, -1).numpy(), sig.view(T, -1).numpy(), threshold, alpha, w.numpy()
+            u_seq.view(T, -1).numpy(), sig.view(T, -1).numpy(), threshold, alpha, w.numpy(), soft_reset
         )
         return torch.from_numpy(factor).view(u_seq.shape[1:])
     surrogate_grad = alpha * sig * (1.0 - sig)
-    a = torch.addcmul((u_seq < 0).to(u_seq.dtype), surrogate_grad, threshold + u_seq / alpha, value=-1.0)
+    a = reset_gradient(u_seq, surrogate_grad, threshold, alpha, soft_reset)
     dv = torch.ones_like(u_seq)
     for t in range(1, T):
         torch.addcmul(dv[t], a[t - 1], dv[t - 1], out=dv[t])
@@ -137,26 +159,27 @@ class IFSpikeCount(torch.autograd.Function):
     """Weighted spike count of SpikingJelly IF neurons driven by the same input h for T steps.
 
     Forward: ``sum_t w[t] * spike[t]``. Backward: the gradient autograd would find through the
-    unrolled IFNode recurrence with its sigmoid surrogate, reset included; with a constant
-    input it is a per-neuron factor times the incoming gradient.
+    unrolled IFNode recurrence with its sigmoid surrogate, reset included (hard, or soft with
+    `soft_reset`); with a constant input it is a per-neuron factor times the incoming gradient.
     """
 
     @staticmethod
-    def forward(ctx, h: torch.Tensor, w: torch.Tensor, threshold: float, alpha: float) -> torch.Tensor:
-        count, u_seq = if_forward(h, threshold, alpha, w)
+    def forward(ctx, h: torch.Tensor, w: torch.Tensor, threshold: float, alpha: float, soft_reset: bool = False):
+        count, u_seq = if_forward(h, threshold, alpha, w, soft_reset)
         ctx.save_for_backward(u_seq, w)
-        ctx.threshold, ctx.alpha = threshold, alpha
+        ctx.threshold, ctx.alpha, ctx.soft_reset = threshold, alpha, soft_reset
         return count
 
     @staticmethod
     def backward(ctx, grad_count: torch.Tensor):
         u_seq, w = ctx.saved_tensors
-        return grad_count * if_gradient_factor(u_seq, ctx.threshold, ctx.alpha, w), None, None, None
+        factor = if_gradient_factor(u_seq, ctx.threshold, ctx.alpha, w, ctx.soft_reset)
+        return grad_count * factor, None, None, None, None
 
 
 # ---- IF layers whose spikes are needed step by step (deeper networks) ---------------------------
 @numba.njit(cache=True)
-def _if_steps_forward_cpu(x, T, threshold, alpha):  # pragma: no cover (compiled)
+def _if_steps_forward_cpu(x, T, threshold, alpha, soft_reset):  # pragma: no cover (compiled)
     th, al, limit = f32(threshold), f32(alpha), f32(SURROGATE_ARG_LIMIT)
     groups, neurons = x.shape[0], x.shape[2]
     spikes, u_seq = np.empty((groups, T, neurons), dtype=x.dtype), np.empty((groups, T, neurons), dtype=x.dtype)
@@ -171,12 +194,12 @@ def _if_steps_forward_cpu(x, T, threshold, alpha):  # pragma: no cover (compiled
                 fired = v_t >= th
                 u_t[n] = min(max(al * (v_t - th), -limit), limit)
                 spikes_t[n] = f32(1) if fired else f32(0)
-                v[n] = f32(0) if fired else v_t
+                v[n] = (v_t - th if soft_reset else f32(0)) if fired else v_t
     return spikes, u_seq
 
 
 @numba.njit(cache=True)
-def _if_steps_backward_cpu(grad_spikes, u_seq, sig, threshold, alpha, summed):  # pragma: no cover (compiled)
+def _if_steps_backward_cpu(grad_spikes, u_seq, sig, threshold, alpha, summed, soft_reset):  # pragma: no cover
     th, al = f32(threshold), f32(alpha)
     groups, T, neurons = u_seq.shape
     grad_x = np.zeros((groups, 1 if summed else T, neurons), dtype=u_seq.dtype)
@@ -187,30 +210,35 @@ def _if_steps_backward_cpu(grad_spikes, u_seq, sig, threshold, alpha, summed):  
             grad_row = grad_x[g, 0] if summed else grad_x[g, t]
             for n in range(neurons):
                 surrogate_grad = al * sig[g, t, n] * (f32(1) - sig[g, t, n])
-                not_fired = f32(0) if u_seq[g, t, n] >= f32(0) else f32(1)
-                reset_grad = not_fired - (th + u_seq[g, t, n] / al) * surrogate_grad
+                if soft_reset:
+                    reset_grad = f32(1) - th * surrogate_grad
+                else:
+                    not_fired = f32(0) if u_seq[g, t, n] >= f32(0) else f32(1)
+                    reset_grad = not_fired - (th + u_seq[g, t, n] / al) * surrogate_grad
                 grad_after[n] = grad_spikes[g, t, n] * surrogate_grad + grad_after[n] * reset_grad
                 grad_row[n] += grad_after[n]
     return grad_x
 
 
-def if_steps_forward(x: torch.Tensor, T: int, threshold: float, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+def if_steps_forward(
+    x: torch.Tensor, T: int, threshold: float, alpha: float, soft_reset: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Spikes of IF neurons over T steps, [G, T, *shape], and the surrogate's argument at each step
     (clamped as in `if_forward`), from x [G, T, *shape] (a current per step) or [G, 1, *shape] (the
     same at each)."""
     shape, rows = (x.shape[0], T, *x.shape[2:]), x.detach().reshape(x.shape[0], x.shape[1], -1)
     if x.device.type == "cpu" and x.dtype == torch.float32 and NUMBA_ON_CPU:
-        spikes, u_seq = _if_steps_forward_cpu(rows.contiguous().numpy(), T, threshold, alpha)
+        spikes, u_seq = _if_steps_forward_cpu(rows.contiguous().numpy(), T, threshold, alpha, soft_reset)
         return torch.from_numpy(spikes).view(shape), torch.from_numpy(u_seq).view(shape)
     v_seq, v = rows.new_empty((rows.shape[0], T, rows.shape[2])), torch.zeros_like(rows[:, 0])
     for t in range(T):
         torch.add(v, rows[:, 0] if rows.shape[1] == 1 else rows[:, t], out=v_seq[:, t])
-        v = v_seq[:, t] * (v_seq[:, t] < threshold)
+        v = reset(v_seq[:, t], threshold, soft_reset)
     u_seq = ((v_seq - threshold) * alpha).clamp_(-SURROGATE_ARG_LIMIT, SURROGATE_ARG_LIMIT)
     return (v_seq >= threshold).to(x.dtype).view(shape), u_seq.view(shape)
 
 
-def if_steps_backward(grad_spikes, u_seq, threshold: float, alpha: float, summed: bool) -> torch.Tensor:
+def if_steps_backward(grad_spikes, u_seq, threshold: float, alpha: float, summed: bool, soft_reset: bool = False):
     """dL/dx from dL/dspikes through the unrolled recurrence (reverse mode, reset not detached): per
     step [G, T, ...], or `summed` over the steps [G, 1, ...] for an input that was the same at each."""
     G, T = u_seq.shape[:2]
@@ -218,9 +246,9 @@ def if_steps_backward(grad_spikes, u_seq, threshold: float, alpha: float, summed
     sig = torch.sigmoid(u_seq)  # in torch: vectorized, which numba's exp in the loop is not
     if u_seq.device.type == "cpu" and u_seq.dtype == torch.float32 and NUMBA_ON_CPU:
         flat = (a.reshape(G, T, -1).contiguous().numpy() for a in (grad_spikes, u_seq, sig))
-        return torch.from_numpy(_if_steps_backward_cpu(*flat, threshold, alpha, summed)).view(shape)
+        return torch.from_numpy(_if_steps_backward_cpu(*flat, threshold, alpha, summed, soft_reset)).view(shape)
     surrogate_grad = alpha * sig * (1.0 - sig)
-    reset_grad = (u_seq < 0).to(u_seq.dtype) - (threshold + u_seq / alpha) * surrogate_grad
+    reset_grad = reset_gradient(u_seq, surrogate_grad, threshold, alpha, soft_reset)
     grad_x, grad_after = torch.empty_like(u_seq), torch.zeros_like(u_seq[:, 0])
     for t in range(T - 1, -1, -1):
         grad_after = grad_spikes[:, t] * surrogate_grad[:, t] + grad_after * reset_grad[:, t]
@@ -229,27 +257,30 @@ def if_steps_backward(grad_spikes, u_seq, threshold: float, alpha: float, summed
 
 
 class IFSpikes(torch.autograd.Function):
-    """The spikes [G, T, ...] of G groups of SpikingJelly IF neurons (hard reset to 0, not detached;
-    sigmoid surrogate) driven from rest by x[:, t] at step t, or by x[:, 0] at every step when x has
-    one step [G, 1, ...] (the first layer, whose input is the observation's current): the
-    step-by-step IFNode's output and gradient. The groups are the actor's and the critic's layers,
-    kept apart so that each branch's spikes are contiguous for its Linear.
+    """The spikes [G, T, ...] of G groups of SpikingJelly IF neurons (hard reset to 0, or soft with
+    `soft_reset`; not detached; sigmoid surrogate) driven from rest by x[:, t] at step t, or by
+    x[:, 0] at every step when x has one step [G, 1, ...] (the first layer, whose input is the
+    observation's current): the step-by-step IFNode's output and gradient. The groups are the
+    actor's and the critic's layers, kept apart so that each branch's spikes are contiguous for its
+    Linear.
 
-    Backward runs the recurrence v[t] = v_after[t-1] + x[t], v_after[t] = v[t] (1 - spike[t]) in
-    reverse: dL/dv[t] = dL/dspike[t] s'[t] + dL/dv_after[t] ((1 - spike[t]) - v[t] s'[t]), and
-    dL/dx[t] = dL/dv[t] = dL/dv_after[t-1] (summed over t for a constant input). v[t] comes back
-    from the surrogate's saved argument, as in `if_gradient_factor`. On the CPU numba runs both
-    loops over T (torch would pay its per-op overhead at each step); elsewhere they run as torch ops.
+    Backward runs the recurrence v[t] = v_after[t-1] + x[t] in reverse: dL/dv[t] =
+    dL/dspike[t] s'[t] + dL/dv_after[t] a[t] (a[t] = d v_after[t] / d v[t], as in
+    `if_gradient_factor`), and dL/dx[t] = dL/dv[t] = dL/dv_after[t-1] (summed over t for a constant
+    input). v[t] comes back from the surrogate's saved argument, as in `if_gradient_factor`. On the
+    CPU numba runs both loops over T (torch would pay its per-op overhead at each step); elsewhere
+    they run as torch ops.
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, T: int, threshold: float, alpha: float) -> torch.Tensor:
-        spikes, u_seq = if_steps_forward(x, T, threshold, alpha)
+    def forward(ctx, x: torch.Tensor, T: int, threshold: float, alpha: float, soft_reset: bool = False):
+        spikes, u_seq = if_steps_forward(x, T, threshold, alpha, soft_reset)
         ctx.save_for_backward(u_seq)
-        ctx.threshold, ctx.alpha, ctx.summed = threshold, alpha, x.shape[1] == 1
+        ctx.threshold, ctx.alpha, ctx.summed, ctx.soft_reset = threshold, alpha, x.shape[1] == 1, soft_reset
         return spikes
 
     @staticmethod
     def backward(ctx, grad_spikes: torch.Tensor):
         (u_seq,) = ctx.saved_tensors
-        return if_steps_backward(grad_spikes, u_seq, ctx.threshold, ctx.alpha, ctx.summed), None, None, None
+        grad_x = if_steps_backward(grad_spikes, u_seq, ctx.threshold, ctx.alpha, ctx.summed, ctx.soft_reset)
+        return grad_x, None, None, None, None

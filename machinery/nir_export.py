@@ -7,7 +7,8 @@ non-spiking LIF readout, which becomes NIR's leaky integrator (LI) here. The cor
 time step dt (stored in the graph's metadata with T, the steps the observation is presented):
 
 - IF: SpikingJelly's `v <- v + x` is NIR's `dv/dt = r I` integrated by Euler over dt with
-  r = 1/dt (what the exporter writes); threshold 1, hard reset to 0.
+  r = 1/dt (what the exporter writes); threshold 1, hard reset to 0. NIR's IF has no soft reset,
+  so an actor trained with --soft-reset is refused.
 - LI: SpikingJelly's `v <- v + (x - v) / tau` is NIR's `tau_nir dv/dt = (v_leak - v) + r I`
   integrated by Euler over dt with tau_nir = tau * dt, v_leak = 0 and r = 1.
 
@@ -51,8 +52,11 @@ def export_checkpoint(path: str | Path, agent, dt: float = DT) -> Path:
     import nir
 
     from machinery.checkpoints import load_agent
+    from machinery.cli import UsageError
 
     model, _ = load_agent(path, agent)
+    if model.actor[1].v_reset is None:
+        raise UsageError(f"{path}: trained with --soft-reset, which NIR's IF neuron (reset to v_reset) cannot express")
     out = Path(path).with_suffix(".nir")
     nir.write(str(out), actor_graph(model, dt))
     return out

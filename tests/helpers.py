@@ -38,14 +38,12 @@ def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
-def fast_and_reference(num_inputs, num_outputs, hidden, T, seed, hidden_layers=1, readout_tau=2.0):
+def fast_and_reference(num_inputs, num_outputs, hidden, T, seed, hidden_layers=1, readout_tau=2.0, soft_reset=False):
     """The spiking network twice with the same weights: the fast path, and the step-by-step one."""
     torch.manual_seed(seed)
+    layout = dict(T=T, hidden_layers=hidden_layers, readout_tau=readout_tau, soft_reset=soft_reset)
     fast, reference = (
-        ActorCritic(
-            num_inputs, num_outputs, hidden, T=T, impl=impl, hidden_layers=hidden_layers, readout_tau=readout_tau
-        )
-        for impl in ("fast", "reference")
+        ActorCritic(num_inputs, num_outputs, hidden, impl=impl, **layout) for impl in ("fast", "reference")
     )
     reference.load_state_dict(fast.state_dict())
     with torch.no_grad():  # a non-trivial policy spread, so log_std gets a gradient of its own

@@ -35,16 +35,35 @@ def test_deeper_networks_match_the_reference(kernel, input_scale, T, monkeypatch
 
 
 @pytest.mark.parametrize("kernel", ["numba", "torch"])
-@pytest.mark.parametrize("hidden_layers", [1, 2])
-@pytest.mark.parametrize("readout_tau", [1.0, 16.0])
-def test_other_readout_time_constants_match_the_reference(kernel, hidden_layers, readout_tau, monkeypatch):
-    """--readout-tau 1 reads the last step alone; 16 weighs the T steps nearly alike."""
-    check_against_the_reference(kernel, 32, 1.0, 16, hidden_layers, monkeypatch, readout_tau)
+@pytest.mark.parametrize("hidden_layers", [1, 3])
+@pytest.mark.parametrize("input_scale", [0.3, 1.0, 4.0])
+def test_soft_reset_matches_the_reference(kernel, hidden_layers, input_scale, monkeypatch):
+    """--soft-reset: SpikingJelly's IFNode(v_reset=None), in both kinds of IF layer."""
+    check_against_the_reference(kernel, 64, input_scale, 16, hidden_layers, monkeypatch, soft_reset=True)
 
 
-def check_against_the_reference(kernel, batch, input_scale, T, hidden_layers, monkeypatch, readout_tau=2.0):
+@pytest.mark.parametrize("soft_reset", [False, True])
+def test_a_constant_input_fires_as_often_as_the_reset_allows(soft_reset):
+    """Under a constant current h for 16 steps an IF neuron that resets to 0 fires every ceil(1/h)
+    steps, floor(16 / ceil(1/h)) times: 8 distinct counts from 0 to 16, and 8 for every h in
+    [0.5, 1). One that subtracts the threshold fires floor(16 h) times: every count from 0 to 16.
+    The currents are odd multiples of 1/2048, whose sums float32 holds exactly."""
+    h = (2 * torch.arange(1200, dtype=torch.float64) + 1) / 2048  # (0, 1.17)
+    count = fast_if.IFSpikeCount.apply(h.float()[:, None], torch.ones(16), 1.0, 4.0, soft_reset)[:, 0]
+    if soft_reset:
+        expected, counts = torch.floor(16 * h).clamp(max=16), set(range(17))
+    else:
+        expected, counts = 16 // torch.ceil(1 / h), {0, 1, 2, 3, 4, 5, 8, 16}
+    torch.testing.assert_close(count, expected.float(), atol=0, rtol=0)
+    assert {int(c) for c in count} == counts
+
+
+def check_against_the_reference(
+    kernel, batch, input_scale, T, hidden_layers, monkeypatch, readout_tau=2.0, soft_reset=False
+):
     monkeypatch.setattr(fast_if, "NUMBA_ON_CPU", kernel == "numba")
-    fast, reference = fast_and_reference(4, 2, 32, T, batch * 100 + T, hidden_layers, readout_tau)
+    fast, reference = fast_and_reference(4, 2, 32, T, batch * 100 + T, hidden_layers, readout_tau, soft_reset)
+    assert (fast.actor[1].v_reset, reference.critic[1].v_reset) == ((None, None) if soft_reset else (0.0, 0.0))
     assert fast.actor[-1].tau == reference.critic[-1].tau == readout_tau
     g = torch.Generator().manual_seed(batch + T)
     x = torch.randn(batch, 4, generator=g) * input_scale

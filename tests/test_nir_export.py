@@ -97,3 +97,13 @@ def test_export_of_a_missing_or_ann_checkpoint_is_one_line_exit_2(tmp_path):
     result = run_script("Spiking_PPO.py", "--export-nir", str(tmp_path / "none.pt"))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and "no such file" in result.stderr
     assert run_script("PPO.py", "--export-nir", "x.pt").returncode == 2  # the ANN has nothing to export
+
+
+def test_export_of_a_soft_reset_actor_is_one_line_exit_2_and_writes_nothing(tmp_path):
+    """NIR's IF resets to v_reset: a --soft-reset actor has no NIR graph that computes it."""
+    argv = ["--soft-reset", "--max-steps", "64", "--eval-interval", "64", "--eval-episodes", "2", "--quiet"]
+    assert run_script("Spiking_PPO.py", *argv, "--ppo-epochs", "1", "--runs-dir", str(tmp_path)).returncode == 0
+    (run_dir,) = tmp_path.iterdir()
+    result = run_script("Spiking_PPO.py", "--export-nir", str(run_dir / "best.pt"))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "--soft-reset" in result.stderr and not (run_dir / "best.nir").exists()
