@@ -35,11 +35,13 @@ def inputs(batch, seed, device, scale=2.0):
     return x.to(device), action.to(device), target.to(device)
 
 
+@pytest.mark.parametrize("soft_reset", [False, True])
 @pytest.mark.parametrize("hidden_layers", [1, 3])
 @pytest.mark.parametrize("T", [16, 5])
-def test_the_fast_path_on_the_gpu_matches_the_reference_there(hidden_layers, T):
+def test_the_fast_path_on_the_gpu_matches_the_reference_there(hidden_layers, T, soft_reset):
     """The torch kernels that run off the CPU, on the GPU: the step-by-step network's outputs and gradients."""
-    fast, reference = (m.to(CUDA) for m in fast_and_reference(4, 2, 32, T, seed=T, hidden_layers=hidden_layers))
+    nets = fast_and_reference(4, 2, 32, T, seed=T, hidden_layers=hidden_layers, soft_reset=soft_reset)
+    fast, reference = (m.to(CUDA) for m in nets)
     x, action, target = inputs(256, T, CUDA)
     dist_f, value_f, grads_f = loss_and_grads(fast, x, action, target)
     dist_r, value_r, grads_r = loss_and_grads(reference, x, action, target)
