@@ -90,6 +90,7 @@ class Args:
         None, "play --eval-episodes episodes of a checkpoint, print the return", metavar="CHECKPOINT"
     )
     render: bool = flag(False, "with --eval-only: show one episode on screen")
+    mean_action: bool = flag(False, "with --eval-only: play the policy's mean action instead of a sample of it")
     capture_video: bool = flag(False, "with --eval-only: write an mp4 of one episode beside the checkpoint")
     report: str | None = flag(
         None, "with --eval-only: write returns and cost per decision as JSON", metavar="FILE.json"
@@ -97,7 +98,9 @@ class Args:
 
     # Flags that say what to do rather than how to train: not saved with the run, and, with those
     # after them, the only ones a resumed run may change.
-    ACTION_FLAGS: ClassVar[tuple[str, ...]] = ("quiet", "resume", "eval_only", "render", "capture_video", "report")
+    ACTION_FLAGS: ClassVar[tuple[str, ...]] = (
+        "quiet", "resume", "eval_only", "render", "mean_action", "capture_video", "report"
+    )  # fmt: skip
     RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = ("max_steps", "stop_at_return", "device", "threads")
 
 
@@ -314,8 +317,11 @@ def orthogonal_init(model: nn.Module) -> None:
 
 # ---- Evaluation --------------------------------------------------------------------------------
 @torch.inference_mode()
-def evaluate(model: nn.Module, eval_envs, spec: envs.EnvSpec, seed: int, device, visited=None) -> np.ndarray:
-    """Returns of one episode in each of the envs, played together with the stochastic policy.
+def evaluate(
+    model: nn.Module, eval_envs, spec: envs.EnvSpec, seed: int, device, visited=None, mean_action: bool = False
+) -> np.ndarray:
+    """Returns of one episode in each of the envs, played together with the stochastic policy (or,
+    with `mean_action`, its mean: --eval-only --mean-action).
 
     The env resets and the action noise come from `seed` alone, so an evaluation depends only
     on the model and the seed, never on how much randomness training has used. `visited`, a list
@@ -329,8 +335,8 @@ def evaluate(model: nn.Module, eval_envs, spec: envs.EnvSpec, seed: int, device,
         if visited is not None:
             visited.append(state[torch.from_numpy(~done).to(device)])
         dist, _ = model(state)
-        sample = torch.normal(dist.loc, dist.scale, generator=rng)
-        obs, reward, terminated, truncated, _ = eval_envs.step(spec.to_env_action(sample))
+        action = dist.loc if mean_action else torch.normal(dist.loc, dist.scale, generator=rng)
+        obs, reward, terminated, truncated, _ = eval_envs.step(spec.to_env_action(action))
         returns += np.where(done, 0.0, reward)
         done |= terminated | truncated
     return returns

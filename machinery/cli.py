@@ -123,7 +123,9 @@ def validate(args: Any) -> None:
             raise UsageError("--device cuda asked for, but no CUDA device is available; use --device cpu")
     if getattr(args, "report", None) and not args.eval_only:
         raise UsageError("--report writes what a replay measured: use it with --eval-only CHECKPOINT")
-    if (args.render or args.capture_video) and not args.eval_only:
-        raise UsageError("--render and --capture-video replay a checkpoint: use them with --eval-only CHECKPOINT")
+    if (args.render or args.capture_video or args.mean_action) and not args.eval_only:
+        raise UsageError(
+            "--render, --capture-video and --mean-action replay a checkpoint: use them with --eval-only CHECKPOINT"
+        )
     if args.render and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         raise UsageError("--render needs a display and none is set (DISPLAY); use --capture-video instead")

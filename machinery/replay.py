@@ -1,5 +1,6 @@
 """--eval-only: replay a checkpoint's agent, on screen (--render), as a video (--capture-video), and
-over --eval-episodes episodes (observations normalized with the statistics saved in the checkpoint,
+over --eval-episodes episodes, sampling the policy as training's evaluations do or playing its mean
+(--mean-action) (observations normalized with the statistics saved in the checkpoint,
 when the run normalized them) whose mean and std it prints with the actor's cost per decision
 (machinery/cost.py, on up to DECISIONS of the observations the episodes visit); --report writes
 both, and the cost of actor and critic together, as JSON.
@@ -38,7 +39,7 @@ def replay(args, agent, given: set[str], evaluate: Callable) -> None:
         with closing(vector_env):
             if norm.obs_clip is not None:
                 envs.use_obs_statistics(vector_env, from_data(ckpt["obs_statistics"]))
-            return evaluate(model, vector_env, spec, seed, device, visited)
+            return evaluate(model, vector_env, spec, seed, device, visited, mean_action=args.mean_action)
 
     if args.render:
         play(envs.make_envs([partial(envs.make_normalized, spec.env_id, norm, frozen=True, render_mode="human")]))
@@ -52,7 +53,7 @@ def replay(args, agent, given: set[str], evaluate: Callable) -> None:
     costs = cost.cost_per_decision(model, cost.sample(decisions, DECISIONS, seed), with_critic=bool(args.report))
     print(
         f"{args.eval_only} (step {ckpt['step']}): {len(returns)} episodes of {spec.env_id}, "
-        f"return {returns.mean():.2f} ± {returns.std():.2f} (mean ± std)"
+        f"return {returns.mean():.2f} ± {returns.std():.2f} (mean ± std){', mean action' if args.mean_action else ''}"
     )
     print(cost.actor_line(costs["actor"]))
     if args.report:
@@ -64,6 +65,7 @@ def replay(args, agent, given: set[str], evaluate: Callable) -> None:
             "episodes": len(returns),
             "return_mean": float(returns.mean()),
             "return_std": float(returns.std()),
+            "mean_action": args.mean_action,
             "decisions": len(decisions),
             "cost_sample": min(len(decisions), DECISIONS),
             "cost": costs,

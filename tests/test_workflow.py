@@ -203,3 +203,35 @@ def test_a_checkpoint_replays_with_the_observation_statistics_it_was_trained_wit
     assert replayed == pytest.approx(evaluate_with(statistics), rel=1e-6)
     other = {"mean": statistics["mean"] + 1.0, "var": statistics["var"] * 4, "count": statistics["count"]}
     assert replayed != pytest.approx(evaluate_with(other), rel=1e-3)
+
+
+def test_mean_action_replays_the_policy_without_its_noise(runs_dir):
+    """--eval-only --mean-action: the return of the same episodes played with the policy's spread at
+    zero (a sample of a Gaussian of std 0 is its mean), and not the return of the sampled policy."""
+    flags = ["--env-id", "Pendulum-v1", "--norm-obs", "--max-steps", "256", "--eval-interval", "256"]
+    assert run_script("Spiking_PPO.py", *flags, "--runs-dir", str(runs_dir)).returncode == 0
+    (run_dir,) = runs_dir.iterdir()
+    returns = {}
+    for mode in ("sampled", "mean"):
+        report = run_dir / f"{mode}.json"
+        argv = ["--eval-only", str(run_dir / "best.pt"), "--eval-episodes", "3", "--report", str(report)]
+        result = run_script("Spiking_PPO.py", *argv, *(["--mean-action"] if mode == "mean" else []))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.count("mean action") == (mode == "mean")
+        returns[mode] = json.loads(report.read_text())
+        assert returns[mode]["mean_action"] == (mode == "mean")
+
+    model, ckpt = load_agent(run_dir / "best.pt", Spiking_PPO.AGENT)
+    with torch.no_grad():
+        model.log_std.fill_(-200.0)  # exp(-200) is 0 in float32
+    eval_envs = envs.new_eval_envs("Pendulum-v1", 3, "sync", envs.Normalization(10.0, None, 0.99))
+    envs.use_obs_statistics(eval_envs, from_data(ckpt["obs_statistics"]))
+    noiseless = Spiking_PPO.evaluate(model, eval_envs, envs.env_spec("Pendulum-v1"), eval_seed(1, 0), "cpu").mean()
+    assert returns["mean"]["return_mean"] == pytest.approx(noiseless, rel=1e-6)
+    assert returns["sampled"]["return_mean"] != pytest.approx(noiseless, rel=1e-3)
+
+
+def test_mean_action_without_eval_only_is_refused(runs_dir):
+    result = run_script("Spiking_PPO.py", "--mean-action", "--runs-dir", str(runs_dir))
+    assert result.returncode == 2 and "--mean-action" in result.stderr and "--eval-only" in result.stderr
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
