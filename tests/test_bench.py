@@ -1,6 +1,7 @@
 """bench/reproduce.py: the budgets it trains for and the results file it keeps; bench/breakdown.py: what it times."""
 
 import json
+import subprocess
 import sys
 import time
 from multiprocessing import Pool
@@ -156,3 +157,26 @@ def test_throughput_refuses_a_cleanrl_dir_without_its_scripts_in_one_line(tmp_pa
     assert throughput.main(["--cleanrl-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no cleanrl/ppo.py there" in err
+
+
+def test_mean_action_groups_runs_by_agent_and_the_arguments_that_differ_within_it():
+    import mean_action
+
+    def run(agent, seed, **args):
+        return {"agent": agent, "env_id": "E", "args": {"seed": seed, "lr": 1, **args}}
+
+    runs = [run("PPO", 1), run("PPO", 2), run("SNN", 1, tau=2), run("SNN", 2, tau=2), run("SNN", 1, tau=16)]
+    grouped = mean_action.groups(runs)
+    assert {label: [r["args"]["seed"] for r in members] for label, members in grouped.items()} == {
+        "PPO, E": [1, 2],
+        "SNN, E, tau=2": [1, 2],
+        "SNN, E, tau=16": [1],
+    }
+
+
+def test_mean_action_refuses_a_directory_without_last_pt_in_one_line(tmp_path):
+    out = tmp_path / "out.json"
+    argv = [sys.executable, str(ROOT / "bench" / "mean_action.py"), str(tmp_path), "--json", str(out)]
+    result = subprocess.run(argv, capture_output=True, text=True)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "no last.pt" in result.stderr and not out.exists()

@@ -1,0 +1,120 @@
+"""What each agent's action noise costs it: the final checkpoints of finished runs, replayed with the
+sampled policy (as training's evaluations play it) and with the policy's mean action.
+
+    python bench/mean_action.py RUN_DIR [RUN_DIR ...] --json bench/results-mean-action.json
+
+Each run directory's last.pt is replayed twice by its own script, `--eval-only last.pt --report`
+and the same with `--mean-action`, on the same --episodes episodes (the same env resets; only the
+action noise differs). The table groups the runs by agent and env, and by the arguments that tell
+that agent's runs apart (the seed aside): mean ± sample std over seeds of both returns, and of the
+policy's spread, exp(log_std) averaged over the action's dimensions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from reproduce import SCRIPTS  # noqa: E402
+
+from machinery import stats  # noqa: E402
+from machinery.cli import OneLineParser, UsageError  # noqa: E402
+
+
+def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dirs", nargs="+", type=Path, help="run directories, each with a last.pt")
+    parser.add_argument("--episodes", type=int, default=10, help="episodes per replay")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results-mean-action.json"), help="where to write")
+    args = parser.parse_args(argv)
+    for run_dir in args.run_dirs:
+        if not (run_dir / "last.pt").is_file():
+            parser.error(f"{run_dir}: no last.pt there (give the directories of finished runs)")
+    if args.episodes <= 0:
+        parser.error("--episodes must be positive")
+    return args
+
+
+def replay(run_dir: Path, mean_action: bool, episodes: int) -> float:
+    """The mean return of `episodes` episodes of the run's last.pt, replayed by the script that trained it."""
+    agent = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)["agent"]
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        cmd = [sys.executable, str(ROOT / SCRIPTS[agent]), "--eval-only", str(run_dir / "last.pt")]
+        cmd += ["--eval-episodes", str(episodes), "--report", str(report)] + (["--mean-action"] if mean_action else [])
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise UsageError(f"{run_dir}: the replay failed: {result.stderr.strip()[-300:]}")
+        return json.loads(report.read_text())["return_mean"]
+
+
+def measure(run_dir: Path, episodes: int) -> dict:
+    ckpt = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+    return {
+        "run_dir": str(run_dir),
+        "agent": ckpt["agent"],
+        "env_id": ckpt["env_id"],
+        "step": ckpt["step"],
+        "args": ckpt["args"],
+        "policy_std": float(ckpt["model"]["log_std"].exp().mean()),
+        "sampled": replay(run_dir, False, episodes),
+        "mean_action": replay(run_dir, True, episodes),
+    }
+
+
+def groups(runs: list[dict]) -> dict[str, list[dict]]:
+    """The runs by agent and env, and within them by the values of the arguments in which that
+    agent's runs differ (the seed aside)."""
+    grouped: dict[str, list[dict]] = {}
+    for agent in dict.fromkeys((r["agent"], r["env_id"]) for r in runs):
+        own = [r for r in runs if (r["agent"], r["env_id"]) == agent]
+        keys = sorted({k for r in own for k in r["args"]} - {"seed"})
+        differing = [k for k in keys if len({json.dumps(r["args"].get(k)) for r in own}) > 1]
+        for r in own:
+            label = ", ".join([*agent, *(f"{k}={r['args'].get(k)}" for k in differing)])
+            grouped.setdefault(label, []).append(r)
+    return grouped
+
+
+def table(runs: list[dict]) -> str:
+    lines = [
+        "| runs | seeds | sampled (as training evaluates) | mean action | policy std |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for label, members in groups(runs).items():
+        cells = [
+            stats.mean_std([r[k] for r in members], fmt) for k, fmt in (("sampled", ".1f"), ("mean_action", ".1f"))
+        ]
+        cells.append(stats.mean_std([r["policy_std"] for r in members], ".3f"))
+        lines.append(f"| {label} | {len(members)} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_cli(argv)
+        runs = []
+        for run_dir in args.run_dirs:
+            runs.append(measure(run_dir, args.episodes))
+            print(f"{run_dir}: {runs[-1]['sampled']:.1f} sampled, {runs[-1]['mean_action']:.1f} mean", file=sys.stderr)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    Path(args.json).write_text(json.dumps({"episodes": args.episodes, "runs": runs}, indent=1) + "\n")
+    print(table(runs))
+    print(f"\nwritten: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
