@@ -5,15 +5,18 @@ sampled policy (as training's evaluations play it) and with the policy's mean ac
 
 Each run directory's last.pt is replayed twice by its own script, `--eval-only last.pt --report`
 and the same with `--mean-action`, on the same --episodes episodes (the same env resets; only the
-action noise differs). The table groups the runs by agent and env, and by the arguments that tell
-that agent's runs apart (the seed aside): mean ± sample std over seeds of both returns, and of the
-policy's spread, exp(log_std) averaged over the action's dimensions.
+action noise differs). Runs already in the JSON are not replayed again: a second call adds the
+new ones, and the table covers every run the JSON holds. The table groups the runs by agent and
+env, and by the arguments that tell that agent's runs apart (the seed aside): mean ± sample std
+over seeds of both returns, and of the policy's spread, exp(log_std) averaged over the action's
+dimensions.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -103,14 +106,22 @@ def table(runs: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_cli(argv)
-        runs = []
-        for run_dir in args.run_dirs:
+        path = Path(args.json)
+        results = json.loads(path.read_text()) if path.exists() else {"episodes": args.episodes, "runs": []}
+        if results["episodes"] != args.episodes:
+            raise UsageError(
+                f"{path} holds replays of {results['episodes']} episodes: give --episodes {results['episodes']}"
+            )
+        runs, done = results["runs"], {r["run_dir"] for r in results["runs"]}
+        for run_dir in (d for d in args.run_dirs if str(d) not in done):
             runs.append(measure(run_dir, args.episodes))
             print(f"{run_dir}: {runs[-1]['sampled']:.1f} sampled, {runs[-1]['mean_action']:.1f} mean", file=sys.stderr)
+            tmp = path.with_suffix(".tmp")  # whole or not at all: a stop keeps the replays finished
+            tmp.write_text(json.dumps(results, indent=1) + "\n")
+            os.replace(tmp, path)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    Path(args.json).write_text(json.dumps({"episodes": args.episodes, "runs": runs}, indent=1) + "\n")
     print(table(runs))
     print(f"\nwritten: {args.json}")
     return 0
