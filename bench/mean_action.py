@@ -15,6 +15,7 @@ dimensions.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -32,6 +33,7 @@ from reproduce import SCRIPTS  # noqa: E402
 
 from machinery import stats  # noqa: E402
 from machinery.cli import OneLineParser, UsageError  # noqa: E402
+from Spiking_PPO import SpikingArgs  # noqa: E402
 
 
 def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
@@ -77,14 +79,16 @@ def measure(run_dir: Path, episodes: int) -> dict:
 
 def groups(runs: list[dict]) -> dict[str, list[dict]]:
     """The runs by agent and env, and within them by the values of the arguments in which that
-    agent's runs differ (the seed aside)."""
+    agent's runs differ (the seed aside); a flag a run's version did not have counts as its default."""
+    defaults = dataclasses.asdict(SpikingArgs())
     grouped: dict[str, list[dict]] = {}
     for agent in dict.fromkeys((r["agent"], r["env_id"]) for r in runs):
         own = [r for r in runs if (r["agent"], r["env_id"]) == agent]
         keys = sorted({k for r in own for k in r["args"]} - {"seed"})
-        differing = [k for k in keys if len({json.dumps(r["args"].get(k)) for r in own}) > 1]
+        value = {id(r): {k: r["args"].get(k, defaults.get(k)) for k in keys} for r in own}
+        differing = [k for k in keys if len({json.dumps(value[id(r)][k]) for r in own}) > 1]
         for r in own:
-            label = ", ".join([*agent, *(f"{k}={r['args'].get(k)}" for k in differing)])
+            label = ", ".join([*agent, *(f"{k}={value[id(r)][k]}" for k in differing)])
             grouped.setdefault(label, []).append(r)
     return grouped
 
