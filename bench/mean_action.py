@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from reproduce import SCRIPTS  # noqa: E402
+from reproduce import SCRIPTS, add_record  # noqa: E402
 
 from machinery import stats  # noqa: E402
 from machinery.cli import OneLineParser, UsageError  # noqa: E402
@@ -67,6 +66,7 @@ def measure(run_dir: Path, episodes: int) -> dict:
     ckpt = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
     return {
         "run_dir": str(run_dir),
+        "episodes": episodes,
         "agent": ckpt["agent"],
         "env_id": ckpt["env_id"],
         "step": ckpt["step"],
@@ -81,14 +81,17 @@ def groups(runs: list[dict]) -> dict[str, list[dict]]:
     """The runs by agent and env, and within them by the values of the arguments in which that
     agent's runs differ (the seed aside); a flag a run's version did not have counts as its default."""
     defaults = dataclasses.asdict(SpikingArgs())
+
+    def arg(run: dict, name: str):
+        return run["args"].get(name, defaults.get(name))
+
     grouped: dict[str, list[dict]] = {}
     for agent in dict.fromkeys((r["agent"], r["env_id"]) for r in runs):
         own = [r for r in runs if (r["agent"], r["env_id"]) == agent]
         keys = sorted({k for r in own for k in r["args"]} - {"seed"})
-        value = {id(r): {k: r["args"].get(k, defaults.get(k)) for k in keys} for r in own}
-        differing = [k for k in keys if len({json.dumps(value[id(r)][k]) for r in own}) > 1]
+        differing = [k for k in keys if len({json.dumps(arg(r, k)) for r in own}) > 1]
         for r in own:
-            label = ", ".join([*agent, *(f"{k}={value[id(r)][k]}" for k in differing)])
+            label = ", ".join([*agent, *(f"{k}={arg(r, k)}" for k in differing)])
             grouped.setdefault(label, []).append(r)
     return grouped
 
@@ -111,22 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_cli(argv)
         path = Path(args.json)
-        results = json.loads(path.read_text()) if path.exists() else {"episodes": args.episodes, "runs": []}
-        if results["episodes"] != args.episodes:
-            raise UsageError(
-                f"{path} holds replays of {results['episodes']} episodes: give --episodes {results['episodes']}"
-            )
-        runs, done = results["runs"], {r["run_dir"] for r in results["runs"]}
+        done = {r["run_dir"] for r in json.loads(path.read_text())["runs"]} if path.exists() else set()
         for run_dir in (d for d in args.run_dirs if str(d) not in done):
-            runs.append(measure(run_dir, args.episodes))
-            print(f"{run_dir}: {runs[-1]['sampled']:.1f} sampled, {runs[-1]['mean_action']:.1f} mean", file=sys.stderr)
-            tmp = path.with_suffix(".tmp")  # whole or not at all: a stop keeps the replays finished
-            tmp.write_text(json.dumps(results, indent=1) + "\n")
-            os.replace(tmp, path)
+            record = measure(run_dir, args.episodes)
+            add_record(path, record)  # each replay kept as it finishes, the file replaced whole
+            print(f"{run_dir}: {record['sampled']:.1f} sampled, {record['mean_action']:.1f} mean", file=sys.stderr)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(table(runs))
+    print(table(json.loads(path.read_text())["runs"]))
     print(f"\nwritten: {args.json}")
     return 0
 

@@ -191,10 +191,9 @@ def test_mean_action_replays_only_the_runs_its_json_lacks(tmp_path, monkeypatch,
         (run_dir / "last.pt").write_bytes(b"")
     out = tmp_path / "out.json"
     record = {"agent": "PPO", "env_id": "E", "args": {"seed": 1}, "policy_std": 0.5, "sampled": 1.0, "mean_action": 2.0}
-    out.write_text(json.dumps({"episodes": 10, "runs": [record | {"run_dir": str(old)}]}))
+    out.write_text(json.dumps({"runs": [record | {"run_dir": str(old)}]}))
     replayed = []
     monkeypatch.setattr(mean_action, "measure", lambda d, n: replayed.append(d) or record | {"run_dir": str(d)})
     assert mean_action.main([str(old), str(new), "--json", str(out)]) == 0
     assert replayed == [new] and [r["run_dir"] for r in json.loads(out.read_text())["runs"]] == [str(old), str(new)]
     assert "| PPO, E | 2 | 1.0 ± 0.0 | 2.0 ± 0.0 | 0.500 ± 0.000 |" in capsys.readouterr().out
-    assert mean_action.main([str(new), "--json", str(out), "--episodes", "5"]) == 2  # other episodes: refused
