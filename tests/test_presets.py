@@ -6,8 +6,8 @@ import pytest
 from helpers import run_script
 
 from machinery.cli import given_flags, parse_args
-from machinery.presets import with_preset
-from Spiking_PPO import SpikingArgs
+from machinery.presets import PRESETS, with_preset
+from Spiking_PPO import Args, SpikingArgs
 
 # CleanRL's published settings, written out here from its scripts (ppo.py, ppo_continuous_action.py)
 # rather than read from presets.PRESETS: batch = num_envs x num_steps, mini-batch = batch / num_minibatches.
@@ -36,6 +36,26 @@ def test_cleanrl_bootstrap_is_cleanrl_with_the_bootstrap_at_time_limits():
     ours, cleanrl = (resolved(["--preset", p, "--env-id", "Pendulum-v1"]) for p in ("cleanrl-bootstrap", "cleanrl"))
     assert ours.truncation_as_termination is False and cleanrl.truncation_as_termination is True
     assert dataclasses.replace(ours, preset="cleanrl", truncation_as_termination=True) == cleanrl
+
+
+def test_snn_tuned_is_the_tutorial_on_discrete_tasks_and_cleanrl_bootstrap_with_readout_tau_16_on_box_ones():
+    discrete = resolved(["--preset", "snn-tuned", "--env-id", "Acrobot-v1"])
+    assert dataclasses.replace(discrete, preset="tutorial") == SpikingArgs(env_id="Acrobot-v1")
+    box, bootstrap = (resolved(["--preset", p, "--env-id", "Pendulum-v1"]) for p in ("snn-tuned", "cleanrl-bootstrap"))
+    assert box.readout_tau == 16.0 and bootstrap.readout_tau == 2.0
+    assert dataclasses.replace(box, preset="cleanrl-bootstrap", readout_tau=2.0) == bootstrap
+
+
+def test_the_ann_takes_a_presets_ppo_settings_and_leaves_the_spiking_ones():
+    argv = ["--preset", "snn-tuned", "--env-id", "Pendulum-v1"]
+    ann, snn = with_preset(parse_args(Args, argv), given_flags(Args, argv)), resolved(argv)
+    assert not hasattr(ann, "readout_tau")
+    assert {k: getattr(snn, k) for k in dataclasses.asdict(ann)} == dataclasses.asdict(ann)
+
+
+def test_every_preset_names_only_flags_the_spiking_agent_has():  # a misspelt name would silently do nothing
+    names = {f.name for f in dataclasses.fields(SpikingArgs)}
+    assert all(set(values) <= names for kinds in PRESETS.values() for values in kinds.values())
 
 
 def test_flags_given_override_the_preset_and_the_tutorial_preset_is_the_defaults():
