@@ -52,6 +52,9 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS), help="tasks to train on")
     parser.add_argument("--agents", nargs="+", default=list(SCRIPTS), choices=list(SCRIPTS), help="agents to train")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per agent and task (1, 2, ..., K)")
+    parser.add_argument(
+        "--from-seed", type=int, default=1, help="train seeds from this one to --seeds (to split seeds between runs)"
+    )
     parser.add_argument("--name", default="cleanrl", help="the configuration (--plot: the one drawn)")
     parser.add_argument("--workers", type=int, default=2, help="training runs at once")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results-reproduce.json"), help="results file")
@@ -62,6 +65,8 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.seeds <= 0 or args.workers <= 0:
         parser.error("--seeds and --workers must be positive")
+    if not 1 <= args.from_seed <= args.seeds:
+        parser.error(f"--from-seed must be in 1..--seeds ({args.seeds}), got {args.from_seed}")
     return args
 
 
@@ -95,17 +100,21 @@ def add_record(path: Path, record: dict) -> None:
         os.replace(tmp, path)
 
 
-def train(args: argparse.Namespace) -> None:
-    path = Path(args.json)
-    results = json.loads(path.read_text()) if path.exists() else {"runs": []}
-    done = {(r["name"], r["task"], r["agent"], r["seed"]) for r in results["runs"]}
-    jobs = [
+def jobs_to_run(args: argparse.Namespace, runs: list[dict]) -> list[tuple[str, str, int]]:
+    """(task, agent, seed) of every run asked for that `runs` (the JSON's) does not hold yet."""
+    done = {(r["name"], r["task"], r["agent"], r["seed"]) for r in runs}
+    return [
         (task, agent, seed)
         for task in args.tasks
-        for seed in range(1, args.seeds + 1)
+        for seed in range(args.from_seed, args.seeds + 1)
         for agent in args.agents
         if (args.name, task, agent, seed) not in done
     ]
+
+
+def train(args: argparse.Namespace) -> None:
+    path = Path(args.json)
+    jobs = jobs_to_run(args, json.loads(path.read_text())["runs"] if path.exists() else [])
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the runs are the parallelism here
 
     def run(job: tuple[str, str, int]) -> None:

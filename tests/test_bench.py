@@ -29,6 +29,16 @@ def test_flags_of_the_spiking_agent_alone_pass_through_to_its_runs():
     assert run[run.index("--max-steps") + 1] == str(1_000_000 // 2)  # --num-envs overrides the preset's 1
 
 
+def test_seeds_split_between_invocations_train_each_run_asked_for_once():
+    args = reproduce.parse_cli(["--tasks", "Hopper-v5", "--agents", "Spiking-PPO", "--seeds", "3", "--from-seed", "2"])
+    other = {"name": "other", "task": "Hopper-v5", "agent": "Spiking-PPO", "seed": 3}
+    done = {"name": "cleanrl", "task": "Hopper-v5", "agent": "Spiking-PPO", "seed": 2}
+    assert reproduce.jobs_to_run(args, [other]) == [("Hopper-v5", "Spiking-PPO", 2), ("Hopper-v5", "Spiking-PPO", 3)]
+    assert reproduce.jobs_to_run(args, [other, done]) == [("Hopper-v5", "Spiking-PPO", 3)]
+    with pytest.raises(reproduce.UsageError, match="--from-seed must be in 1..--seeds"):
+        reproduce.parse_cli(["--seeds", "3", "--from-seed", "4"])
+
+
 def add(args):
     reproduce.add_record(*args)
 
