@@ -8,8 +8,9 @@ override them. The README's "Presets" table sets their values side by side.
   agent learned Pendulum-v1 and with which each did (README, "Results").
 - "snn-tuned" is ours too: what suited the spiking agent best in the README's results, the tutorial's
   settings on a Discrete action space (CartPole-v1, Acrobot-v1) and "cleanrl-bootstrap" with a LIF
-  readout time constant of 16 steps on a Box one (HalfCheetah-v5, Pendulum-v1). The ANN twin gets the
-  same PPO settings and has no readout: an agent takes the values of the flags it has.
+  readout time constant of 16 steps on a Box one (better on HalfCheetah-v5 and Pendulum-v1, not on
+  Hopper-v5). The ANN twin gets the same PPO settings and has no readout: an agent takes the values of
+  the flags it has.
 """
 
 from __future__ import annotations
