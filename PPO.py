@@ -39,7 +39,9 @@ class ActorCritic(nn.Module):
 
 
 def build_ann_agent(num_inputs: int, num_actions: int, args: Args) -> ActorCritic:
-    return ActorCritic(num_inputs, num_actions, args.hidden_size, hidden_layers=args.hidden_layers)
+    return ActorCritic(
+        num_inputs, num_actions, args.hidden_size, std=args.init_log_std, hidden_layers=args.hidden_layers
+    )
 
 
 AGENT = Agent(name="PPO", script="PPO", args_cls=Args, build=build_ann_agent, description=__doc__.split("\n\n")[0])

@@ -57,6 +57,7 @@ class Args:
     hidden_size: int = flag(32, "hidden units per layer in each branch (actor, critic)", "positive")
     hidden_layers: int = flag(1, "hidden layers in each branch (the tutorial has one)", "positive")
     ortho_init: bool = flag(False, "orthogonal weights (gain sqrt 2; actor output 0.01, critic output 1), zero biases")
+    init_log_std: float = flag(0.0, "initial log std of the policy's Gaussian (tutorial, CleanRL: 0)", "finite")
     learning_rate: float = flag(1e-3, "Adam learning rate", "positive")
     anneal_lr: bool = flag(False, "decay the learning rate linearly to 0 over --max-steps")
     adam_eps: float = flag(1e-8, "Adam epsilon", "positive")
@@ -451,8 +452,8 @@ def main(agent: Agent, argv: list[str] | None = None) -> int:
 # ---- The spiking agent -------------------------------------------------------------------------
 def build_spiking_agent(num_inputs: int, num_actions: int, args: SpikingArgs) -> ActorCritic:
     return ActorCritic(
-        num_inputs, num_actions, args.hidden_size, args.T, impl=args.snn_impl, hidden_layers=args.hidden_layers,
-        readout_tau=args.readout_tau, soft_reset=args.soft_reset,
+        num_inputs, num_actions, args.hidden_size, args.T, std=args.init_log_std, impl=args.snn_impl,
+        hidden_layers=args.hidden_layers, readout_tau=args.readout_tau, soft_reset=args.soft_reset,
     )  # fmt: skip
 
 

@@ -1,7 +1,11 @@
+import math
+
 import pytest
 import torch
 from spikingjelly.activation_based import functional
 
+import PPO
+import Spiking_PPO
 from Spiking_PPO import ActorCritic, NonSpikingLIFNode
 
 SEED_STATE_DICT_KEYS = {
@@ -59,3 +63,11 @@ def test_state_dict_keeps_the_tutorials_layout_and_loads_into_a_fresh_model(tmp_
     fresh.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
     x = torch.randn(3, 4)
     assert torch.equal(model(x)[0].loc, fresh(x)[0].loc)
+
+
+@pytest.mark.parametrize("agent", [Spiking_PPO.AGENT, PPO.AGENT])
+def test_init_log_std_sets_the_policys_first_standard_deviation(agent):
+    default = agent.build(4, 2, agent.args_cls())(torch.zeros(3, 4))[0]
+    narrow = agent.build(4, 2, agent.args_cls(init_log_std=-1.0))(torch.zeros(3, 4))[0]
+    assert torch.equal(default.scale, torch.ones(3, 2))  # the tutorial's: std 1
+    torch.testing.assert_close(narrow.scale, torch.full((3, 2), math.exp(-1.0)))
