@@ -217,6 +217,7 @@ NUMERIC_FLAGS = {  # flag: values it must refuse
     "--eval-episodes": ["0"],
     "--cost-interval": ["-1"],
     "--stop-at-return": ["inf", "nan"],
+    "--init-log-std": ["inf", "-inf", "nan"],
     "--T": ["0"],
     "--readout-tau": ["0", "0.5", "nan", "inf"],  # below 1 the decay per step, 1 - 1/tau, is negative
     "--hidden-layers": ["0"],
