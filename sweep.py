@@ -242,8 +242,9 @@ def connect(ray, args: argparse.Namespace) -> None:
     A cluster's workers do not have this repository: its code goes to them as the job's working
     directory (Ray's runtime environment), for both address forms (HOST:PORT, ray://HOST:10001).
     """
-    if not args.address:
-        ray.init(num_cpus=args.num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    if not args.address:  # "local": a Ray of its own, even where `ray start` runs one on this machine
+        cpus = args.num_cpus or os.cpu_count()
+        ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False)
         return
     host, _, port = args.address.removeprefix("ray://").rpartition(":")
     try:  # Ray itself retries an address where nothing answers for many minutes
