@@ -1,6 +1,9 @@
 """What several test modules share: running the scripts as a user does, reading what a run logged,
 and twin networks for the checks of the fast path and of our Adam."""
 
+import contextlib
+import importlib
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +19,26 @@ SHORT = ["--max-steps", "256", "--eval-interval", "64", "--eval-episodes", "3", 
 TOL = dict(atol=1e-5, rtol=1e-4)  # the fast path against the step-by-step network: float32 sums in another order
 
 
-def run_script(script: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run one of the training scripts as a user would, from the repository root."""
+def run_process(script: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run one of the training scripts as a user would: `python SCRIPT ARGS` from the repository root.
+    For what only a whole process shows (its exit status, a traceback, signals, another process's lock)."""
     return subprocess.run(
         [sys.executable, str(ROOT / script), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
     )
+
+
+def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
+    """Run one of the training scripts' command lines in this process, from the repository root: what
+    `python SCRIPT ARGS` would return and print, through the same `main`, without the 4 to 5 s a fresh
+    interpreter spends importing torch (most of the suite's time when every run paid it)."""
+    module = importlib.import_module(Path(script).stem)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.chdir(ROOT), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            status = module.main(module.AGENT, list(args))
+        except SystemExit as e:  # argparse's --help
+            status = e.code or 0
+    return subprocess.CompletedProcess([script, *args], status, stdout.getvalue(), stderr.getvalue())
 
 
 def short_run(script: str, runs_dir: Path, *extra: str) -> tuple[Path, subprocess.CompletedProcess]:

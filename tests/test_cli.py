@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from helpers import run_script, scalars
+from helpers import run_process, run_script, scalars
 
 import PPO
 import Spiking_PPO
@@ -76,6 +76,16 @@ def test_bad_input_is_one_line_exit_2_and_creates_no_run_directory(script, argv,
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert not runs_dir.exists()
+
+
+@pytest.mark.parametrize("script", ["Spiking_PPO.py", "PPO.py"])
+def test_the_interpreter_exits_as_main_says(script, runs_dir):
+    """The tests above run the command lines in-process; here the scripts themselves, as a user starts them."""
+    bad = run_process(script, "--num-envs", "0", "--runs-dir", str(runs_dir))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--num-envs must be" in bad.stderr
+    assert not runs_dir.exists()
+    good = run_process(script, *SHORT_RUN, "--runs-dir", str(runs_dir))
+    assert good.returncode == 0 and good.stdout.startswith("step") and "done: " in good.stdout, good.stderr
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from helpers import ROOT
+from helpers import ROOT, run_script
 
 
 def compare(*args, cwd):
@@ -12,7 +12,7 @@ def compare(*args, cwd):
     )
 
 
-def test_trains_two_seeds_of_each_agent_and_writes_both_figures_and_the_table(tmp_path):
+def test_trains_two_seeds_of_each_agent_and_writes_both_figures_and_the_table_that_say_what_they_plot(tmp_path):
     runs = tmp_path / "runs"
     result = compare("--seeds", "2", "--max-steps", "256", "--runs-dir", str(runs), "--out", "cmp", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -23,6 +23,10 @@ def test_trains_two_seeds_of_each_agent_and_writes_both_figures_and_the_table(tm
     rows = [line for line in (tmp_path / "cmp.md").read_text().splitlines() if line.startswith("| ")][1:]
     assert [row.split("|")[1:3] for row in rows] == [[" Spiking-PPO ", " 2 "], [" PPO ", " 2 "]]
     assert (tmp_path / "cmp-steps.svg").read_text().lstrip().startswith("<?xml")
+    time_axis = (tmp_path / "cmp-time.svg").read_text()
+    assert "training seconds" in time_axis and "wall time" not in time_axis
+    assert "range of the runs" in (tmp_path / "cmp-steps.svg").read_text()  # 2 seeds: no interval to claim
+    assert "sample standard deviation" in (tmp_path / "cmp.md").read_text()
 
     again = compare("--read-only", "--runs-dir", str(runs), "--out", "again", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
@@ -42,11 +46,7 @@ def test_bad_flags_fail_in_one_line(tmp_path):
 
 def test_it_compares_the_runs_it_trained_not_others_in_the_runs_dir(tmp_path):
     runs = tmp_path / "runs"
-    earlier = subprocess.run(
-        [sys.executable, str(ROOT / "PPO.py"), "--max-steps", "512", "--runs-dir", str(runs), "--quiet"],
-        capture_output=True,
-        text=True,
-    )
+    earlier = run_script("PPO.py", "--max-steps", "512", "--runs-dir", str(runs), "--quiet")
     assert earlier.returncode == 0, earlier.stderr
     result = compare("--seeds", "1", "--max-steps", "256", "--runs-dir", str(runs), "--out", "cmp", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -57,22 +57,10 @@ def test_it_compares_the_runs_it_trained_not_others_in_the_runs_dir(tmp_path):
 def test_read_only_refuses_to_average_runs_of_different_configurations_and_select_picks(tmp_path):
     runs = tmp_path / "runs"
     for steps in ("256", "384"):
-        command = [sys.executable, str(ROOT / "PPO.py"), "--max-steps", steps, "--runs-dir", str(runs), "--quiet"]
-        assert subprocess.run(command, capture_output=True).returncode == 0
+        assert run_script("PPO.py", "--max-steps", steps, "--runs-dir", str(runs), "--quiet").returncode == 0
     mixed = compare("--read-only", "--runs-dir", str(runs), cwd=tmp_path)
     assert mixed.returncode == 2 and len(mixed.stderr.strip().splitlines()) == 1
     assert "the runs differ in --max-steps (256, 384)" in mixed.stderr
     picked = compare("--read-only", "--runs-dir", str(runs), "--select", "max_steps=384", "--out", "c", cwd=tmp_path)
     assert picked.returncode == 0, picked.stderr
     assert "| PPO | 1 |" in picked.stdout
-
-
-def test_the_figures_say_what_they_plot(tmp_path):
-    result = compare(
-        "--seeds", "2", "--max-steps", "128", "--runs-dir", str(tmp_path / "r"), "--out", "f", cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stderr
-    time_axis = (tmp_path / "f-time.svg").read_text()
-    assert "training seconds" in time_axis and "wall time" not in time_axis
-    assert "range of the runs" in (tmp_path / "f-steps.svg").read_text()  # 2 seeds: no interval to claim
-    assert "sample standard deviation" in (tmp_path / "f.md").read_text()

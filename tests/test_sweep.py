@@ -11,14 +11,19 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 
-needs_ray = pytest.mark.skipif(
-    importlib.util.find_spec("ray") is None, reason="sweeps need the optional requirements-sweep.txt"
-)
+
+def needs_ray(test):
+    """A test that starts Ray. They share one test worker (pytest-xdist's loadgroup): the cluster
+    fixture's `ray stop --force` stops every Ray on the machine, another worker's sweep included."""
+    test = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="sweeps need requirements-sweep.txt")(
+        test
+    )
+    return pytest.mark.xdist_group("ray")(test)
 
 
-def sweep(*args, cwd):
+def sweep(*args, cwd, env=None):
     return subprocess.run(
-        [sys.executable, str(ROOT / "sweep.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=900
+        [sys.executable, str(ROOT / "sweep.py"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
     )
 
 
@@ -50,9 +55,12 @@ def test_a_two_trial_sweep_writes_a_run_per_trial_and_the_summary(tmp_path):
 
 
 @needs_ray
-def test_a_failing_trial_is_reported_and_the_others_finish(tmp_path):
+def test_a_failing_trial_is_reported_and_the_others_finish(ray_head, tmp_path):
+    """With a cluster running on the machine, too: without --address the sweep starts a Ray of its own
+    (Ray's default would join that cluster, and refuse --num-cpus there)."""
+    env, _, _ = ray_head
     grid = ["--grid", "learning_rate=1e-3,1e30", "--agents", "ann"]
-    result = sweep(*grid, *TINY, "--max-steps", "512", "--storage-path", str(tmp_path), cwd=tmp_path)
+    result = sweep(*grid, *TINY, "--max-steps", "512", "--storage-path", str(tmp_path), cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = {r["config"]: r for r in csv.DictReader(open(tmp_path / "sweep" / "summary.csv"))}
     assert rows['{"learning_rate": "1e30"}']["failed"] == "1"
@@ -72,11 +80,19 @@ def test_a_failing_trial_is_reported_and_the_others_finish(tmp_path):
         (["--grid", "norm_adv=maybe"], "--norm-adv is a switch: give it as true or false, not 'maybe'"),
     ],
 )
-def test_a_bad_search_space_fails_before_ray_starts(argv, message, tmp_path):
-    result = sweep(*argv, "--storage-path", str(tmp_path), cwd=tmp_path)
-    assert result.returncode == 2
-    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+def test_a_bad_search_space_fails_before_ray_starts(argv, message, tmp_path, monkeypatch, capsys):
+    import sweep as sweep_module
+
+    monkeypatch.chdir(tmp_path)
+    assert sweep_module.main([*argv, "--storage-path", str(tmp_path)]) == 2
+    stderr = capsys.readouterr().err
+    assert len(stderr.strip().splitlines()) == 1 and message in stderr
     assert not list(tmp_path.iterdir())  # nothing written, Ray never started
+
+
+def test_a_bad_search_space_is_exit_status_2_from_the_command_line(tmp_path):
+    result = sweep("--grid", "gamma=0.9,1.5", "--storage-path", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.strip() == "error: --gamma must be in (0, 1], got 1.5"
 
 
 def test_a_trial_resolves_its_preset_and_switches_as_the_scripts_do():
