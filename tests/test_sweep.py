@@ -4,8 +4,10 @@ import csv
 import importlib.util
 import math
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -160,17 +162,29 @@ def test_equal_returns_are_ranked_by_seeds_reaching_the_target_then_steps(tmp_pa
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
+def wait_for_port(port: int, seconds: float = 120) -> None:
+    """`ray start` returns before its client server listens; a user would wait for it, and so do we."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
 def ray_head(tmp_path_factory):
     """A Ray head started as the README says, on a machine where Ray ran before: a token file exists,
-    so `ray start` turns token authentication on. Stopped when the module's tests are done."""
+    so `ray start` turns token authentication on. One for the test session (a test worker may run
+    other modules' tests between these), stopped at its end."""
     home = tmp_path_factory.mktemp("home")
     env = {**os.environ, "HOME": str(home)}
     env.pop("RAY_AUTH_MODE", None)
@@ -183,6 +197,8 @@ def ray_head(tmp_path_factory):
     started = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert started.returncode == 0, started.stderr[-3000:]
     try:
+        wait_for_port(port)
+        wait_for_port(client_port)
         yield env, port, client_port
     finally:
         subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=120)
