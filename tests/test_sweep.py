@@ -13,14 +13,11 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 
-
-def needs_ray(test):
-    """A test that starts Ray. They share one test worker (pytest-xdist's loadgroup): the cluster
-    fixture's `ray stop --force` stops every Ray on the machine, another worker's sweep included."""
-    test = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="sweeps need requirements-sweep.txt")(
-        test
-    )
-    return pytest.mark.xdist_group("ray")(test)
+# pytest-xdist runs a test file in one worker (--dist loadfile, pyproject.toml): these tests must
+# share one, as the cluster fixture's `ray stop --force` stops every Ray on the machine.
+needs_ray = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None, reason="sweeps need the optional requirements-sweep.txt"
+)
 
 
 def sweep(*args, cwd, env=None):
