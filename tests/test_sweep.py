@@ -177,11 +177,10 @@ def wait_for_port(port: int, seconds: float = 120) -> None:
             time.sleep(0.5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_head(tmp_path_factory):
     """A Ray head started as the README says, on a machine where Ray ran before: a token file exists,
-    so `ray start` turns token authentication on. One for the test session (a test worker may run
-    other modules' tests between these), stopped at its end."""
+    so `ray start` turns token authentication on. Stopped when the module's tests are done."""
     home = tmp_path_factory.mktemp("home")
     env = {**os.environ, "HOME": str(home)}
     env.pop("RAY_AUTH_MODE", None)
