@@ -72,6 +72,14 @@ def test_each_agents_best_configuration_is_the_one_with_the_highest_mean_return(
     assert row == "| Acrobot-v1 | cleanrl: -85.0 ± 7.1 (2) | tutorial: -100.0 ± 56.6 (2) | 85% |"
 
 
+def test_a_configuration_on_fewer_than_3_seeds_is_not_the_best_where_another_has_3():
+    runs = [run("cleanrl", "PPO", seed, final) for seed, final in [(1, -90.0), (2, -100.0), (3, -110.0)]]
+    runs += [run("stopped-lead", "PPO", seed, final) for seed, final in [(1, -70.0), (2, -80.0)]]
+    assert reproduce.best_configuration(runs, "Acrobot-v1", "PPO") == ("cleanrl", [-90.0, -100.0, -110.0])
+    runs.append(run("stopped-lead", "PPO", 3, -120.0))  # mean -90, above cleanrl's -100 on 3 seeds
+    assert reproduce.best_configuration(runs, "Acrobot-v1", "PPO") == ("stopped-lead", [-70.0, -80.0, -120.0])
+
+
 def test_plot_writes_the_figure_and_tables_into_a_directory_it_creates(tmp_path):
     runs = [
         run("cleanrl", agent, seed, final) for agent, seed, final in [("PPO", 1, -90.0), ("Spiking-PPO", 1, -120.0)]
