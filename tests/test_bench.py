@@ -6,6 +6,7 @@ import sys
 import time
 from multiprocessing import Pool
 
+import numpy as np
 import pytest
 from helpers import ROOT
 
@@ -216,3 +217,22 @@ def test_mean_action_replays_only_the_runs_its_json_lacks(tmp_path, monkeypatch,
     assert mean_action.main([str(old), str(new), "--json", str(out)]) == 0
     assert replayed == [new] and [r["run_dir"] for r in json.loads(out.read_text())["runs"]] == [str(old), str(new)]
     assert "| PPO, E | 2 | 1.0 ± 0.0 | 2.0 ± 0.0 | 0.500 ± 0.000 |" in capsys.readouterr().out
+
+
+def test_scalars_summarizes_a_window_of_a_logged_scalar_as_numpy_does(tmp_path, capsys):
+    import scalars
+    from torch.utils.tensorboard import SummaryWriter
+
+    rng = np.random.default_rng(0)
+    steps, values = np.arange(0, 20_000, 1000), rng.normal(size=20)
+    with SummaryWriter(str(tmp_path / "run")) as writer:
+        for step, value in zip(steps, values, strict=True):
+            writer.add_scalar("losses/approx_kl", value, int(step))
+    summary = scalars.summary(scalars.read_scalar(tmp_path / "run", "losses/approx_kl"), 5000, 12_000)
+    window = values[(steps >= 5000) & (steps <= 12_000)]
+    assert summary["median"] == pytest.approx(np.median(window), rel=1e-6)
+    assert (summary["min"], summary["max"]) == pytest.approx((window.min(), window.max()), rel=1e-6)
+    assert summary["lowest"] == pytest.approx(values.min(), rel=1e-6)
+    assert summary["lowest_at"] == steps[values.argmin()] and summary["last"] == pytest.approx(values[-1], rel=1e-6)
+    assert scalars.main([str(tmp_path / "run"), "--tag", "losses/entropy"]) == 2  # a tag the run never logged
+    assert "no scalar 'losses/entropy'" in capsys.readouterr().err
