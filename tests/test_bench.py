@@ -52,9 +52,10 @@ def test_runs_finished_by_several_invocations_at_once_are_all_kept(tmp_path):
 
 
 def test_the_snn_share_of_the_ann_is_below_100_percent_when_the_snn_does_worse():
-    assert reproduce.share_of_ann(450.0, 500.0) == "90%"
-    assert reproduce.share_of_ann(-200.0, -100.0) == "50%"  # twice the ANN's cost
-    assert reproduce.share_of_ann(-100.0, -200.0) == "200%"
+    assert reproduce.share_of_ann(450.0, 500.0) == "90.0%"
+    assert reproduce.share_of_ann(449.5, 500.0) == "89.9%"  # just short of a 90% goal is not shown as 90%
+    assert reproduce.share_of_ann(-200.0, -100.0) == "50.0%"  # twice the ANN's cost
+    assert reproduce.share_of_ann(-100.0, -200.0) == "200.0%"
     assert reproduce.share_of_ann(-10.0, 500.0) == "-"
 
 
@@ -70,7 +71,7 @@ def test_each_agents_best_configuration_is_the_one_with_the_highest_mean_return(
     assert reproduce.best_configuration(runs, "CartPole-v1", "PPO") is None
     row = reproduce.best_table(runs, ["Acrobot-v1"]).splitlines()[2]
     # ANN cleanrl: mean -85, sample std 7.1; SNN tutorial: mean -100, std 56.6; share -85 / -100
-    assert row == "| Acrobot-v1 | cleanrl: -85.0 ± 7.1 (2) | tutorial: -100.0 ± 56.6 (2) | 85% |"
+    assert row == "| Acrobot-v1 | cleanrl: -85.0 ± 7.1 (2) | tutorial: -100.0 ± 56.6 (2) | 85.0% |"
 
 
 def test_a_configuration_on_fewer_than_3_seeds_is_not_the_best_where_another_has_3():
@@ -94,7 +95,7 @@ def test_plot_writes_the_figure_and_tables_into_a_directory_it_creates(tmp_path)
     assert (tmp_path / "new" / "figure.svg").exists() and (tmp_path / "new" / "figure.png").exists()
     # share: ANN / SNN for negative returns, -90 / -120
     assert (
-        "| Acrobot-v1 | cleanrl | -86.36 ± 1.32 (Acrobot-v1) | -90.0 (1) | -120.0 (1) | 75% |"
+        "| Acrobot-v1 | cleanrl | -86.36 ± 1.32 (Acrobot-v1) | -90.0 (1) | -120.0 (1) | 75.0% |"
         in (tmp_path / "new" / "figure.md").read_text()
     )
 
