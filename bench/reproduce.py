@@ -139,8 +139,8 @@ def train(args: argparse.Namespace) -> None:
 def share_of_ann(snn: float, ann: float) -> str:
     """The SNN's return as a share of the ANN's, 100% when equal and less when worse: SNN / ANN for
     positive returns, ANN / SNN for negative ones (costs, as on Acrobot and Pendulum); '-' when the
-    signs differ, where no ratio means anything. One decimal, as issue #13's goal is a threshold (90%)
-    that a share just under it must not be rounded up to."""
+    signs differ, where no ratio means anything. One decimal: a share just under a goal (issue #13's
+    is 90%) must not print as the goal."""
     if snn > 0 and ann > 0:
         return f"{snn / ann:.1%}"
     if snn < 0 and ann < 0:
