@@ -28,6 +28,7 @@ import numpy as np
 from machinery import stats
 from machinery.checkpoints import CheckpointError, read_checkpoint
 from machinery.cli import OneLineParser, UsageError, cli_flag
+from machinery.run import logged_scalars
 
 ROOT = Path(__file__).resolve().parent
 AGENTS = {"Spiking-PPO": "Spiking_PPO", "PPO": "PPO"}  # TensorBoard name -> script
@@ -137,21 +138,17 @@ COST_TAGS = ("cost/actor_synops_per_decision", "cost/actor_energy_pj_per_decisio
 def read_curves(run_dirs: list[Path], env_id: str) -> tuple[dict[str, list[np.ndarray]], dict[str, list[dict]]]:
     """agent -> one array per run, rows (rollout step, training seconds so far, eval return); and
     agent -> per run, the last measured cost per decision of its actor (COST_TAGS)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     curves: dict[str, list[np.ndarray]] = {name: [] for name in AGENTS}
     costs: dict[str, list[dict]] = {name: [] for name in AGENTS}
     for run_dir in run_dirs:
         name = agent_of(run_dir)
-        acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-        acc.Reload()
+        logged = logged_scalars(run_dir)
         tag = f"{name}-{env_id}/Reward"
-        if not {tag, "charts/elapsed_seconds"} <= set(acc.Tags()["scalars"]):
+        if not {tag, "charts/elapsed_seconds"} <= logged.keys():
             continue
-        seconds = {e.step: e.value for e in acc.Scalars("charts/elapsed_seconds")}
-        curves[name].append(np.array([(e.step, seconds[e.step], e.value) for e in acc.Scalars(tag)]))
-        logged = set(acc.Tags()["scalars"])
-        costs[name].append({t: acc.Scalars(t)[-1].value if t in logged else np.nan for t in COST_TAGS})
+        seconds = dict(logged["charts/elapsed_seconds"])
+        curves[name].append(np.array([(step, seconds[step], value) for step, value in logged[tag]]))
+        costs[name].append({t: logged[t][-1, 1] if t in logged else np.nan for t in COST_TAGS})
     if not any(curves.values()):
         raise UsageError(f"no {env_id} runs with an eval-return curve; train some, or drop --read-only")
     lengths = {int(run[-1, 0]) for runs in curves.values() for run in runs}

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from machinery.cli import OneLineParser, UsageError  # noqa: E402
+from machinery.run import logged_scalars  # noqa: E402
 
 
 def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,15 +33,12 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
 
 def read_scalar(run_dir: Path, tag: str) -> np.ndarray:
     """Rows (step, value) of `tag` in `run_dir`'s log, in the order they were logged."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir}: no such run directory")
-    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    acc.Reload()
-    if tag not in acc.Tags()["scalars"]:
+    logged = logged_scalars(run_dir)
+    if tag not in logged:
         raise UsageError(f"{run_dir}: no scalar {tag!r} in its log; TensorBoard lists the run's tags")
-    return np.array([(e.step, e.value) for e in acc.Scalars(tag)])
+    return logged[tag]
 
 
 def summary(rows: np.ndarray, from_step: int, to_step: int | None) -> dict[str, float]:

@@ -203,5 +203,15 @@ class Run:
         self._lock.close()  # the session is over: another one, in this process or not, may take the run
 
 
+def logged_scalars(run_dir: Path) -> dict[str, np.ndarray]:
+    """Every scalar a finished run logged, read back as TensorBoard reads it: tag -> rows (rollout
+    step, value) in the order they were logged. compare.py and bench/scalars.py read runs with it."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # readers only
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})  # 0: keep every value, not a sample
+    acc.Reload()
+    return {tag: np.array([(e.step, e.value) for e in acc.Scalars(tag)]) for tag in acc.Tags()["scalars"]}
+
+
 class TrainingDiverged(Exception):
     """A non-finite loss or parameter: reported in one line, exit status 1."""
