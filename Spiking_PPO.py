@@ -30,8 +30,8 @@ import torch.nn as nn
 from spikingjelly.activation_based import functional, neuron
 from torch.distributions import Normal
 
-from machinery import commands, cost, envs, presets, run, session
-from machinery.cli import flag
+from machinery import commands, cost, envs, presets, run, session, speed
+from machinery.cli import UsageError, flag
 from machinery.fast_if import IFSpikeCount, IFSpikes, check_fast_path_applies, lif_readout_weights
 from machinery.run import Agent
 from machinery.speed import Adam, exit_now
@@ -47,6 +47,7 @@ class Args:
     seed: int = flag(1, "seed for python, numpy, torch and every environment", "seed")
     device: str = flag("cpu", "torch device: cpu (the fastest for these small networks), cuda, or auto")
     threads: int = flag(1, "torch CPU threads; the tutorial's tiny networks run fastest on one", "positive")
+    compile: bool = flag(False, "PPO.py: torch.compile the policy step and the PPO loss (faster; needs a C++ compiler)")
     max_steps: int = flag(100_000, "rollout steps to train for (one step advances every env)", "positive")
     num_steps: int = flag(128, "rollout steps per env between two PPO updates", "positive")
     preset: str = flag(
@@ -102,7 +103,7 @@ class Args:
     ACTION_FLAGS: ClassVar[tuple[str, ...]] = (
         "quiet", "resume", "eval_only", "render", "mean_action", "capture_video", "report"
     )  # fmt: skip
-    RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = ("max_steps", "stop_at_return", "device", "threads")
+    RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = ("max_steps", "stop_at_return", "device", "threads", "compile")
 
 
 @dataclass
@@ -239,52 +240,62 @@ def ppo_iter(mini_batch_size: int, *tensors: torch.Tensor, generator: torch.Gene
 
 
 def ppo_update(
-    model, optimizer, args: Args, states, actions, log_probs, returns, advantages, values, generator=None
-) -> dict[str, float]:
+    model, optimizer, args: Args, states, actions, log_probs, returns, advantages, values, generator=None,
+    loss_fn=None,
+) -> dict[str, float]:  # fmt: skip
     """The tutorial's PPO update, with the standard details its flags turn on (all off by default).
     Returns loss statistics averaged over the last epoch's mini-batches, whose ratio and KL measure
-    how far the whole update moved the policy."""
+    how far the whole update moved the policy. `loss_fn` is `ppo_loss` (the default) or, with
+    --compile, its compiled twin."""
+    loss_fn = loss_fn or ppo_loss
     for epoch in range(args.ppo_epochs):
         last_epoch = epoch == args.ppo_epochs - 1
         stats, n = torch.zeros(6, device=states.device), 0
-        for state, action, old_log_probs, return_, advantage, old_value in ppo_iter(
+        for mini_batch in ppo_iter(
             args.mini_batch_size, states, actions, log_probs, returns, advantages, values, generator=generator
         ):
-            dist, value = model(state)
-            entropy = dist.entropy()  # before log_prob, as the tutorial: autograd sums their gradients in this order
-            new_log_probs = dist.log_prob(action)
-            if args.joint_ratio:  # the action's probability is the product of its dimensions'
-                new_log_probs, old_log_probs = new_log_probs.sum(-1, keepdim=True), old_log_probs.sum(-1, keepdim=True)
-                entropy = entropy.sum(-1)
-            entropy = entropy.mean()
-            if args.norm_adv:
-                advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
-
-            log_ratio = new_log_probs - old_log_probs
-            ratio = log_ratio.exp()
-            surr1 = ratio * advantage
-            surr2 = torch.clamp(ratio, 1.0 - args.clip_param, 1.0 + args.clip_param) * advantage
-
-            actor_loss = -torch.min(surr1, surr2).mean()
-            critic_loss = value_loss(value, old_value, return_, args)
-            loss = args.vf_coef * critic_loss + actor_loss - args.ent_coef * entropy
-
+            loss, batch_stats = loss_fn(model, args, *mini_batch)
             optimizer.zero_grad()
             loss.backward()
             if args.max_grad_norm is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
             optimizer.step()
-
             if last_epoch or args.target_kl is not None:
-                with torch.no_grad():
-                    approx_kl = ((ratio - 1) - log_ratio).mean()  # http://joschu.net/blog/kl-approx.html
-                    clip_frac = ((ratio - 1).abs() > args.clip_param).float().mean()
-                    stats += torch.stack([loss, actor_loss, critic_loss, entropy, approx_kl, clip_frac])
+                stats += batch_stats
                 n += 1
-        if args.target_kl is not None and approx_kl > args.target_kl:  # the last mini-batch's, as CleanRL
+        if args.target_kl is not None and batch_stats[4] > args.target_kl:  # the last mini-batch's KL, as CleanRL
             break
     names = ("loss", "actor_loss", "critic_loss", "entropy", "approx_kl", "clip_frac")
     return dict(zip(names, (stats / n).tolist(), strict=True)) | {"epochs": epoch + 1}
+
+
+def ppo_loss(model, args: Args, state, action, old_log_probs, return_, advantage, old_value):
+    """The loss of one mini-batch (clipped surrogate, value error, entropy bonus), and, without
+    gradient, its statistics: loss, actor loss, critic loss, entropy, approximate KL, clip fraction."""
+    dist, value = model(state)
+    entropy = dist.entropy()  # before log_prob, as the tutorial: autograd sums their gradients in this order
+    new_log_probs = dist.log_prob(action)
+    if args.joint_ratio:  # the action's probability is the product of its dimensions'
+        new_log_probs, old_log_probs = new_log_probs.sum(-1, keepdim=True), old_log_probs.sum(-1, keepdim=True)
+        entropy = entropy.sum(-1)
+    entropy = entropy.mean()
+    if args.norm_adv:
+        advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+
+    log_ratio = new_log_probs - old_log_probs
+    ratio = log_ratio.exp()
+    surr1 = ratio * advantage
+    surr2 = torch.clamp(ratio, 1.0 - args.clip_param, 1.0 + args.clip_param) * advantage
+
+    actor_loss = -torch.min(surr1, surr2).mean()
+    critic_loss = value_loss(value, old_value, return_, args)
+    loss = args.vf_coef * critic_loss + actor_loss - args.ent_coef * entropy
+
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - log_ratio).mean()  # http://joschu.net/blog/kl-approx.html
+        clip_frac = ((ratio - 1).abs() > args.clip_param).float().mean()
+        stats = torch.stack([loss, actor_loss, critic_loss, entropy, approx_kl, clip_frac])
+    return loss, stats
 
 
 def value_loss(value, old_value, return_, args: Args) -> torch.Tensor:
@@ -356,9 +367,18 @@ class Rollout:
         self.masks = np.zeros((num_steps, num_envs, 1), dtype=np.float32)
 
 
-def collect_rollout(t: session.Training) -> bool:
+def act(model: nn.Module, obs: torch.Tensor, noise: torch.Tensor):
+    """The policy's decision in each env: its Gaussian's mean plus std times `noise` (standard
+    normal draws: torch.normal's own arithmetic), the action's log-probability, and the value."""
+    dist, value = model(obs)
+    action = dist.loc + dist.scale * noise
+    return action, dist.log_prob(action), value
+
+
+def collect_rollout(t: session.Training, act_fn=act) -> bool:
     """Step every env until the rollout is full (True), or until the run must stop (False): on a
-    signal, or when an evaluation reaches the target."""
+    signal, or when an evaluation reaches the target. `act_fn` is `act` or, with --compile, its
+    compiled twin."""
     args, rollout, device = t.args, t.rollout, t.obs.device
 
     def value_of(final_obs: np.ndarray) -> np.ndarray:  # for the episodes a time limit cut
@@ -366,10 +386,9 @@ def collect_rollout(t: session.Training) -> bool:
 
     with torch.inference_mode():
         for i in range(t.step % args.num_steps, args.num_steps):
-            dist, value = t.model(t.obs)
-            action = torch.normal(dist.loc, dist.scale, generator=t.rng)
-            rollout.states[i], rollout.actions[i], rollout.values[i] = t.obs, action, value
-            rollout.log_probs[i] = dist.log_prob(action)
+            noise = torch.randn(rollout.actions[i].shape, generator=t.rng, device=device)
+            action, rollout.log_probs[i], rollout.values[i] = act_fn(t.model, t.obs, noise)
+            rollout.states[i], rollout.actions[i] = t.obs, action
             obs, reward, terminated, truncated, info = t.envs.step(t.spec.to_env_action(action))
             rollout.rewards[i, :, 0], rollout.masks[i, :, 0] = envs.step_targets(
                 value_of, reward, terminated, truncated, info, args.gamma, args.truncation_as_termination
@@ -401,8 +420,9 @@ def evaluate_log_checkpoint(t: session.Training) -> bool:
     return t.args.stop_at_return is not None and t.eval_mean >= t.args.stop_at_return
 
 
-def update(t: session.Training) -> dict[str, float]:
-    """GAE over the full rollout, then the PPO update; returns the scalars TensorBoard shows for it."""
+def update(t: session.Training, loss_fn=ppo_loss) -> dict[str, float]:
+    """GAE over the full rollout, then the PPO update (its loss `ppo_loss` or, with --compile, its
+    compiled twin); returns the scalars TensorBoard shows for it."""
     args, r = t.args, t.rollout
     with torch.inference_mode():
         _, next_value = t.model(t.obs)
@@ -411,7 +431,8 @@ def update(t: session.Training) -> dict[str, float]:
     advantages = returns - r.values
     batch = (r.states, r.actions, r.log_probs, returns, advantages, r.values)
     t.optimizer.lr = annealed_learning_rate(args, t.updates)
-    stats = ppo_update(t.model, t.optimizer, args, *(x.flatten(0, 1) for x in batch), generator=t.rng)
+    mini_batches = (x.flatten(0, 1) for x in batch)
+    stats = ppo_update(t.model, t.optimizer, args, *mini_batches, generator=t.rng, loss_fn=loss_fn)
     t.updates += 1
     t.check_finite(stats["loss"])  # a diverged run stops here, its last.pt from before the update
     values, targets = r.values.flatten(), returns.flatten()
@@ -435,11 +456,14 @@ def train(args: Args, agent: Agent, resume_from: dict | None = None, on_eval: Ca
         orthogonal_init(model)
     optimizer = Adam(model.parameters(), lr=args.learning_rate, eps=args.adam_eps)
     rollout = Rollout(args.num_steps, args.num_envs, spec.obs_dim, spec.num_actions, device)
+    act_fn, loss_fn = (act, ppo_loss)
+    if args.compile:  # the loop's two hottest functions, fused by torch.compile (machinery/speed.py)
+        act_fn, loss_fn = speed.compiled(act, ppo_loss, model, args, spec.obs_dim, spec.num_actions)
     # The envs, the run directory and its signals; a resumed run's state is put back here.
     with session.training(args, agent, spec, model, optimizer, rollout, resume_from, on_eval) as t:
-        while t.step < args.max_steps and not t.run.stopping and collect_rollout(t):
+        while t.step < args.max_steps and not t.run.stopping and collect_rollout(t, act_fn):
             with t.run.abandonable():  # a signal ends an update at once; last.pt stays the previous one
-                t.diagnostics = update(t)
+                t.diagnostics = update(t, loss_fn)
             t.run.log(t.diagnostics | {"charts/steps_per_second": t.run.steps_per_second(t.step)}, t.step)
     return t.summary()
 
@@ -451,6 +475,8 @@ def main(agent: Agent, argv: list[str] | None = None) -> int:
 
 # ---- The spiking agent -------------------------------------------------------------------------
 def build_spiking_agent(num_inputs: int, num_actions: int, args: SpikingArgs) -> ActorCritic:
+    if args.compile:  # dynamo cannot trace numba, and compiling the loss around the network gained nothing
+        raise UsageError("--compile is for PPO.py: torch.compile cannot trace the spiking network's kernels")
     return ActorCritic(
         num_inputs, num_actions, args.hidden_size, args.T, std=args.init_log_std, impl=args.snn_impl,
         hidden_layers=args.hidden_layers, readout_tau=args.readout_tau, soft_reset=args.soft_reset,

@@ -1,8 +1,8 @@
 """Throughput at CleanRL's own settings: environment steps per second of both agents' training loop,
 and, given a CleanRL checkout, of CleanRL's own scripts beside them on the same machine.
 
-Runs `PPO.py` and `Spiking_PPO.py` with `--preset cleanrl` on CartPole-v1 and HalfCheetah-v5 for a
-fixed number of environment steps, with no evaluation (CleanRL's loop has none), one run at a time,
+Runs `PPO.py` (as it is, and with `--compile`: "PPO-compile") and `Spiking_PPO.py` with `--preset
+cleanrl` on CartPole-v1 and HalfCheetah-v5 for a fixed number of environment steps, with no evaluation (CleanRL's loop has none), one run at a time,
 and reports the loop's own count of seconds (start-up left out, as CleanRL's SPS leaves it out),
 the median of --runs runs. With --cleanrl-dir, CleanRL's `ppo.py` (CartPole-v1) and
 `ppo_continuous_action.py` (HalfCheetah-v5) run for the same steps, in turn with the agents, at
@@ -40,7 +40,8 @@ from machinery.cli import OneLineParser, UsageError  # noqa: E402
 # environment steps per second its loop prints): ppo.py on CartPole-v1 ran 100k steps in 14 s, about
 # 9,000 steps/s in its loop; ppo_continuous_action.py on HalfCheetah about 2,100 steps/s.
 ISSUE_CLEANRL_SPS = {"CartPole-v1": 9_000, "HalfCheetah-v5": 2_100}
-SCRIPTS = {"PPO": "PPO.py", "Spiking-PPO": "Spiking_PPO.py"}
+AGENTS = {"PPO": ("PPO.py", []), "PPO-compile": ("PPO.py", ["--compile"]), "Spiking-PPO": ("Spiking_PPO.py", [])}
+COLUMNS = {"PPO": "PPO (ANN)", "PPO-compile": "PPO (ANN), --compile", "Spiking-PPO": "Spiking PPO"}
 CLEANRL_SCRIPTS = {"CartPole-v1": "cleanrl/ppo.py", "HalfCheetah-v5": "cleanrl/ppo_continuous_action.py"}
 CLEANRL_RUNS = {"CleanRL": False, "CleanRL, 1 thread": True}  # name: on one thread (OMP_NUM_THREADS=1)
 # CleanRL's ppo_continuous_action.py calls TransformObservation(env, f), the gymnasium 0.29 form; gymnasium
@@ -71,17 +72,20 @@ def cleanrl_sps(checkout: Path, task: str, env_steps: int, one_thread: bool, cwd
     return int(sps[-1])
 
 
-def seconds_for(name: str, task: str, args: argparse.Namespace, runs_dir: str) -> float:
+def seconds_for(name: str, task: str, args: argparse.Namespace, runs_dir: str) -> tuple[float, float | None]:
     """Seconds that one run of `name` (an agent, or CleanRL's script) takes for --env-steps
-    environment steps of `task`, its training loop alone."""
+    environment steps of `task`: its training loop alone, and, for our agents, the whole process
+    (start-up included: imports, envs, and with --compile the compilation)."""
     if name in CLEANRL_RUNS:
-        return args.env_steps / cleanrl_sps(args.cleanrl_dir, task, args.env_steps, CLEANRL_RUNS[name], runs_dir)
+        sps = cleanrl_sps(args.cleanrl_dir, task, args.env_steps, CLEANRL_RUNS[name], runs_dir)
+        return args.env_steps / sps, None
     preset = ["--preset", "cleanrl"]
     envs_at_once = num_envs(task, preset)
     steps = args.env_steps // envs_at_once
-    flags = [*preset, "--env-id", task, "--eval-interval", str(10 * steps), "--cost-interval", "0"]
-    done, _, loop = time_training(SCRIPTS[name], flags, steps, runs_dir, 1, args.device)
-    return loop * args.env_steps / (done * envs_at_once)
+    script, extra = AGENTS[name]
+    flags = [*preset, *extra, "--env-id", task, "--eval-interval", str(10 * steps), "--cost-interval", "0"]
+    done, wall, loop = time_training(script, flags, steps, runs_dir, 1, args.device)
+    return loop * args.env_steps / (done * envs_at_once), wall
 
 
 def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
@@ -91,7 +95,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--tasks", nargs="+", choices=list(ISSUE_CLEANRL_SPS), default=list(ISSUE_CLEANRL_SPS), help="tasks to time"
     )
-    parser.add_argument("--agents", nargs="+", choices=list(SCRIPTS), default=list(SCRIPTS), help="agents to time")
+    parser.add_argument("--agents", nargs="+", choices=list(AGENTS), default=list(AGENTS), help="agents to time")
     parser.add_argument(
         "--device", default="cpu", choices=("cpu", "cuda", "auto"), help="the scripts' --device (envs run on the CPU)"
     )
@@ -116,14 +120,18 @@ def main(argv: list[str] | None = None) -> int:
     names = [*args.agents, *(CLEANRL_RUNS if args.cleanrl_dir is not None else ())]
     with tempfile.TemporaryDirectory() as runs_dir:
         for task in args.tasks:
-            seconds = {name: [] for name in names}
+            seconds, walls = {name: [] for name in names}, {name: [] for name in names}
             for _ in range(args.runs):  # in turn, so that a slow spell of the machine hits them all alike
                 for name in names:
-                    seconds[name].append(seconds_for(name, task, args, runs_dir))
-                    print(f"{task} {name}: {args.env_steps} env steps in {seconds[name][-1]:.1f} s", file=sys.stderr)
+                    loop, wall = seconds_for(name, task, args, runs_dir)
+                    seconds[name].append(loop)
+                    walls[name].append(wall)
+                    print(f"{task} {name}: {args.env_steps} env steps in {loop:.1f} s", file=sys.stderr)
             for name, all_runs in seconds.items():
                 sps = args.env_steps / statistics.median(all_runs)
                 results["runs"][f"{task} {name}"] = {"seconds_all": all_runs, "env_steps_per_s": sps}
+                if name in AGENTS:
+                    results["runs"][f"{task} {name}"]["wall_seconds_all"] = walls[name]
             Path(args.json).write_text(json.dumps(results, indent=2) + "\n")  # what is done survives a stop
     print(table(results, args.tasks))
     print(f"\nwritten: {args.json}")
@@ -135,16 +143,16 @@ def table(results: dict, tasks: list[str]) -> str:
     CleanRL ran (the faster of its two thread settings), else the issue's figure."""
     runs, measured = results["runs"], results["cleanrl_dir"] is not None
     cleanrl_head = "CleanRL (its SPS here: default threads / 1 thread)" if measured else "CleanRL (issue #13's figure)"
-    lines = [f"| task | {cleanrl_head} | PPO (ANN) | Spiking PPO |", "|---|---:|---:|---:|"]
+    lines = [f"| task | {cleanrl_head} | {' | '.join(COLUMNS.values())} |", "|---|---:|---:|---:|---:|"]
     for task in tasks:
-        sps = {name: runs.get(f"{task} {name}", {}).get("env_steps_per_s") for name in (*SCRIPTS, *CLEANRL_RUNS)}
+        sps = {name: runs.get(f"{task} {name}", {}).get("env_steps_per_s") for name in (*AGENTS, *CLEANRL_RUNS)}
         if measured:
             baseline = max(sps[name] for name in CLEANRL_RUNS)
             cleanrl = " / ".join(f"{sps[name]:,.0f}" for name in CLEANRL_RUNS)
         else:
             baseline = results["issue_cleanrl_sps"][task]
             cleanrl = f"{baseline:,}"
-        cells = ["-" if sps[a] is None else f"{sps[a]:,.0f} ({sps[a] / baseline:.2f}x)" for a in SCRIPTS]
+        cells = ["-" if sps[a] is None else f"{sps[a]:,.0f} ({sps[a] / baseline:.2f}x)" for a in AGENTS]
         lines.append(f"| {task} | {cleanrl} | {' | '.join(cells)} |")
     return "\n".join(lines)
 

@@ -2,14 +2,17 @@
 
 The range checks of `cli` accept any positive size; this module refuses the sizes the machine
 cannot honour: a run whose rollout, network temporaries, environments and evaluation would not
-fit in the memory available now, and more torch threads than the cores the process may use. The
-estimate is deliberately rough (within a small factor): it is there to turn a MemoryError an hour
-into a run into a one-line refusal that names the flags. It knows sizes, not what they mean.
+fit in the memory available now, more torch threads than the cores the process may use, and
+--compile without the C++ compiler it needs. The memory estimate is deliberately rough (within a
+small factor): it is there to turn a MemoryError an hour into a run into a one-line refusal that
+names the flags. It knows sizes, not what they mean.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 
 from machinery.cli import UsageError
 
@@ -57,11 +60,22 @@ def estimate_bytes(args, obs_dim: int, num_actions: int) -> dict[str, int]:
     }
 
 
+def cpp_compiler() -> str:
+    """The C++ compiler torch.compile's CPU code generator calls: $CXX, else its platform default."""
+    return os.environ.get("CXX", "clang++" if sys.platform == "darwin" else "g++")
+
+
 def check_machine_can_run(args, obs_dim: int, num_actions: int) -> None:
-    """A UsageError if the run cannot fit in memory or asks for more threads than there are cores."""
+    """A UsageError if the run cannot fit in memory, asks for more threads than there are cores, or
+    asks for --compile where there is no C++ compiler (torch would fail at the first update)."""
     cores = usable_cores()
     if args.threads > cores:
         raise UsageError(f"--threads {args.threads} is more than the {cores} cores this process may use")
+    if args.compile and shutil.which(cpp_compiler()) is None:
+        raise UsageError(
+            f"--compile needs a C++ compiler and there is no {cpp_compiler()} on PATH: install one "
+            "(or name it in $CXX), or leave --compile out"
+        )
     available = available_memory()
     if available is None:
         return

@@ -166,9 +166,14 @@ def test_throughput_ratios_are_to_the_faster_of_cleanrl_s_two_thread_settings():
     runs |= {"CartPole-v1 CleanRL": 500.0, "CartPole-v1 CleanRL, 1 thread": 2000.0}
     results = {"cleanrl_dir": "/c", "runs": {k: {"env_steps_per_s": v} for k, v in runs.items()}}
     row = throughput.table(results, ["CartPole-v1"]).splitlines()[2]
-    assert row == "| CartPole-v1 | 500 / 2,000 | 3,000 (1.50x) | 1,000 (0.50x) |"
+    assert row == "| CartPole-v1 | 500 / 2,000 | 3,000 (1.50x) | - | 1,000 (0.50x) |"  # - : PPO --compile not run
     results |= {"cleanrl_dir": None, "issue_cleanrl_sps": {"CartPole-v1": 1500}}
-    assert throughput.table(results, ["CartPole-v1"]).splitlines()[2].endswith("| 3,000 (2.00x) | 1,000 (0.67x) |")
+    results["runs"]["CartPole-v1 PPO-compile"] = {"env_steps_per_s": 4500.0}
+    assert (
+        throughput.table(results, ["CartPole-v1"])
+        .splitlines()[2]
+        .endswith("| 3,000 (2.00x) | 4,500 (3.00x) | 1,000 (0.67x) |")
+    )
 
 
 def test_throughput_refuses_a_cleanrl_dir_without_its_scripts_in_one_line(tmp_path, capsys):

@@ -142,3 +142,17 @@ def test_help_describes_the_scripts_own_agent_and_shows_what_path_flags_take(scr
     assert says in first_lines and not_says not in first_lines, first_lines
     assert "--resume RUN_DIR" in result.stdout and "--eval-only CHECKPOINT" in result.stdout
     assert ("--T T" in result.stdout) == (script == "Spiking_PPO.py")
+
+
+def test_compile_trains_the_ann_and_is_refused_where_it_cannot_run(runs_dir, monkeypatch):
+    compiled = run_process("PPO.py", *SHORT_RUN, "--compile", "--quiet", "--runs-dir", str(runs_dir / "ann"))
+    assert compiled.returncode == 0 and "done: 384 steps" in compiled.stdout, compiled.stderr
+    snn = run_script("Spiking_PPO.py", "--compile", "--runs-dir", str(runs_dir / "snn"))
+    assert snn.returncode == 2 and snn.stderr.strip() == (
+        "error: --compile is for PPO.py: torch.compile cannot trace the spiking network's kernels"
+    )
+    monkeypatch.setenv("CXX", "no-such-c++-compiler")
+    no_compiler = run_script("PPO.py", "--compile", "--runs-dir", str(runs_dir / "none"))
+    assert no_compiler.returncode == 2 and len(no_compiler.stderr.strip().splitlines()) == 1
+    assert "--compile needs a C++ compiler and there is no no-such-c++-compiler on PATH" in no_compiler.stderr
+    assert not (runs_dir / "snn").exists() and not (runs_dir / "none").exists()

@@ -71,3 +71,20 @@ def test_init_log_std_sets_the_policys_first_standard_deviation(agent):
     narrow = agent.build(4, 2, agent.args_cls(init_log_std=-1.0))(torch.zeros(3, 4))[0]
     assert torch.equal(default.scale, torch.ones(3, 2))  # the tutorial's: std 1
     torch.testing.assert_close(narrow.scale, torch.full((3, 2), math.exp(-1.0)))
+
+
+@pytest.mark.parametrize("agent", [Spiking_PPO.AGENT, PPO.AGENT])
+def test_act_samples_the_policy_as_torch_normal_does_bit_for_bit(agent):
+    """The rollout's decision (Spiking_PPO.act) draws the noise itself so that --compile can fuse the
+    rest; without --compile it must be the sample torch.normal(mean, std) takes from the same generator."""
+    torch.manual_seed(0)
+    model = agent.build(4, 3, agent.args_cls(init_log_std=-0.5))
+    obs = torch.randn(5, 4)
+    with torch.inference_mode():
+        noise = torch.randn(5, 3, generator=torch.Generator().manual_seed(7))
+        action, log_prob, value = Spiking_PPO.act(model, obs, noise)
+        dist, expected_value = model(obs)
+        expected = torch.normal(dist.loc, dist.scale, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(action, expected)
+    assert torch.equal(log_prob, dist.log_prob(expected)) and torch.equal(value, expected_value)
+    assert not torch.equal(action, dist.loc)  # the noise was used

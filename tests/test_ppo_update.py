@@ -181,3 +181,30 @@ def test_orthogonal_init_has_the_usual_gains_and_zero_biases(spiking):
             gram = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w  # orthogonal rows or columns
             torch.testing.assert_close(gram, gain**2 * torch.eye(min(w.shape)), atol=1e-5, rtol=1e-5)
             assert torch.count_nonzero(layer.bias) == 0
+
+
+def test_the_compiled_loss_and_policy_step_are_the_eager_ones_to_float_rounding():
+    """--compile (PPO.py) runs torch.compile's fusion of `ppo_loss` and `act`: the same function, its
+    float32 sums in another order."""
+    from Spiking_PPO import act, ppo_loss
+
+    args = one_step(norm_adv=True, joint_ratio=True, clip_vloss=True)
+    model = new_model(hidden_layers=2)
+    batch = rollout(model)
+    with torch.no_grad():
+        model.log_std.fill_(-0.3)  # the ratios leave 1, so the clipping and the KL have work to do
+    results = []
+    for loss_fn in (ppo_loss, torch.compile(ppo_loss)):
+        model.zero_grad()
+        loss, stats = loss_fn(model, args, *batch)
+        loss.backward()
+        results.append((stats, [p.grad.clone() for p in model.parameters()]))
+    (stats, grads), (compiled_stats, compiled_grads) = results
+    assert stats[5] > 0  # some ratios were clipped
+    torch.testing.assert_close(compiled_stats, stats, atol=1e-5, rtol=1e-5)
+    for g, h in zip(compiled_grads, grads, strict=True):
+        torch.testing.assert_close(g, h, atol=1e-5, rtol=1e-4)
+    noise = torch.randn(4, ACTIONS)
+    with torch.inference_mode():
+        for a, b in zip(torch.compile(act)(model, batch[0][:4], noise), act(model, batch[0][:4], noise), strict=True):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
