@@ -1,11 +1,13 @@
-"""Where a training loop's time goes: the env steps, the network's forward passes in the rollout,
-the PPO updates (GAE, forward, backward, optimizer), and the rest of the rollout (sampling, storage,
-the targets GAE sees). Evaluations are left out (--eval-interval past the run's end, no cost
-measurement) unless the flags given ask for them.
+"""Where a training loop's time goes: the env steps, the policy steps in the rollout (`act`: the
+network's forward pass, the sample and its log-probability), the PPO updates (GAE, forward,
+backward, optimizer), and the rest of the rollout (the noise, storage, the targets GAE sees).
+Evaluations are left out (--eval-interval past the run's end, no cost measurement) unless the flags
+given ask for them.
 
 Trains one agent in this process, as its script would with the same flags, with timers around the
-vector env's `step`, the model's forward and `Spiking_PPO.update`: what the loop computes does not
-change, and the timers cost about a microsecond a call.
+vector env's `step`, the rollout's `act` (compiled or not: the timer is outside it) and
+`Spiking_PPO.update`: what the loop computes does not change, and the timers cost about a
+microsecond a call.
 
     python bench/breakdown.py PPO --preset cleanrl --env-id HalfCheetah-v5 --max-steps 8192
     python bench/breakdown.py Spiking_PPO --preset cleanrl --env-id CartPole-v1 --max-steps 6250 --json b.json
@@ -28,48 +30,46 @@ import Spiking_PPO  # noqa: E402
 from machinery import session  # noqa: E402
 
 SCRIPTS = ("PPO", "Spiking_PPO")
-PARTS = ("env step", "network forward (rollout)", "PPO update", "rest of the rollout")
+PARTS = ("env step", "policy step (rollout)", "PPO update", "rest of the rollout")
 
 
 class Timers:
-    """Seconds spent in each wrapped callable; forward passes inside an update count as the update's."""
+    """Seconds spent in each wrapped callable."""
 
     def __init__(self) -> None:
-        self.seconds = {"env": 0.0, "forward": 0.0, "update": 0.0}
-        self.in_update = False
+        self.seconds = {"env": 0.0, "policy": 0.0, "update": 0.0}
 
     def wrap(self, name: str, fn):
         def timed(*args, **kwargs):
-            if name == "forward" and self.in_update:
-                return fn(*args, **kwargs)
-            self.in_update |= name == "update"
             start = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
                 self.seconds[name] += time.perf_counter() - start
-                self.in_update &= name != "update"
 
         return timed
 
 
 @contextlib.contextmanager
 def timed_training(timers: Timers):
-    """Spiking_PPO.train with its session's env step, model forward and update timed."""
-    training, update = session.training, Spiking_PPO.update
+    """Spiking_PPO.train with its session's env step, the rollout's policy step and the update timed."""
+    training, collect_rollout, update = session.training, Spiking_PPO.collect_rollout, Spiking_PPO.update
 
     @contextlib.contextmanager
     def timed_session(*args, **kwargs):
         with training(*args, **kwargs) as t:
             t.envs.step = timers.wrap("env", t.envs.step)
-            t.model.forward = timers.wrap("forward", t.model.forward)
             yield t
 
-    session.training, Spiking_PPO.update = timed_session, timers.wrap("update", update)
+    def timed_rollout(t, act_fn=Spiking_PPO.act):
+        return collect_rollout(t, timers.wrap("policy", act_fn))
+
+    session.training, Spiking_PPO.collect_rollout = timed_session, timed_rollout
+    Spiking_PPO.update = timers.wrap("update", update)
     try:
         yield
     finally:
-        session.training, Spiking_PPO.update = training, update
+        session.training, Spiking_PPO.collect_rollout, Spiking_PPO.update = training, collect_rollout, update
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         return status
     done = re.search(r"done: (\d+) steps in ([\d.]+) s", out.getvalue())
     steps, loop = int(done.group(1)), float(done.group(2))
-    env, forward, update = (timers.seconds[k] for k in ("env", "forward", "update"))
-    seconds = dict(zip(PARTS, (env, forward, update, loop - env - forward - update), strict=True))
+    env, policy, update = (timers.seconds[k] for k in ("env", "policy", "update"))
+    seconds = dict(zip(PARTS, (env, policy, update, loop - env - policy - update), strict=True))
     print(f"{script} {' '.join(flags)}: {steps} rollout steps, training loop {loop:.1f} s")
     print("| part | seconds | share | us per rollout step |")
     print("|---|---:|---:|---:|")

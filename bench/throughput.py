@@ -2,13 +2,15 @@
 and, given a CleanRL checkout, of CleanRL's own scripts beside them on the same machine.
 
 Runs `PPO.py` (as it is, and with `--compile`: "PPO-compile") and `Spiking_PPO.py` with `--preset
-cleanrl` on CartPole-v1 and HalfCheetah-v5 for a fixed number of environment steps, with no evaluation (CleanRL's loop has none), one run at a time,
-and reports the loop's own count of seconds (start-up left out, as CleanRL's SPS leaves it out),
-the median of --runs runs. With --cleanrl-dir, CleanRL's `ppo.py` (CartPole-v1) and
-`ppo_continuous_action.py` (HalfCheetah-v5) run for the same steps, in turn with the agents, at
-their defaults (torch's own thread count) and on one thread as our scripts run; their last printed
-SPS is their figure, and the ratios are to the faster of the two. Without it, the ratios are to the
-figures issue #13 gives for this machine class (ISSUE_CLEANRL_SPS).
+cleanrl` on CartPole-v1 and HalfCheetah-v5 for a fixed number of environment steps, with no
+evaluation (CleanRL's loop has none), one run at a time, and reports the loop's own count of seconds
+(start-up left out, as CleanRL's SPS leaves it out), the median of --runs runs. With --cleanrl-dir,
+CleanRL's `ppo.py` (CartPole-v1) and `ppo_continuous_action.py` (HalfCheetah-v5) run for the same
+steps, in turn with the agents, at their defaults (torch's own thread count) and on one thread as
+our scripts run; their last printed SPS is their figure, and the ratios are to the faster of the
+two. Without it, the ratios are to the figures issue #13 gives for this machine class
+(ISSUE_CLEANRL_SPS). `--compile` compiles at start-up, so its compilation is left out too; the JSON
+keeps each of our runs' wall time, start-up included (`wall_seconds_all`).
 
     python bench/throughput.py                  # 100k environment steps per run, 3 runs per agent
     python bench/throughput.py --cleanrl-dir ~/cleanrl   # with CleanRL's scripts (a clone; pip install tyro)
