@@ -431,8 +431,7 @@ def update(t: session.Training, loss_fn=ppo_loss) -> dict[str, float]:
     advantages = returns - r.values
     batch = (r.states, r.actions, r.log_probs, returns, advantages, r.values)
     t.optimizer.lr = annealed_learning_rate(args, t.updates)
-    mini_batches = (x.flatten(0, 1) for x in batch)
-    stats = ppo_update(t.model, t.optimizer, args, *mini_batches, generator=t.rng, loss_fn=loss_fn)
+    stats = ppo_update(t.model, t.optimizer, args, *(x.flatten(0, 1) for x in batch), generator=t.rng, loss_fn=loss_fn)
     t.updates += 1
     t.check_finite(stats["loss"])  # a diverged run stops here, its last.pt from before the update
     values, targets = r.values.flatten(), returns.flatten()
@@ -456,7 +455,7 @@ def train(args: Args, agent: Agent, resume_from: dict | None = None, on_eval: Ca
         orthogonal_init(model)
     optimizer = Adam(model.parameters(), lr=args.learning_rate, eps=args.adam_eps)
     rollout = Rollout(args.num_steps, args.num_envs, spec.obs_dim, spec.num_actions, device)
-    act_fn, loss_fn = (act, ppo_loss)
+    act_fn, loss_fn = act, ppo_loss
     if args.compile:  # the loop's two hottest functions, fused by torch.compile (machinery/speed.py)
         act_fn, loss_fn = speed.compiled(act, ppo_loss, model, args, spec.obs_dim, spec.num_actions)
     # The envs, the run directory and its signals; a resumed run's state is put back here.
