@@ -254,13 +254,14 @@ def ppo_update(
         for mini_batch in ppo_iter(
             args.mini_batch_size, states, actions, log_probs, returns, advantages, values, generator=generator
         ):
-            loss, batch_stats = loss_fn(model, args, *mini_batch)
+            loss, terms = loss_fn(model, args, *mini_batch)
             optimizer.zero_grad()
             loss.backward()
             if args.max_grad_norm is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
             optimizer.step()
             if last_epoch or args.target_kl is not None:
+                batch_stats = loss_statistics(loss, *terms, args.clip_param)
                 stats += batch_stats
                 n += 1
         if args.target_kl is not None and batch_stats[4] > args.target_kl:  # the last mini-batch's KL, as CleanRL
@@ -270,8 +271,8 @@ def ppo_update(
 
 
 def ppo_loss(model, args: Args, state, action, old_log_probs, return_, advantage, old_value):
-    """The loss of one mini-batch (clipped surrogate, value error, entropy bonus), and, without
-    gradient, its statistics: loss, actor loss, critic loss, entropy, approximate KL, clip fraction."""
+    """The loss of one mini-batch (clipped surrogate, value error, entropy bonus), and the terms
+    its statistics come from: actor loss, critic loss, entropy, probability ratio and its log."""
     dist, value = model(state)
     entropy = dist.entropy()  # before log_prob, as the tutorial: autograd sums their gradients in this order
     new_log_probs = dist.log_prob(action)
@@ -290,12 +291,15 @@ def ppo_loss(model, args: Args, state, action, old_log_probs, return_, advantage
     actor_loss = -torch.min(surr1, surr2).mean()
     critic_loss = value_loss(value, old_value, return_, args)
     loss = args.vf_coef * critic_loss + actor_loss - args.ent_coef * entropy
+    return loss, (actor_loss, critic_loss, entropy, ratio, log_ratio)
 
-    with torch.no_grad():
-        approx_kl = ((ratio - 1) - log_ratio).mean()  # http://joschu.net/blog/kl-approx.html
-        clip_frac = ((ratio - 1).abs() > args.clip_param).float().mean()
-        stats = torch.stack([loss, actor_loss, critic_loss, entropy, approx_kl, clip_frac])
-    return loss, stats
+
+@torch.no_grad()
+def loss_statistics(loss, actor_loss, critic_loss, entropy, ratio, log_ratio, clip_param: float) -> torch.Tensor:
+    """One mini-batch's loss, actor loss, critic loss, entropy, approximate KL and clip fraction."""
+    approx_kl = ((ratio - 1) - log_ratio).mean()  # http://joschu.net/blog/kl-approx.html
+    clip_frac = ((ratio - 1).abs() > clip_param).float().mean()
+    return torch.stack([loss, actor_loss, critic_loss, entropy, approx_kl, clip_frac])
 
 
 def value_loss(value, old_value, return_, args: Args) -> torch.Tensor:

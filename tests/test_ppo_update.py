@@ -186,7 +186,7 @@ def test_orthogonal_init_has_the_usual_gains_and_zero_biases(spiking):
 def test_the_compiled_loss_and_policy_step_are_the_eager_ones_to_float_rounding():
     """--compile (PPO.py) runs torch.compile's fusion of `ppo_loss` and `act`: the same function, its
     float32 sums in another order."""
-    from Spiking_PPO import act, ppo_loss
+    from Spiking_PPO import act, loss_statistics, ppo_loss
 
     args = one_step(norm_adv=True, joint_ratio=True, clip_vloss=True)
     model = new_model(hidden_layers=2)
@@ -196,7 +196,8 @@ def test_the_compiled_loss_and_policy_step_are_the_eager_ones_to_float_rounding(
     results = []
     for loss_fn in (ppo_loss, torch.compile(ppo_loss)):
         model.zero_grad()
-        loss, stats = loss_fn(model, args, *batch)
+        loss, terms = loss_fn(model, args, *batch)
+        stats = loss_statistics(loss, *terms, args.clip_param)
         loss.backward()
         results.append((stats, [p.grad.clone() for p in model.parameters()]))
     (stats, grads), (compiled_stats, compiled_grads) = results
