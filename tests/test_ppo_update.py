@@ -9,7 +9,16 @@ import torch
 
 from machinery.speed import Adam
 from PPO import ActorCritic as AnnActorCritic
-from Spiking_PPO import ActorCritic, Args, annealed_learning_rate, orthogonal_init, ppo_update
+from Spiking_PPO import (
+    ActorCritic,
+    Args,
+    act,
+    annealed_learning_rate,
+    loss_statistics,
+    orthogonal_init,
+    ppo_loss,
+    ppo_update,
+)
 
 BATCH, OBS, ACTIONS = 256, 3, 2
 
@@ -186,8 +195,6 @@ def test_orthogonal_init_has_the_usual_gains_and_zero_biases(spiking):
 def test_the_compiled_loss_and_policy_step_are_the_eager_ones_to_float_rounding():
     """--compile (PPO.py) runs torch.compile's fusion of `ppo_loss` and `act`: the same function, its
     float32 sums in another order."""
-    from Spiking_PPO import act, loss_statistics, ppo_loss
-
     args = one_step(norm_adv=True, joint_ratio=True, clip_vloss=True)
     model = new_model(hidden_layers=2)
     batch = rollout(model)
