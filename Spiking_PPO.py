@@ -239,37 +239,6 @@ def ppo_iter(mini_batch_size: int, *tensors: torch.Tensor, generator: torch.Gene
         yield tuple(t[start : start + mini_batch_size] for t in shuffled)
 
 
-def ppo_update(
-    model, optimizer, args: Args, states, actions, log_probs, returns, advantages, values, generator=None,
-    loss_fn=None,
-) -> dict[str, float]:  # fmt: skip
-    """The tutorial's PPO update, with the standard details its flags turn on (all off by default).
-    Returns loss statistics averaged over the last epoch's mini-batches, whose ratio and KL measure
-    how far the whole update moved the policy. `loss_fn` is `ppo_loss` (the default) or, with
-    --compile, its compiled twin."""
-    loss_fn = loss_fn or ppo_loss
-    for epoch in range(args.ppo_epochs):
-        last_epoch = epoch == args.ppo_epochs - 1
-        stats, n = torch.zeros(6, device=states.device), 0
-        for mini_batch in ppo_iter(
-            args.mini_batch_size, states, actions, log_probs, returns, advantages, values, generator=generator
-        ):
-            loss, terms = loss_fn(model, args, *mini_batch)
-            optimizer.zero_grad()
-            loss.backward()
-            if args.max_grad_norm is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-            optimizer.step()
-            if last_epoch or args.target_kl is not None:
-                batch_stats = loss_statistics(loss, *terms, args.clip_param)
-                stats += batch_stats
-                n += 1
-        if args.target_kl is not None and batch_stats[4] > args.target_kl:  # the last mini-batch's KL, as CleanRL
-            break
-    names = ("loss", "actor_loss", "critic_loss", "entropy", "approx_kl", "clip_frac")
-    return dict(zip(names, (stats / n).tolist(), strict=True)) | {"epochs": epoch + 1}
-
-
 def ppo_loss(model, args: Args, state, action, old_log_probs, return_, advantage, old_value):
     """The loss of one mini-batch (clipped surrogate, value error, entropy bonus), and the terms
     its statistics come from: actor loss, critic loss, entropy, probability ratio and its log."""
@@ -292,6 +261,36 @@ def ppo_loss(model, args: Args, state, action, old_log_probs, return_, advantage
     critic_loss = value_loss(value, old_value, return_, args)
     loss = args.vf_coef * critic_loss + actor_loss - args.ent_coef * entropy
     return loss, (actor_loss, critic_loss, entropy, ratio, log_ratio)
+
+
+def ppo_update(
+    model, optimizer, args: Args, states, actions, log_probs, returns, advantages, values, generator=None,
+    loss_fn=ppo_loss,
+) -> dict[str, float]:  # fmt: skip
+    """The tutorial's PPO update, with the standard details its flags turn on (all off by default).
+    Returns loss statistics averaged over the last epoch's mini-batches, whose ratio and KL measure
+    how far the whole update moved the policy. `loss_fn` is `ppo_loss` or, with --compile, its
+    compiled twin."""
+    for epoch in range(args.ppo_epochs):
+        last_epoch = epoch == args.ppo_epochs - 1
+        stats, n = torch.zeros(6, device=states.device), 0
+        for mini_batch in ppo_iter(
+            args.mini_batch_size, states, actions, log_probs, returns, advantages, values, generator=generator
+        ):
+            loss, terms = loss_fn(model, args, *mini_batch)
+            optimizer.zero_grad()
+            loss.backward()
+            if args.max_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+            optimizer.step()
+            if last_epoch or args.target_kl is not None:
+                batch_stats = loss_statistics(loss, *terms, args.clip_param)
+                stats += batch_stats
+                n += 1
+        if args.target_kl is not None and batch_stats[4] > args.target_kl:  # the last mini-batch's KL, as CleanRL
+            break
+    names = ("loss", "actor_loss", "critic_loss", "entropy", "approx_kl", "clip_frac")
+    return dict(zip(names, (stats / n).tolist(), strict=True)) | {"epochs": epoch + 1}
 
 
 @torch.no_grad()
@@ -390,7 +389,7 @@ def collect_rollout(t: session.Training, act_fn=act) -> bool:
 
     with torch.inference_mode():
         for i in range(t.step % args.num_steps, args.num_steps):
-            noise = torch.randn(rollout.actions[i].shape, generator=t.rng, device=device)
+            noise = torch.randn(args.num_envs, t.spec.num_actions, generator=t.rng, device=device)
             action, rollout.log_probs[i], rollout.values[i] = act_fn(t.model, t.obs, noise)
             rollout.states[i], rollout.actions[i] = t.obs, action
             obs, reward, terminated, truncated, info = t.envs.step(t.spec.to_env_action(action))
