@@ -5,16 +5,29 @@ readout; everything else (environments, PPO, evaluation, logging, checkpoints) i
 `Spiking_PPO`'s training loop, imported rather than copied, so the comparison is fair by
 construction.
 
-    python PPO.py            # same flags as Spiking_PPO.py, minus the SNN ones
+    python PPO.py            # same flags as Spiking_PPO.py, minus the SNN ones, plus --compile
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn as nn
 from torch.distributions import Normal
 
+from machinery.cli import flag
 from machinery.run import Agent
 from machinery.speed import exit_now
 from Spiking_PPO import Args, main
+
+
+@dataclass
+class AnnArgs(Args):
+    compile: bool = flag(False, "torch.compile the policy step and the PPO loss (faster; needs a C++ compiler)")
+
+    RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = (*Args.RESUME_MAY_CHANGE, "compile")
 
 
 class ActorCritic(nn.Module):
@@ -38,13 +51,13 @@ class ActorCritic(nn.Module):
         return Normal(mu, std, validate_args=False), value
 
 
-def build_ann_agent(num_inputs: int, num_actions: int, args: Args) -> ActorCritic:
+def build_ann_agent(num_inputs: int, num_actions: int, args: AnnArgs) -> ActorCritic:
     return ActorCritic(
         num_inputs, num_actions, args.hidden_size, std=args.init_log_std, hidden_layers=args.hidden_layers
     )
 
 
-AGENT = Agent(name="PPO", script="PPO", args_cls=Args, build=build_ann_agent, description=__doc__.split("\n\n")[0])
+AGENT = Agent(name="PPO", script="PPO", args_cls=AnnArgs, build=build_ann_agent, description=__doc__.split("\n\n")[0])
 
 if __name__ == "__main__":
     exit_now(main(AGENT))

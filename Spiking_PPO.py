@@ -31,7 +31,7 @@ from spikingjelly.activation_based import functional, neuron
 from torch.distributions import Normal
 
 from machinery import commands, cost, envs, presets, run, session, speed
-from machinery.cli import UsageError, flag
+from machinery.cli import flag
 from machinery.fast_if import IFSpikeCount, IFSpikes, check_fast_path_applies, lif_readout_weights
 from machinery.run import Agent
 from machinery.speed import Adam, exit_now
@@ -47,7 +47,6 @@ class Args:
     seed: int = flag(1, "seed for python, numpy, torch and every environment", "seed")
     device: str = flag("cpu", "torch device: cpu (the fastest for these small networks), cuda, or auto")
     threads: int = flag(1, "torch CPU threads; the tutorial's tiny networks run fastest on one", "positive")
-    compile: bool = flag(False, "PPO.py: torch.compile the policy step and the PPO loss (faster; needs a C++ compiler)")
     max_steps: int = flag(100_000, "rollout steps to train for (one step advances every env)", "positive")
     num_steps: int = flag(128, "rollout steps per env between two PPO updates", "positive")
     preset: str = flag(
@@ -103,7 +102,7 @@ class Args:
     ACTION_FLAGS: ClassVar[tuple[str, ...]] = (
         "quiet", "resume", "eval_only", "render", "mean_action", "capture_video", "report"
     )  # fmt: skip
-    RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = ("max_steps", "stop_at_return", "device", "threads", "compile")
+    RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = ("max_steps", "stop_at_return", "device", "threads")
 
 
 @dataclass
@@ -269,8 +268,7 @@ def ppo_update(
 ) -> dict[str, float]:  # fmt: skip
     """The tutorial's PPO update, with the standard details its flags turn on (all off by default).
     Returns loss statistics averaged over the last epoch's mini-batches, whose ratio and KL measure
-    how far the whole update moved the policy. `loss_fn` is `ppo_loss` or, with --compile, its
-    compiled twin."""
+    how far the whole update moved the policy. `loss_fn` is `ppo_loss` or a compiled copy of it."""
     for epoch in range(args.ppo_epochs):
         last_epoch = epoch == args.ppo_epochs - 1
         stats, n = torch.zeros(6, device=states.device), 0
@@ -380,8 +378,7 @@ def act(model: nn.Module, obs: torch.Tensor, noise: torch.Tensor):
 
 def collect_rollout(t: session.Training, act_fn=act) -> bool:
     """Step every env until the rollout is full (True), or until the run must stop (False): on a
-    signal, or when an evaluation reaches the target. `act_fn` is `act` or, with --compile, its
-    compiled twin."""
+    signal, or when an evaluation reaches the target. `act_fn` is `act` or a compiled copy of it."""
     args, rollout, device = t.args, t.rollout, t.obs.device
 
     def value_of(final_obs: np.ndarray) -> np.ndarray:  # for the episodes a time limit cut
@@ -424,8 +421,8 @@ def evaluate_log_checkpoint(t: session.Training) -> bool:
 
 
 def update(t: session.Training, loss_fn=ppo_loss) -> dict[str, float]:
-    """GAE over the full rollout, then the PPO update (its loss `ppo_loss` or, with --compile, its
-    compiled twin); returns the scalars TensorBoard shows for it."""
+    """GAE over the full rollout, then the PPO update (its loss `ppo_loss` or a compiled copy of it);
+    returns the scalars TensorBoard shows for it."""
     args, r = t.args, t.rollout
     with torch.inference_mode():
         _, next_value = t.model(t.obs)
@@ -458,9 +455,8 @@ def train(args: Args, agent: Agent, resume_from: dict | None = None, on_eval: Ca
         orthogonal_init(model)
     optimizer = Adam(model.parameters(), lr=args.learning_rate, eps=args.adam_eps)
     rollout = Rollout(args.num_steps, args.num_envs, spec.obs_dim, spec.num_actions, device)
-    act_fn, loss_fn = act, ppo_loss
-    if args.compile:  # the loop's two hottest functions, fused by torch.compile (machinery/speed.py)
-        act_fn, loss_fn = speed.compiled(act, ppo_loss, model, args, spec.obs_dim, spec.num_actions)
+    # the loop's two hottest functions, as they are or, with PPO.py --compile, fused by torch.compile
+    act_fn, loss_fn = speed.hot_path(act, ppo_loss, model, args, spec.obs_dim, spec.num_actions)
     # The envs, the run directory and its signals; a resumed run's state is put back here.
     with session.training(args, agent, spec, model, optimizer, rollout, resume_from, on_eval) as t:
         while t.step < args.max_steps and not t.run.stopping and collect_rollout(t, act_fn):
@@ -477,8 +473,6 @@ def main(agent: Agent, argv: list[str] | None = None) -> int:
 
 # ---- The spiking agent -------------------------------------------------------------------------
 def build_spiking_agent(num_inputs: int, num_actions: int, args: SpikingArgs) -> ActorCritic:
-    if args.compile:  # dynamo cannot trace numba, and compiling the loss around the network gained nothing
-        raise UsageError("--compile is for PPO.py: torch.compile cannot trace the spiking network's kernels")
     return ActorCritic(
         num_inputs, num_actions, args.hidden_size, args.T, std=args.init_log_std, impl=args.snn_impl,
         hidden_layers=args.hidden_layers, readout_tau=args.readout_tau, soft_reset=args.soft_reset,

@@ -16,6 +16,8 @@ and training seconds per 1e4 rollout steps (mean ± sample standard deviation ov
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import os
 import re
 import subprocess
@@ -27,7 +29,7 @@ import numpy as np
 
 from machinery import stats
 from machinery.checkpoints import CheckpointError, read_checkpoint
-from machinery.cli import OneLineParser, UsageError, cli_flag
+from machinery.cli import OneLineParser, UsageError, cli_flag, hyperparameters
 from machinery.run import logged_scalars
 
 ROOT = Path(__file__).resolve().parent
@@ -100,11 +102,18 @@ def agent_of(run_dir: Path) -> str | None:
 
 
 def run_arguments(run_dir: Path) -> dict | None:
-    """The hyperparameters a run was made with (its last.pt's), or None for what is not a run of ours."""
+    """The hyperparameters a run was made with (its last.pt's), or None for what is not a run of ours.
+    A flag added after the run was made counts at its default: what runs before it computed."""
+    agent = agent_of(run_dir)
     try:
-        return read_checkpoint(run_dir / "last.pt", agent_of(run_dir))["args"] if agent_of(run_dir) else None
+        return default_arguments(agent) | read_checkpoint(run_dir / "last.pt", agent)["args"] if agent else None
     except CheckpointError:
         return None
+
+
+@functools.cache
+def default_arguments(agent: str) -> dict:
+    return hyperparameters(importlib.import_module(AGENTS[agent]).AGENT.args_cls())
 
 
 def check_comparable(run_dirs: list[Path]) -> None:

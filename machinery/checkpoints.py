@@ -32,6 +32,9 @@ from machinery.envs import obs_statistics
 FORMAT = 2  # 1: the pickled objects of earlier versions, refused
 BEST_KEYS = ("format", "agent", "env_id", "obs_dim", "num_actions", "args", "model", "step", "eval_mean")
 LAST_KEYS = ("optimizer", "rng", "updates", "best", "elapsed_seconds", "rollout", "envs", "obs")
+# Flags an agent's runs saved in earlier versions and that it no longer has, dropped on reading so
+# that those checkpoints still load: --compile was shared until it became PPO.py's alone.
+RETIRED_FLAGS = {"Spiking-PPO": ("compile",)}
 
 
 class CheckpointError(Exception):
@@ -125,6 +128,8 @@ def read_checkpoint(path: str | Path, agent_name: str, resume: bool = False) -> 
         raise CheckpointError(f"{path}: not a complete checkpoint (no {', '.join(missing)})")
     if ckpt["agent"] != agent_name:
         raise CheckpointError(f"{path}: a {ckpt['agent']} checkpoint, not {agent_name}")
+    for name in RETIRED_FLAGS.get(agent_name, ()):
+        ckpt["args"].pop(name, None)
     return ckpt
 
 

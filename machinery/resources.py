@@ -3,9 +3,9 @@
 The range checks of `cli` accept any positive size; this module refuses the sizes the machine
 cannot honour: a run whose rollout, network temporaries, environments and evaluation would not
 fit in the memory available now, more torch threads than the cores the process may use, and
---compile without the C++ compiler it needs. The memory estimate is deliberately rough (within a
-small factor): it is there to turn a MemoryError an hour into a run into a one-line refusal that
-names the flags. It knows sizes, not what they mean.
+PPO.py's --compile without the C++ compiler it needs. The memory estimate is deliberately rough
+(within a small factor): it is there to turn a MemoryError an hour into a run into a one-line
+refusal that names the flags. It knows sizes, not what they mean.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import shutil
 import sys
 
 from machinery.cli import UsageError
+from machinery.speed import asks_to_compile
 
 # Measured here (process RSS growth over 100 envs; a worker's Private_Dirty in smaps_rollup): an env
 # made in this process takes 4 kB (CartPole-v1) to 1.07 MB (Hopper-v5); an async env's worker,
@@ -71,7 +72,7 @@ def check_machine_can_run(args, obs_dim: int, num_actions: int) -> None:
     cores = usable_cores()
     if args.threads > cores:
         raise UsageError(f"--threads {args.threads} is more than the {cores} cores this process may use")
-    if args.compile and shutil.which(cpp_compiler()) is None:
+    if asks_to_compile(args) and shutil.which(cpp_compiler()) is None:
         raise UsageError(
             f"--compile needs a C++ compiler and there is no {cpp_compiler()} on PATH: install one "
             "(or name it in $CXX), or leave --compile out"

@@ -10,12 +10,15 @@
 - `keep_freed_memory_for_reuse`: glibc otherwise returns the spiking network's 1 MB temporaries
   to the kernel after each mini-batch and page-faults them back in for the next.
 - `exit_now`: skip the interpreter's teardown, 0.5 to 0.9 s once torch is loaded.
-- `compiled` (via --compile, PPO.py only, off by default): the rollout's policy step and the PPO
-  loss under torch.compile. At 64 units an eager torch op costs more in dispatch than in arithmetic;
-  fused, the ANN's update took about half the time (README, Throughput).
+- `hot_path` (compiles with PPO.py --compile, off by default): the rollout's policy step and the
+  PPO loss under torch.compile. At 64 units an eager torch op costs more in dispatch than in
+  arithmetic; fused, the ANN's update took about half the time (README, Throughput). The spiking
+  agent has no such flag: dynamo cannot trace its numba kernels, and compiling the loss around them
+  gained nothing.
 
-Nothing here changes what is computed, only how fast; `compiled` alone changes float rounding
-(its fused kernels sum in another order), which is why it is a flag and not the default.
+Nothing here changes what is computed, only how fast; compiling (`hot_path` with --compile) alone
+changes float rounding (its fused kernels sum in another order), which is why it is a flag and not
+the default.
 """
 
 from __future__ import annotations
@@ -82,10 +85,13 @@ class Adam:
             self.exp_avg_sqs[k].copy_(s["exp_avg_sq"])
 
 
-def compiled(act, loss, model: torch.nn.Module, args, obs_dim: int, num_actions: int):
-    """`act` and `loss` under torch.compile, compiled now, at start-up (seconds), on zeros of the
-    shapes the training loop gives them, so that the loop runs them compiled from its first step.
-    Nothing of the model changes: the warm-up's gradients are dropped, and no optimizer sees them."""
+def hot_path(act, loss, model: torch.nn.Module, args, obs_dim: int, num_actions: int):
+    """`act` and `loss` as they are, or, where the agent's arguments ask for it (PPO.py --compile),
+    under torch.compile, compiled now, at start-up (seconds), on zeros of the shapes the training
+    loop gives them, so that the loop runs them compiled from its first step. Nothing of the model
+    changes: the warm-up's gradients are dropped, and no optimizer sees them."""
+    if not asks_to_compile(args):
+        return act, loss
     act, loss = torch.compile(act), torch.compile(loss)
     device, envs, batch = next(model.parameters()).device, args.num_envs, args.mini_batch_size
     obs = torch.zeros(envs, obs_dim, device=device)
@@ -98,6 +104,11 @@ def compiled(act, loss, model: torch.nn.Module, args, obs_dim: int, num_actions:
     for p in model.parameters():
         p.grad = None
     return act, loss
+
+
+def asks_to_compile(args) -> bool:
+    """Whether a run's arguments ask for torch.compile: only PPO.py's have the flag."""
+    return getattr(args, "compile", False)
 
 
 def tune_for_speed(threads: int) -> None:

@@ -109,6 +109,20 @@ gym.register("FileLoggingCartPole-v0", entry_point=FileLoggingCartPole, kwargs={
 """
 
 
+def test_a_spiking_run_from_when_compile_was_a_shared_flag_replays_and_resumes(runs_dir):
+    """Spiking runs saved `compile: False` with their arguments until --compile became PPO.py's alone."""
+    run_dir, _ = short_run("Spiking_PPO.py", runs_dir)
+    for name in ("best.pt", "last.pt"):
+        ckpt = torch.load(run_dir / name, weights_only=True)
+        ckpt["args"]["compile"] = False
+        torch.save(ckpt, run_dir / name)
+    replayed = run_script("Spiking_PPO.py", "--eval-only", str(run_dir / "best.pt"), "--eval-episodes", "2")
+    assert replayed.returncode == 0, replayed.stderr
+    resumed = run_script("Spiking_PPO.py", "--resume", str(run_dir), "--max-steps", "384", "--quiet")
+    assert resumed.returncode == 0 and "done: 384 steps" in resumed.stdout, resumed.stderr
+    assert "compile" not in torch.load(run_dir / "last.pt", weights_only=True)["args"]
+
+
 def test_an_env_that_cannot_be_pickled_trains_checkpoints_and_resumes(runs_dir, tmp_path):
     log = tmp_path / "log.txt"
     (tmp_path / "file_env.py").write_text(f"LOG_PATH = {str(log)!r}\n" + FILE_LOGGING_ENV)

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import torch
 from helpers import ROOT, run_script
 
 
@@ -64,3 +65,21 @@ def test_read_only_refuses_to_average_runs_of_different_configurations_and_selec
     picked = compare("--read-only", "--runs-dir", str(runs), "--select", "max_steps=384", "--out", "c", cwd=tmp_path)
     assert picked.returncode == 0, picked.stderr
     assert "| PPO | 1 |" in picked.stdout
+
+
+def test_read_only_counts_a_flag_a_run_predates_at_its_default(tmp_path):
+    runs = tmp_path / "runs"
+    for seed in ("1", "2"):
+        assert (
+            run_script(
+                "Spiking_PPO.py", "--seed", seed, "--max-steps", "256", "--runs-dir", str(runs), "--quiet"
+            ).returncode
+            == 0
+        )
+    older = next(runs.glob("*__2__*")) / "last.pt"  # as if made before --soft-reset was added
+    ckpt = torch.load(older, weights_only=True)
+    del ckpt["args"]["soft_reset"]
+    torch.save(ckpt, older)
+    compared = compare("--read-only", "--runs-dir", str(runs), "--out", "c", cwd=tmp_path)
+    assert compared.returncode == 0, compared.stderr
+    assert "| Spiking-PPO | 2 |" in compared.stdout
