@@ -3,9 +3,10 @@
 Trains `PPO.py` and `Spiking_PPO.py` with `--preset cleanrl` (or the flags given after `--`) on each
 task at CleanRL's budget in environment steps, over seeds, two runs at a time; each finished run is
 added to the JSON at once, so an interrupted benchmark keeps what it finished and a second call
-skips the runs already there. `--plot` draws the curves of one configuration (--name; one panel per
-task: each agent's mean over seeds, shaded over the range of the runs) and writes the results table
-of every configuration beside CleanRL's numbers.
+skips the runs already there, resumes (`--resume`) those the first left unfinished in --runs-dir,
+and records those it finished without recording them. `--plot` draws the curves of one
+configuration (--name; one panel per task: each agent's mean over seeds, shaded over the range of
+the runs) and writes the results table of every configuration beside CleanRL's numbers.
 
     python bench/reproduce.py --tasks CartPole-v1 --seeds 3            # train, adding to the JSON
     python bench/reproduce.py --plot                                   # figure and table from the JSON
@@ -28,9 +29,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import PPO  # noqa: E402
+import Spiking_PPO  # noqa: E402
 from compare import common_grid, read_curves  # noqa: E402
 from machinery import stats  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, given_flags, parse_args  # noqa: E402
+from machinery.checkpoints import CheckpointError, read_checkpoint  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, given_flags, hyperparameters, parse_args  # noqa: E402
 from machinery.presets import with_preset  # noqa: E402
 from Spiking_PPO import SpikingArgs  # noqa: E402
 
@@ -44,6 +48,7 @@ TASKS = {
     "Pendulum-v1": {"env_steps": 500_000, "cleanrl": None},
 }
 SCRIPTS = {"PPO": "PPO.py", "Spiking-PPO": "Spiking_PPO.py"}
+AGENTS = {"PPO": PPO.AGENT, "Spiking-PPO": Spiking_PPO.AGENT}
 BEST_MIN_SEEDS = 3  # the best-configuration table's candidates: a mean of 1 or 2 seeds is too easily lucky
 EVALUATIONS = 50  # per run, evenly spaced: an evaluation plays 10 whole episodes (10,000 steps on MuJoCo)
 
@@ -113,6 +118,23 @@ def jobs_to_run(args: argparse.Namespace, runs: list[dict]) -> list[tuple[str, s
     ]
 
 
+def earlier_run(args: argparse.Namespace, agent: str, cmd: list[str]) -> tuple[Path, int] | None:
+    """The run directory in --runs-dir that an earlier call started for this command (its last.pt holds
+    the same arguments: task, seed, budget, every flag), and the step it reached; None if there is none."""
+    cls, argv = AGENTS[agent].args_cls, cmd[2:]
+    wanted = hyperparameters(with_preset(parse_args(cls, argv), given_flags(cls, argv)))
+    wanted.pop("runs_dir")  # the directory is where it was found, however it was spelt
+    pattern = f"{wanted['env_id']}__{AGENTS[agent].script}__{wanted['seed']}__*"
+    for run_dir in sorted(Path(args.runs_dir).glob(pattern), reverse=True):  # the latest first
+        try:
+            ckpt = read_checkpoint(run_dir / "last.pt", agent, resume=True)
+        except CheckpointError:  # not a run of ours, or one killed before its first checkpoint
+            continue
+        if {k: v for k, v in ckpt["args"].items() if k != "runs_dir"} == wanted:
+            return run_dir, ckpt["step"]
+    return None
+
+
 def train(args: argparse.Namespace) -> None:
     path = Path(args.json)
     jobs = jobs_to_run(args, json.loads(path.read_text())["runs"] if path.exists() else [])
@@ -121,13 +143,18 @@ def train(args: argparse.Namespace) -> None:
     def run(job: tuple[str, str, int]) -> None:
         task, agent, seed = job
         cmd = command(args, task, agent, seed)
-        result = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if result.returncode != 0:
-            print(f"failed: {' '.join(cmd)}: {result.stderr.strip()[-300:]}", file=sys.stderr)
-            return
-        run_dir = Path(re.search(r"run directory (.+)$", result.stdout.strip()).group(1))
-        curve = read_curves([run_dir], task)[0][agent][0]
         record = {"name": args.name, "task": task, "agent": agent, "seed": seed, "command": " ".join(cmd[1:])}
+        earlier, max_steps = earlier_run(args, agent, cmd), int(cmd[cmd.index("--max-steps") + 1])
+        if earlier is None or earlier[1] < max_steps:
+            todo = cmd if earlier is None else [*cmd[:2], "--resume", str(earlier[0]), "--quiet"]
+            result = subprocess.run(todo, capture_output=True, text=True, env=env)
+            if result.returncode != 0:
+                print(f"failed: {' '.join(todo)}: {result.stderr.strip()[-300:]}", file=sys.stderr)
+                return
+            if earlier is not None:  # a resumed run computes what an uninterrupted one does (README, Resume)
+                record["resumed_from_step"] = earlier[1]
+        run_dir = earlier[0] if earlier else Path(re.search(r"run directory (.+)$", result.stdout.strip()).group(1))
+        curve = read_curves([run_dir], task)[0][agent][0]
         record |= {"final": float(curve[-1, 2]), "seconds": float(curve[-1, 1]), "curve": curve.tolist()}
         add_record(path, record)
         print(f"{task} {agent} seed {seed}: final eval return {record['final']:.1f} in {record['seconds']:.0f} s")

@@ -1,12 +1,14 @@
 """bench/reproduce.py: the budgets it trains for and the results file it keeps; bench/breakdown.py: what it times."""
 
 import json
+import signal
 import subprocess
 import sys
 from multiprocessing import Pool
 
 import numpy as np
 import pytest
+import torch
 from helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -41,6 +43,30 @@ def test_seeds_split_between_invocations_train_each_run_asked_for_once():
 
 def add(args):
     reproduce.add_record(*args)
+
+
+def test_a_second_call_resumes_the_run_a_signal_interrupted_and_records_one_it_finished(tmp_path, monkeypatch):
+    monkeypatch.setitem(reproduce.TASKS, "CartPole-v1", {"env_steps": 4 * 384, "cleanrl": None})  # 384 rollout steps
+    monkeypatch.setattr(reproduce, "EVALUATIONS", 6)  # one every 64 steps
+    path, runs = tmp_path / "results.json", tmp_path / "runs"
+    argv = ["--tasks", "CartPole-v1", "--agents", "PPO", "--seeds", "1", "--json", str(path), "--runs-dir", str(runs)]
+    args = reproduce.parse_cli([*argv, "--", "--ppo-epochs", "2", "--eval-episodes", "2"])
+    cmd = reproduce.command(args, "CartPole-v1", "PPO", 1)
+    first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert first.stdout.readline().startswith("step"), first.stderr.read()  # a checkpoint is written
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=60)
+    (run_dir,) = runs.iterdir()
+    stopped_at = torch.load(run_dir / "last.pt", weights_only=True)["step"]
+    assert 0 < stopped_at < 384
+    reproduce.train(args)
+    (record,) = json.loads(path.read_text())["runs"]
+    assert list(runs.iterdir()) == [run_dir] and record["resumed_from_step"] == stopped_at
+    assert record["curve"][-1][0] == 384 and record["command"] == " ".join(cmd[1:])
+    path.unlink()  # finished, not recorded: recorded as it is, without training again
+    reproduce.train(args)
+    (again,) = json.loads(path.read_text())["runs"]
+    assert "resumed_from_step" not in again and again["curve"] == record["curve"]
 
 
 def test_runs_finished_by_several_invocations_at_once_are_all_kept(tmp_path):
