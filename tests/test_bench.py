@@ -204,12 +204,13 @@ def test_mean_action_groups_runs_by_agent_and_the_arguments_that_differ_within_i
         return {"agent": agent, "env_id": "E", "args": {"seed": seed, "lr": 1, **args}}
 
     runs = [run("PPO", 1), run("PPO", 2, runs_dir="elsewhere"), run("SNN", 1, tau=2), run("SNN", 2, tau=2)]
-    runs += [run("SNN", 1, tau=16)]
+    runs += [run("SNN", 1, tau=16), run("Spiking-PPO", 1, compile=False), run("Spiking-PPO", 2)]  # a retired flag
     grouped = mean_action.groups(runs)
     assert {label: [r["args"]["seed"] for r in members] for label, members in grouped.items()} == {
         "PPO, E": [1, 2],
         "SNN, E, tau=2": [1, 2],
         "SNN, E, tau=16": [1],
+        "Spiking-PPO, E": [1, 2],
     }
 
 
