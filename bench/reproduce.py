@@ -144,7 +144,11 @@ def train(args: argparse.Namespace) -> None:
         task, agent, seed = job
         cmd = command(args, task, agent, seed)
         record = {"name": args.name, "task": task, "agent": agent, "seed": seed, "command": " ".join(cmd[1:])}
-        earlier, max_steps = earlier_run(args, agent, cmd), int(cmd[cmd.index("--max-steps") + 1])
+        try:
+            earlier, max_steps = earlier_run(args, agent, cmd), int(cmd[cmd.index("--max-steps") + 1])
+        except UsageError as e:  # a flag of the other agent's alone (--T for PPO.py): this run cannot start
+            print(f"failed: {' '.join(cmd)}: {e}", file=sys.stderr)
+            return
         if earlier is None or earlier[1] < max_steps:
             todo = cmd if earlier is None else [*cmd[:2], "--resume", str(earlier[0]), "--quiet"]
             result = subprocess.run(todo, capture_output=True, text=True, env=env)

@@ -31,6 +31,14 @@ def test_flags_of_the_spiking_agent_alone_pass_through_to_its_runs():
     assert run[run.index("--max-steps") + 1] == str(1_000_000 // 2)  # --num-envs overrides the preset's 1
 
 
+def test_a_run_given_a_flag_its_agent_lacks_fails_alone_in_one_line(tmp_path, capsys):
+    argv = ["--tasks", "CartPole-v1", "--agents", "PPO", "--seeds", "1", "--json", str(tmp_path / "r.json")]
+    reproduce.train(reproduce.parse_cli([*argv, "--runs-dir", str(tmp_path / "runs"), "--", "--T", "8"]))
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("failed: ") and line.endswith("unrecognized arguments: --T 8")
+    assert not (tmp_path / "r.json").exists()
+
+
 def test_seeds_split_between_invocations_train_each_run_asked_for_once():
     args = reproduce.parse_cli(["--tasks", "Hopper-v5", "--agents", "Spiking-PPO", "--seeds", "3", "--from-seed", "2"])
     other = {"name": "other", "task": "Hopper-v5", "agent": "Spiking-PPO", "seed": 3}
