@@ -47,8 +47,8 @@ TASKS = {
     "Hopper-v5": {"env_steps": 1_000_000, "cleanrl": (2382.86, 271.74), "cleanrl_env": "Hopper-v4"},
     "Pendulum-v1": {"env_steps": 500_000, "cleanrl": None},
 }
-SCRIPTS = {"PPO": "PPO.py", "Spiking-PPO": "Spiking_PPO.py"}
 AGENTS = {"PPO": PPO.AGENT, "Spiking-PPO": Spiking_PPO.AGENT}
+SCRIPTS = {name: f"{agent.script}.py" for name, agent in AGENTS.items()}
 BEST_MIN_SEEDS = 3  # the best-configuration table's candidates: a mean of 1 or 2 seeds is too easily lucky
 EVALUATIONS = 50  # per run, evenly spaced: an evaluation plays 10 whole episodes (10,000 steps on MuJoCo)
 
