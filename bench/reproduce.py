@@ -248,19 +248,20 @@ def plot(runs: list[dict], tasks: list[str], path: str) -> None:
 
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
-        budget = TASKS[task]["env_steps"]
+        budget, seeds = TASKS[task]["env_steps"], []
         for color, agent in zip(("C0", "C1"), SCRIPTS, strict=True):  # an agent keeps its colour in every panel
             curves = [np.array(r["curve"]) for r in runs if r["task"] == task and r["agent"] == agent]
             if not curves:
                 continue
             grid, returns = common_grid(curves, 0)
             scale = budget / curves[0][-1, 0]  # rollout steps -> environment steps
-            ax.plot(grid * scale, returns.mean(axis=0), color=color, label=f"{agent} ({len(curves)})")
+            ax.plot(grid * scale, returns.mean(axis=0), color=color, label=agent)
+            seeds.append(f"{agent} {len(curves)}")
             ax.fill_between(grid * scale, returns.min(axis=0), returns.max(axis=0), color=color, alpha=0.25)
         published = TASKS[task]["cleanrl"]
         if published:
             ax.axhline(published[0], color="grey", linestyle=":", linewidth=1, label="CleanRL (published)")
-        ax.set_title(task, fontsize=10)
+        ax.set_title(f"{task} (seeds: {', '.join(seeds)})", fontsize=9)  # panels differ: in the title, not the legend
         ax.set_xlabel("environment steps")
     axes[0][0].set_ylabel("eval return: mean over seeds, shaded: range")
     axes[0][0].legend(fontsize=8, loc="lower right")
