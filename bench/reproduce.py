@@ -6,7 +6,8 @@ added to the JSON at once, so an interrupted benchmark keeps what it finished an
 skips the runs already there, resumes (`--resume`) those the first left unfinished in --runs-dir,
 and records those it finished without recording them. `--plot` draws the curves of one
 configuration (--name; one panel per task: each agent's mean over seeds, shaded over the range of
-the runs) and writes the results table of every configuration beside CleanRL's numbers.
+the runs) and writes its results beside CleanRL's numbers, each agent's best configuration, and the
+results of every configuration.
 
     python bench/reproduce.py --tasks CartPole-v1 --seeds 3            # train, adding to the JSON
     python bench/reproduce.py --plot                                   # figure and table from the JSON
@@ -286,7 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     tasks = [t for t in args.tasks if any(r["task"] == t for r in drawn)]
     plot(drawn, tasks, args.out)
     others = sorted((r for r in runs if r["name"] != args.name and r["task"] in tasks), key=lambda r: r["name"])
-    tables = table(drawn + others, tasks) + "\n" + best_table(runs, tasks)
+    # The drawn configuration's table goes beside its figure, then the best of all; every configuration's
+    # table, where there are others, last (the README shows the first two, docs/results.md the third).
+    tables = table(drawn, tasks) + "\n" + best_table(runs, tasks)
+    if others:
+        tables += "\n" + table(drawn + others, tasks)
     Path(f"{args.out}.md").write_text(tables)
     print(tables)
     print(f"written: {args.out}.svg/.png, {args.out}.md")

@@ -115,22 +115,31 @@ def test_a_configuration_on_fewer_than_3_seeds_is_not_the_best_where_another_has
     assert reproduce.best_configuration(runs, "Acrobot-v1", "PPO") == ("stopped-lead", [-70.0, -80.0, -120.0])
 
 
-def test_plot_writes_the_figure_and_tables_into_a_directory_it_creates(tmp_path):
+def test_plot_writes_the_figure_and_tables_into_a_directory_it_creates(tmp_path, monkeypatch):
+    import matplotlib.axes
+
     runs = [
-        run("cleanrl", agent, seed, final) for agent, seed, final in [("PPO", 1, -90.0), ("Spiking-PPO", 1, -120.0)]
+        run("cleanrl", agent, seed, final)
+        for agent, seed, final in [("PPO", 1, -90.0), ("Spiking-PPO", 1, -120.0), ("Spiking-PPO", 2, -100.0)]
     ]
+    runs.append(run("tutorial", "Spiking-PPO", 1, -80.0))
     for r in runs:
         r["curve"] = [[1000, 5.0, -500.0], [2000, 9.0, r["final"]]]  # step, seconds, eval return
     results = tmp_path / "results.json"
     results.write_text(json.dumps({"runs": runs}))
+    titles = []
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title", lambda ax, title, **kw: titles.append(title))
     out = tmp_path / "new" / "figure"
     assert reproduce.main(["--plot", "--json", str(results), "--tasks", "Acrobot-v1", "--out", str(out)]) == 0
     assert (tmp_path / "new" / "figure.svg").exists() and (tmp_path / "new" / "figure.png").exists()
-    # share: ANN / SNN for negative returns, -90 / -120
-    assert (
-        "| Acrobot-v1 | cleanrl | -86.36 ± 1.32 (Acrobot-v1) | -90.0 (1) | -120.0 (1) | 75.0% |"
-        in (tmp_path / "new" / "figure.md").read_text()
-    )
+    assert titles == ["Acrobot-v1 (seeds: PPO 1, Spiking-PPO 2)"]  # the drawn configuration's seeds, per agent
+    drawn, best, every = (tmp_path / "new" / "figure.md").read_text().split("\n\n| task")
+    # share: ANN / SNN for negative returns, -90 / -110
+    cleanrl_row = "| Acrobot-v1 | cleanrl | -86.36 ± 1.32 (Acrobot-v1) | -90.0 (1) | -110.0 ± 14.1 (2) | 81.8% |"
+    assert cleanrl_row in drawn and "tutorial" not in drawn  # the figure's table: its configuration alone
+    assert "| Acrobot-v1 | cleanrl: -90.0 (1) | cleanrl: -110.0 ± 14.1 (2) | 81.8% |" in best  # 2 seeds beat 1
+    tutorial_row = "| Acrobot-v1 | tutorial | -86.36 ± 1.32 (Acrobot-v1) | - | -80.0 (1) | - |"
+    assert cleanrl_row in every and tutorial_row in every
 
 
 def test_breakdown_of_a_short_run_times_parts_within_its_training_loop_and_restores_the_script(tmp_path):
