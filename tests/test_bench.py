@@ -1,4 +1,5 @@
-"""bench/reproduce.py: the budgets it trains for and the results file it keeps; bench/breakdown.py: what it times."""
+"""bench/reproduce.py: the budgets it trains for and the results file it keeps; bench/breakdown.py: what it times;
+the README's results: the tables these scripts write from the results committed beside them."""
 
 import json
 import signal
@@ -140,6 +141,21 @@ def test_plot_writes_the_figure_and_tables_into_a_directory_it_creates(tmp_path,
     assert "| Acrobot-v1 | cleanrl: -90.0 (1) | cleanrl: -110.0 ± 14.1 (2) | 81.8% |" in best  # 2 seeds beat 1
     tutorial_row = "| Acrobot-v1 | tutorial | -86.36 ± 1.32 (Acrobot-v1) | - | -80.0 (1) | - |"
     assert cleanrl_row in every and tutorial_row in every
+
+
+def test_the_readme_shows_the_tables_the_scripts_write_from_the_committed_results(tmp_path):
+    """A run added to bench/results-reproduce.json, or a new throughput measurement, fails this until the
+    README and docs/results.md show the tables drawn from it (`bench/reproduce.py --plot --out
+    docs/reproduce`, `bench/throughput.py`'s printed table)."""
+    import throughput
+
+    readme, record = (ROOT / "README.md").read_text(), (ROOT / "docs" / "results.md").read_text()
+    assert reproduce.main(["--plot", "--out", str(tmp_path / "reproduce")]) == 0
+    drawn, best, every = (tmp_path / "reproduce.md").read_text().split("\n\n| task")
+    assert drawn + "\n\n| task" + best.rstrip() in readme  # the figure's configuration, then the best ones
+    assert "| task" + every.rstrip() + "\n\n| task" + best.rstrip() in record  # every configuration, then the best
+    measured = json.loads((ROOT / "bench" / "results-throughput.json").read_text())
+    assert throughput.table(measured, ["CartPole-v1", "HalfCheetah-v5"]) in readme
 
 
 def test_breakdown_of_a_short_run_times_parts_within_its_training_loop_and_restores_the_script(tmp_path):
