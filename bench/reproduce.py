@@ -10,7 +10,7 @@ the runs) and writes its results beside CleanRL's numbers, each agent's best con
 results of every configuration.
 
     python bench/reproduce.py --tasks CartPole-v1 --seeds 3            # train, adding to the JSON
-    python bench/reproduce.py --plot                                   # figure and table from the JSON
+    python bench/reproduce.py --plot                                   # figure and tables from the JSON
 """
 
 from __future__ import annotations
