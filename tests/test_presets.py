@@ -38,9 +38,10 @@ def test_cleanrl_bootstrap_is_cleanrl_with_the_bootstrap_at_time_limits():
     assert dataclasses.replace(ours, preset="cleanrl", truncation_as_termination=True) == cleanrl
 
 
-def test_snn_tuned_is_the_tutorial_on_discrete_tasks_and_cleanrl_bootstrap_with_readout_tau_16_on_box_ones():
+def test_snn_tuned_is_the_tutorial_with_soft_reset_on_discrete_tasks_and_cleanrl_bootstrap_with_tau_16_on_box_ones():
     discrete = resolved(["--preset", "snn-tuned", "--env-id", "Acrobot-v1"])
-    assert dataclasses.replace(discrete, preset="tutorial") == SpikingArgs(env_id="Acrobot-v1")
+    assert discrete.soft_reset is True
+    assert dataclasses.replace(discrete, preset="tutorial", soft_reset=False) == SpikingArgs(env_id="Acrobot-v1")
     box, bootstrap = (resolved(["--preset", p, "--env-id", "Pendulum-v1"]) for p in ("snn-tuned", "cleanrl-bootstrap"))
     assert box.readout_tau == 16.0 and bootstrap.readout_tau == 2.0
     assert dataclasses.replace(box, preset="cleanrl-bootstrap", readout_tau=2.0) == bootstrap
