@@ -395,6 +395,7 @@ def collect_rollout(t: session.Training, act_fn=act) -> bool:
             )
             t.obs = torch.as_tensor(obs, dtype=torch.float32, device=device)
             t.step += 1
+            t.log_finished_episodes(info)
             t.run.bar.update(1)
             if t.step % args.eval_interval == 0 and evaluate_log_checkpoint(t):
                 return False

@@ -1,5 +1,6 @@
 """Environments: what the agents need of an env, vector envs with the tutorial's autoreset,
-the targets GAE sees at an episode's end, and an env's state as plain data.
+the targets GAE sees at an episode's end, the training episodes' returns, and an env's state as
+plain data.
 
 Nothing here knows the network: what needs the critic's value gets it as a function. An env's
 state is captured for exact resume by `StateAsData`, the outermost wrapper of every training env,
@@ -12,6 +13,7 @@ checkpoints and resumes, and starts new episodes on resume.
 
 from __future__ import annotations
 
+import collections
 import copy
 import functools
 import multiprocessing
@@ -135,12 +137,18 @@ def normalization(args) -> Normalization:
     )
 
 
-def make_normalized(env_id: str, norm: Normalization, frozen: bool = False, **make_kwargs) -> gym.Env:
+def make_normalized(
+    env_id: str, norm: Normalization, frozen: bool = False, record_episodes: bool = False, **make_kwargs
+) -> gym.Env:
     """gym.make(env_id) under gymnasium's normalization wrappers; `frozen` ones keep the statistics they
     are given (`use_obs_statistics`), as evaluation must. Each env keeps statistics of its own, as in
-    CleanRL; `obs_statistics` merges them."""
+    CleanRL; `obs_statistics` merges them. With `record_episodes`, an episode's end puts its return
+    and length in info["episode"] (`finished_episodes`), counted under the normalization, as CleanRL
+    counts them: the env's own rewards."""
     mujoco_warnings_once(env_id)
     env = gym.make(env_id, **make_kwargs)
+    if record_episodes:
+        env = gym.wrappers.RecordEpisodeStatistics(env)
     if norm.obs_clip is not None:
         env = gym.wrappers.NormalizeObservation(env)
         env.update_running_mean = not frozen
@@ -154,8 +162,8 @@ def make_normalized(env_id: str, norm: Normalization, frozen: bool = False, **ma
 
 
 def new_training_envs(env_id: str, num_envs: int, vectorization: str, norm: Normalization) -> gym.vector.VectorEnv:
-    """Training envs, each wrapped so that its state, normalization statistics included, can be saved
-    as data and restored."""
+    """Training envs, each recording its episodes' returns and wrapped so that its state,
+    normalization statistics and the episodes under way included, can be saved as data and restored."""
     return make_envs([functools.partial(make_capturable, env_id, norm)] * num_envs, vectorization)
 
 
@@ -194,6 +202,15 @@ def record_video_env(env_id: str, norm: Normalization, folder: str, name: str) -
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # draw off-screen, without asking for a display
     env = make_normalized(env_id, norm, frozen=True, render_mode="rgb_array")
     return gym.wrappers.RecordVideo(env, folder, name_prefix=name, episode_trigger=lambda episode: episode == 0)
+
+
+def finished_episodes(info: dict) -> list[tuple[float, int]]:
+    """(return, length) of each training episode that ended in the vector step that gave `info`."""
+    final = info.get("final_info", {})
+    if "episode" not in final:
+        return []
+    episode, ended = final["episode"], final["_episode"]
+    return [(float(r), int(n)) for r, n, e in zip(episode["r"], episode["l"], ended, strict=True) if e]
 
 
 # ---- what GAE sees at an episode's end ---------------------------------------------------------
@@ -261,6 +278,9 @@ class StateAsData(gym.Wrapper):
     @restore_state.setter
     def restore_state(self, data: dict) -> None:
         layers = layers_below(self)
+        if len(layers) == len(data["layers"]) + 1:  # saved before training envs recorded their episodes:
+            # the recorder starts afresh, so the episode under way is logged from the resume on
+            layers = [env for env in layers if not isinstance(env, gym.wrappers.RecordEpisodeStatistics)]
         if len(layers) != len(data["layers"]):
             raise ValueError("the saved env state has another stack of wrappers than this env")
         for env, saved in zip(layers, data["layers"], strict=True):
@@ -268,7 +288,7 @@ class StateAsData(gym.Wrapper):
 
 
 def make_capturable(env_id: str, norm: Normalization) -> gym.Env:
-    return StateAsData(make_normalized(env_id, norm))
+    return StateAsData(make_normalized(env_id, norm, record_episodes=True))
 
 
 def layers_below(wrapper: gym.Wrapper) -> list[gym.Env]:
@@ -294,6 +314,8 @@ def capture_value(value: Any) -> Any:
         return value.copy()
     if isinstance(value, list | tuple):
         return type(value)(capture_value(v) for v in value)
+    if isinstance(value, collections.deque):  # e.g. RecordEpisodeStatistics' last returns
+        return {"__deque__": [capture_value(v) for v in value], "maxlen": value.maxlen}
     if isinstance(value, dict):
         return {k: capture_value(v) for k, v in value.items() if isinstance(k, str) and not is_fixed(k, v)}
     if isinstance(value, np.random.Generator):
@@ -327,6 +349,8 @@ def restore_value(current: Any, saved: Any) -> Any:
     if isinstance(saved, dict) and saved.keys() == {"__generator__"}:
         current.bit_generator.state = saved["__generator__"]
         return current
+    if isinstance(saved, dict) and saved.keys() == {"__deque__", "maxlen"}:
+        return collections.deque(saved["__deque__"], maxlen=saved["maxlen"])
     if isinstance(saved, dict) and saved.keys() == {"__object__"}:
         for k, v in saved["__object__"].items():
             setattr(current, k, restore_value(getattr(current, k, None), v))

@@ -69,6 +69,12 @@ class Training:
                 f"{self.run.dir}/last.pt (step {self.saved_step}) is from before it"
             )
 
+    def log_finished_episodes(self, info: dict) -> None:
+        """The return and length of each training episode that ended in the last vector step, under
+        CleanRL's tags: the env's own rewards (before --norm-reward scales them), at this rollout step."""
+        for episode_return, length in envs.finished_episodes(info):
+            self.run.log({"charts/episodic_return": episode_return, "charts/episodic_length": length}, self.step)
+
     def report_evaluation(self) -> None:
         """Give the latest evaluation to `on_eval` (sweep.py's reporter to Ray Tune), if there is one."""
         if self.on_eval is not None:

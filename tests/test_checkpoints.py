@@ -123,6 +123,20 @@ def test_a_spiking_run_from_when_compile_was_a_shared_flag_replays_and_resumes(r
     assert "compile" not in torch.load(run_dir / "last.pt", weights_only=True)["args"]
 
 
+def test_a_run_from_before_training_episodes_were_recorded_resumes(runs_dir):
+    """last.pt of such a run holds its envs without the RecordEpisodeStatistics layer; the rest of
+    their state comes back, and the recorder starts afresh."""
+    run_dir, _ = short_run("Spiking_PPO.py", runs_dir, "--max-steps", "192")
+    ckpt = torch.load(run_dir / "last.pt", weights_only=True)
+    for env in ckpt["envs"]:
+        assert env["layers"][0]["class"] == "RecordEpisodeStatistics"
+        del env["layers"][0]
+    torch.save(ckpt, run_dir / "last.pt")
+    resumed = run_script("Spiking_PPO.py", "--resume", str(run_dir), "--max-steps", "384", "--quiet")
+    assert resumed.returncode == 0 and "done: 384 steps" in resumed.stdout, resumed.stderr
+    assert "cannot hold the envs" not in resumed.stderr
+
+
 def test_an_env_that_cannot_be_pickled_trains_checkpoints_and_resumes(runs_dir, tmp_path):
     log = tmp_path / "log.txt"
     (tmp_path / "file_env.py").write_text(f"LOG_PATH = {str(log)!r}\n" + FILE_LOGGING_ENV)

@@ -5,7 +5,7 @@ import pytest
 
 from machinery import envs as envs_module
 from machinery.checkpoints import from_data, to_data
-from machinery.envs import Normalization, new_training_envs
+from machinery.envs import Normalization, finished_episodes, new_training_envs
 
 PLAIN = Normalization(obs_clip=None, reward_clip=None, gamma=0.99)
 NORMALIZED = Normalization(obs_clip=10.0, reward_clip=10.0, gamma=0.99)  # --norm-obs --norm-reward
@@ -20,11 +20,12 @@ def random_actions(envs, count, seed):
 
 
 def play(envs, actions):
-    """Everything the envs return for these actions, episode ends and new episodes included."""
+    """Everything the envs return for these actions, episode ends and new episodes included, and the
+    (return, length) of each episode that ended."""
     out = []
     for action in actions:
-        obs, reward, terminated, truncated, _ = envs.step(action)
-        out.append((obs.copy(), reward.copy(), terminated.copy(), truncated.copy()))
+        obs, reward, terminated, truncated, info = envs.step(action)
+        out.append((obs.copy(), reward.copy(), terminated.copy(), truncated.copy(), finished_episodes(info)))
     return out
 
 
@@ -48,11 +49,12 @@ def test_a_restored_env_goes_on_exactly_as_the_original(env_id, vectorization, n
     restored.set_attr("restore_state", saved)
     actions = random_actions(original, 400, seed=3)  # long enough to end and start episodes
     expected, got = play(original, actions), play(restored, actions)
-    for (o1, r1, te1, tr1), (o2, r2, te2, tr2) in zip(expected, got, strict=True):
+    for (o1, r1, te1, tr1, ep1), (o2, r2, te2, tr2, ep2) in zip(expected, got, strict=True):
         np.testing.assert_array_equal(o1, o2)
         np.testing.assert_array_equal(r1, r2)
         np.testing.assert_array_equal(te1 | tr1, te2 | tr2)
-    ends = sum((te | tr).sum() for _, _, te, tr in expected)
+        assert ep1 == ep2  # the episodes under way at the save are counted from their start
+    ends = sum((te | tr).sum() for _, _, te, tr, _ in expected)
     assert ends > 0 or env_id in ("Pendulum-v1", "MountainCarContinuous-v0", "Hopper-v5"), ends
     original.close()
     restored.close()
@@ -63,7 +65,14 @@ def test_the_state_of_an_env_is_what_is_saved_not_its_code_or_settings():
     envs.reset(seed=0)
     (state,) = envs.call("state_data")
     layers = {layer["class"]: layer["state"] for layer in state["layers"]}
-    assert list(layers) == ["TimeLimit", "OrderEnforcing", "PassiveEnvChecker", "CartPoleEnv"]
+    assert list(layers) == [
+        "RecordEpisodeStatistics",
+        "TimeLimit",
+        "OrderEnforcing",
+        "PassiveEnvChecker",
+        "CartPoleEnv",
+    ]
+    assert set(layers["RecordEpisodeStatistics"]) >= {"episode_returns", "episode_lengths"}
     assert set(layers["TimeLimit"]) >= {"_elapsed_steps"}
     assert "spec" not in layers["CartPoleEnv"] and "action_space" not in layers["CartPoleEnv"]
     assert layers["CartPoleEnv"]["_np_random"].keys() == {"__generator__"}
@@ -112,3 +121,20 @@ def test_frozen_eval_envs_use_the_statistics_they_are_given_and_keep_them():
     after = envs_module.obs_statistics(eval_envs)
     np.testing.assert_array_equal(after["mean"], statistics["mean"])  # frozen: stepping changed nothing
     np.testing.assert_allclose(got, (expected_obs - statistics["mean"]) / np.sqrt(statistics["var"] + 1e-8), rtol=1e-5)
+
+
+def test_training_envs_report_each_finished_episode_in_the_envs_own_rewards():
+    """Under --norm-reward the rewards training sees are scaled; the episodes' returns are not. A
+    CartPole-v1 episode earns 1 a step, so its return is its length; the lengths add up to the steps."""
+    envs = new_training_envs("CartPole-v1", 3, "sync", NORMALIZED)
+    envs.reset(seed=0)
+    steps, rewards, episodes, lengths_under_way = 300, [], [], np.zeros(3, dtype=int)
+    for action in random_actions(envs, steps, seed=1):
+        _, reward, terminated, truncated, info = envs.step(action)
+        rewards.append(reward)
+        episodes += finished_episodes(info)
+        lengths_under_way = np.where(terminated | truncated, 0, lengths_under_way + 1)
+    assert len(episodes) > 20 and not np.allclose(np.concatenate(rewards), 1.0)  # scaled, as training sees them
+    assert all(episode_return == length for episode_return, length in episodes)
+    assert sum(length for _, length in episodes) + lengths_under_way.sum() == 3 * steps
+    envs.close()
