@@ -289,3 +289,25 @@ def test_scalars_summarizes_a_window_of_a_logged_scalar_as_numpy_does(tmp_path, 
     assert summary["lowest_at"] == steps[values.argmin()] and summary["last"] == pytest.approx(values[-1], rel=1e-6)
     assert scalars.main([str(tmp_path / "run"), "--tag", "losses/entropy"]) == 2  # a tag the run never logged
     assert "no scalar 'losses/entropy'" in capsys.readouterr().err
+
+
+def test_episodic_return_reduces_runs_as_openrlbenchmark_reduces_cleanrls(tmp_path, capsys):
+    """Per run the mean of its last 100 training episodes' returns; over the runs their mean and
+    numpy's std (ddof 0), computed here by hand from the values written."""
+    import episodic_return
+    from torch.utils.tensorboard import SummaryWriter
+
+    rng = np.random.default_rng(0)
+    logged = {"a": rng.normal(100.0, 10.0, size=150), "b": rng.normal(50.0, 5.0, size=120), "c": np.arange(30.0)}
+    logged = {name: returns.astype(np.float32).astype(np.float64) for name, returns in logged.items()}  # as logged
+    for name, returns in logged.items():
+        with SummaryWriter(str(tmp_path / name)) as writer:
+            for step, value in enumerate(returns):
+                writer.add_scalar("charts/episodic_return", value, step)
+    per_run = [logged["a"][-100:].mean(), logged["b"][-100:].mean(), logged["c"].mean()]
+    assert episodic_return.main([str(tmp_path / name) for name in logged]) == 0
+    out = capsys.readouterr().out
+    assert f"| a | {per_run[0]:.2f} |" in out and f"| c | {per_run[2]:.2f} (only 30 episodes) |" in out
+    assert f"Over the 3 runs: {np.mean(per_run):.2f} ± {np.std(per_run):.2f}" in out
+    assert episodic_return.main([str(tmp_path / "a"), "--last", "0"]) == 2
+    assert "--last must be a number > 0, got 0" in capsys.readouterr().err
