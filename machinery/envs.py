@@ -2,12 +2,12 @@
 the targets GAE sees at an episode's end, the training episodes' returns, and an env's state as
 plain data.
 
-Nothing here knows the network: what needs the critic's value gets it as a function. An env's
-state is captured for exact resume by `StateAsData`, the outermost wrapper of every training env,
-so the same call works whether the env lives in this process (sync) or another (async). It
-captures each wrapper's and the base env's plain attributes (numbers, arrays, strings), the
-env's random generator, and a MuJoCo simulation's full integration state. An env that holds
-anything else (a file, a socket, an object of its own) cannot be captured: its run still
+Nothing here knows the network: what needs the critic's value gets it as a function. An env's state
+is captured for exact resume by `StateAsData`, the outermost wrapper of every training env, so the
+same call works whether the env lives in this process (sync) or another (async). It captures each
+wrapper's and the base env's plain attributes (numbers, arrays, strings, and lists and deques of
+them), the env's random generator, and a MuJoCo simulation's full integration state. An env that
+holds anything else (a file, a socket, an object of its own) cannot be captured: its run still
 checkpoints and resumes, and starts new episodes on resume.
 """
 
