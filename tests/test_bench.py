@@ -311,3 +311,23 @@ def test_episodic_return_reduces_runs_as_openrlbenchmark_reduces_cleanrls(tmp_pa
     assert f"Over the 3 runs: {np.mean(per_run):.2f} ± {np.std(per_run):.2f}" in out
     assert episodic_return.main([str(tmp_path / "a"), "--last", "0"]) == 2
     assert "--last must be a number > 0, got 0" in capsys.readouterr().err
+
+
+def test_the_cleanrl_measure_table_shows_what_the_scripts_wrote(tmp_path):
+    """docs/results.md's table of the ANN measured as CleanRL measures (and the README's summary of it):
+    its training-episode column is bench/episodic_return.py's committed output, its evaluation column
+    what `bench/reproduce.py --plot` draws from bench/results-episodic.json."""
+    section = (ROOT / "docs" / "results.md").read_text().split("## CleanRL's own measure")[1].split("\n## ")[0]
+    episodes = (ROOT / "bench" / "episodic-return-cleanrl.md").read_text().split("## ")[1:]
+    results = ROOT / "bench" / "results-episodic.json"
+    assert reproduce.main(["--plot", "--json", str(results), "--out", str(tmp_path / "e")]) == 0
+    drawn = (tmp_path / "e.md").read_text().splitlines()
+    assert len(episodes) == 4
+    for block in episodes:
+        task = block.splitlines()[0]
+        (row,) = [line for line in section.splitlines() if line.startswith(f"| {task} ")]
+        _, _, training, evaluation = (cell.strip() for cell in row.strip("| ").split(" | "))
+        assert training == block.split("Over the 6 runs: ")[1].split(" (")[0], task
+        assert f"{training} on {task}" in " ".join((ROOT / "README.md").read_text().split()), task  # its summary
+        (drawn_row,) = [line for line in drawn if line.startswith(f"| {task} | cleanrl | ")]
+        assert drawn_row.split(" | ")[3] == f"{evaluation} (6)", task
