@@ -314,20 +314,24 @@ def test_episodic_return_reduces_runs_as_openrlbenchmark_reduces_cleanrls(tmp_pa
 
 
 def test_the_cleanrl_measure_table_shows_what_the_scripts_wrote(tmp_path):
-    """docs/results.md's table of the ANN measured as CleanRL measures (and the README's summary of it):
-    its training-episode column is bench/episodic_return.py's committed output, its evaluation column
-    what `bench/reproduce.py --plot` draws from bench/results-episodic.json."""
+    """docs/results.md's table of both agents measured as CleanRL measures (and the README's summary of
+    it): each agent's training-episode column is bench/episodic_return.py's committed output, its
+    evaluation column what `bench/reproduce.py --plot` draws from bench/results-episodic.json."""
     section = (ROOT / "docs" / "results.md").read_text().split("## CleanRL's own measure")[1].split("\n## ")[0]
-    episodes = (ROOT / "bench" / "episodic-return-cleanrl.md").read_text().split("## ")[1:]
+    readme = " ".join((ROOT / "README.md").read_text().split())
     results = ROOT / "bench" / "results-episodic.json"
     assert reproduce.main(["--plot", "--json", str(results), "--out", str(tmp_path / "e")]) == 0
     drawn = (tmp_path / "e.md").read_text().splitlines()
-    assert len(episodes) == 4
-    for block in episodes:
-        task = block.splitlines()[0]
-        (row,) = [line for line in section.splitlines() if line.startswith(f"| {task} ")]
-        _, _, training, evaluation = (cell.strip() for cell in row.strip("| ").split(" | "))
-        assert training == block.split("Over the 6 runs: ")[1].split(" (")[0], task
-        assert f"{training} on {task}" in " ".join((ROOT / "README.md").read_text().split()), task  # its summary
-        (drawn_row,) = [line for line in drawn if line.startswith(f"| {task} | cleanrl | ")]
-        assert drawn_row.split(" | ")[3] == f"{evaluation} (6)", task
+    # (committed output, its columns in the docs' table, the agent's column in reproduce.py's table)
+    agents = (("episodic-return-cleanrl.md", 2, 3), ("episodic-return-cleanrl-spiking.md", 4, 4))
+    for output, column, drawn_column in agents:
+        episodes = (ROOT / "bench" / output).read_text().split("## ")[1:]
+        assert len(episodes) == 4, output
+        for block in episodes:
+            task, (runs, summary) = block.splitlines()[0], block.split("Over the ")[1].split(" runs: ")
+            (row,) = [line for line in section.splitlines() if line.startswith(f"| {task} ")]
+            training, evaluation = [cell.strip() for cell in row.strip("| ").split(" | ")][column : column + 2]
+            assert training == summary.split(" (")[0], (output, task)
+            assert f"{training} on {task}" in readme, (output, task)  # its summary
+            (drawn_row,) = [line for line in drawn if line.startswith(f"| {task} | cleanrl | ")]
+            assert drawn_row.split(" | ")[drawn_column] == f"{evaluation} ({runs})", (output, task)
