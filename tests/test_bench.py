@@ -313,25 +313,38 @@ def test_episodic_return_reduces_runs_as_openrlbenchmark_reduces_cleanrls(tmp_pa
     assert "--last must be a number > 0, got 0" in capsys.readouterr().err
 
 
-def test_the_cleanrl_measure_table_shows_what_the_scripts_wrote(tmp_path):
-    """docs/results.md's table of both agents measured as CleanRL measures (and the README's summary of
-    it): each agent's training-episode column is bench/episodic_return.py's committed output, its
-    evaluation column what `bench/reproduce.py --plot` draws from bench/results-episodic.json."""
+def test_the_cleanrl_measure_tables_show_what_the_scripts_wrote(tmp_path):
+    """docs/results.md's tables of the agents measured as CleanRL measures, at `cleanrl` and at the
+    spiking agent's best configurations (and the README's summary of them): each training-episode
+    column is bench/episodic_return.py's committed output, each evaluation column what
+    `bench/reproduce.py --plot` draws from bench/results-episodic.json."""
     section = (ROOT / "docs" / "results.md").read_text().split("## CleanRL's own measure")[1].split("\n## ")[0]
+    cleanrl_table, best_table = section.split("**The spiking agent at its best configurations**")
     readme = " ".join((ROOT / "README.md").read_text().split())
     results = ROOT / "bench" / "results-episodic.json"
     assert reproduce.main(["--plot", "--json", str(results), "--out", str(tmp_path / "e")]) == 0
     drawn = (tmp_path / "e.md").read_text().splitlines()
-    # (committed output, its columns in the docs' table, the agent's column in reproduce.py's table)
-    agents = (("episodic-return-cleanrl.md", 2, 3), ("episodic-return-cleanrl-spiking.md", 4, 4))
-    for output, column, drawn_column in agents:
+    # (committed output, its tasks, the docs' table and its training-episode column (the evaluations'
+    # is the next), the agent's column in reproduce.py's tables, whether the table names configurations)
+    outputs = (
+        ("episodic-return-cleanrl.md", 4, cleanrl_table, 2, 3, False),
+        ("episodic-return-cleanrl-spiking.md", 4, cleanrl_table, 4, 4, False),
+        ("episodic-return-best-spiking.md", 3, best_table, 4, 4, True),
+    )
+    ann_training = {}
+    for output, tasks, table, column, drawn_column, named in outputs:
         episodes = (ROOT / "bench" / output).read_text().split("## ")[1:]
-        assert len(episodes) == 4, output
+        assert len(episodes) == tasks, output
         for block in episodes:
             task, (runs, summary) = block.splitlines()[0], block.split("Over the ")[1].split(" runs: ")
-            (row,) = [line for line in section.splitlines() if line.startswith(f"| {task} ")]
-            training, evaluation = [cell.strip() for cell in row.strip("| ").split(" | ")][column : column + 2]
+            (row,) = [line for line in table.splitlines() if line.startswith(f"| {task} ")]
+            cells = [cell.strip() for cell in row.strip("| ").split(" | ")]
+            training, evaluation = cells[column : column + 2]
             assert training == summary.split(" (")[0], (output, task)
             assert f"{training} on {task}" in readme, (output, task)  # its summary
-            (drawn_row,) = [line for line in drawn if line.startswith(f"| {task} | cleanrl | ")]
+            ann_training.setdefault(task, training)  # the first output is the ANN's
+            if named:  # beside the ANN's figure of the first table
+                assert cells[3] == ann_training[task], (output, task)
+            config = cells[1] if named else "cleanrl"
+            drawn_row = next(line for line in drawn if line.startswith(f"| {task} | {config} | "))
             assert drawn_row.split(" | ")[drawn_column] == f"{evaluation} ({runs})", (output, task)
