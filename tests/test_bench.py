@@ -325,14 +325,15 @@ def test_the_cleanrl_measure_tables_show_what_the_scripts_wrote(tmp_path):
     assert reproduce.main(["--plot", "--json", str(results), "--out", str(tmp_path / "e")]) == 0
     drawn = (tmp_path / "e.md").read_text().splitlines()
     # (committed output, its tasks, the docs' table and its training-episode column (the evaluations'
-    # is the next), the agent's column in reproduce.py's tables, whether the table names configurations)
+    # is the next), the agent's column in reproduce.py's tables)
     outputs = (
-        ("episodic-return-cleanrl.md", 4, cleanrl_table, 2, 3, False),
-        ("episodic-return-cleanrl-spiking.md", 4, cleanrl_table, 4, 4, False),
-        ("episodic-return-best-spiking.md", 3, best_table, 4, 4, True),
+        ("episodic-return-cleanrl.md", 4, cleanrl_table, 2, 3),
+        ("episodic-return-cleanrl-spiking.md", 4, cleanrl_table, 4, 4),
+        ("episodic-return-best-spiking.md", 3, best_table, 4, 4),
     )
     ann_training = {}
-    for output, tasks, table, column, drawn_column, named in outputs:
+    for output, tasks, table, column, drawn_column in outputs:
+        named = table is best_table  # its rows name their configuration, beside the ANN's `cleanrl` figure
         episodes = (ROOT / "bench" / output).read_text().split("## ")[1:]
         assert len(episodes) == tasks, output
         for block in episodes:
@@ -343,7 +344,7 @@ def test_the_cleanrl_measure_tables_show_what_the_scripts_wrote(tmp_path):
             assert training == summary.split(" (")[0], (output, task)
             assert f"{training} on {task}" in readme, (output, task)  # its summary
             ann_training.setdefault(task, training)  # the first output is the ANN's
-            if named:  # beside the ANN's figure of the first table
+            if named:
                 assert cells[3] == ann_training[task], (output, task)
             config = cells[1] if named else "cleanrl"
             drawn_row = next(line for line in drawn if line.startswith(f"| {task} | {config} | "))
