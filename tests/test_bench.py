@@ -313,39 +313,55 @@ def test_episodic_return_reduces_runs_as_openrlbenchmark_reduces_cleanrls(tmp_pa
     assert "--last must be a number > 0, got 0" in capsys.readouterr().err
 
 
+def table_rows(markdown: str) -> list[list[str]]:
+    """The cells of each row of the Markdown tables in `markdown`, without their headers and rules; a
+    first cell "HalfCheetah-v5 (CleanRL: -v4)" is cut to the task's id."""
+    lines, rows = [*markdown.splitlines(), ""], []
+    for line, below in zip(lines, lines[1:], strict=False):
+        if line.startswith("| ") and not below.startswith("|---"):
+            task, *cells = (cell.strip() for cell in line.strip("| ").split(" | "))
+            rows.append([task.split(" (")[0], *cells])
+    return rows
+
+
 def test_the_cleanrl_measure_tables_show_what_the_scripts_wrote(tmp_path):
-    """docs/results.md's tables of the agents measured as CleanRL measures, at `cleanrl` and at the
-    spiking agent's best configurations (and the README's summary of them): each training-episode
-    column is bench/episodic_return.py's committed output, each evaluation column what
-    `bench/reproduce.py --plot` draws from bench/results-episodic.json."""
+    """docs/results.md's tables of the agents measured as CleanRL measures, at `cleanrl` and at each
+    agent's best configuration (and the README's summary of them): each training-episode column is
+    bench/episodic_return.py's committed output, each evaluation column what `bench/reproduce.py
+    --plot` draws from bench/results-episodic.json."""
     section = (ROOT / "docs" / "results.md").read_text().split("## CleanRL's own measure")[1].split("\n## ")[0]
     cleanrl_table, best_table = section.split("**The spiking agent at its best configurations**")
     readme = " ".join((ROOT / "README.md").read_text().split())
     results = ROOT / "bench" / "results-episodic.json"
     assert reproduce.main(["--plot", "--json", str(results), "--out", str(tmp_path / "e")]) == 0
     drawn = (tmp_path / "e.md").read_text().splitlines()
-    # (committed output, its tasks, the docs' table and its training-episode column (the evaluations'
-    # is the next), the agent's column in reproduce.py's tables)
+    # (committed output, its tasks, the docs' table, the column of its configuration (None: all
+    # `cleanrl`) and of its training episodes (the evaluations' is the next, if any), the agent's
+    # column in reproduce.py's tables, None where the docs' table has no evaluations for it)
     outputs = (
-        ("episodic-return-cleanrl.md", 4, cleanrl_table, 2, 3),
-        ("episodic-return-cleanrl-spiking.md", 4, cleanrl_table, 4, 4),
-        ("episodic-return-best-spiking.md", 3, best_table, 4, 4),
+        ("episodic-return-cleanrl.md", 4, cleanrl_table, None, 2, 3),
+        ("episodic-return-cleanrl-spiking.md", 4, cleanrl_table, None, 4, 4),
+        ("episodic-return-best-ann.md", 1, best_table, 1, 4, None),
+        ("episodic-return-best-spiking.md", 4, best_table, 2, 5, 4),
     )
-    ann_training = {}
-    for output, tasks, table, column, drawn_column in outputs:
-        named = table is best_table  # its rows name their configuration, beside the ANN's `cleanrl` figure
+    shown = {}  # (output, task) -> its summary
+    for output, tasks, table, config_column, column, drawn_column in outputs:
         episodes = (ROOT / "bench" / output).read_text().split("## ")[1:]
         assert len(episodes) == tasks, output
         for block in episodes:
             task, (runs, summary) = block.splitlines()[0], block.split("Over the ")[1].split(" runs: ")
-            (row,) = [line for line in table.splitlines() if line.startswith(f"| {task} ")]
-            cells = [cell.strip() for cell in row.strip("| ").split(" | ")]
-            training, evaluation = cells[column : column + 2]
+            (cells,) = [cells for cells in table_rows(table) if cells[0] == task]
+            training = cells[column]
             assert training == summary.split(" (")[0], (output, task)
             assert f"{training} on {task}" in readme, (output, task)  # its summary
-            ann_training.setdefault(task, training)  # the first output is the ANN's
-            if named:
-                assert cells[3] == ann_training[task], (output, task)
-            config = cells[1] if named else "cleanrl"
-            drawn_row = next(line for line in drawn if line.startswith(f"| {task} | {config} | "))
-            assert drawn_row.split(" | ")[drawn_column] == f"{evaluation} ({runs})", (output, task)
+            config = "cleanrl" if config_column is None else block.split("Configuration `")[1].split("`")[0]
+            if config_column is not None:
+                assert cells[config_column] == config, (output, task)
+            shown[output, task] = training
+            if drawn_column is not None:
+                drawn_row = next(line for line in drawn if line.startswith(f"| {task} | {config} | "))
+                assert drawn_row.split(" | ")[drawn_column] == f"{cells[column + 1]} ({runs})", (output, task)
+    # where the ANN's best configuration is `cleanrl`, its figure is the first table's
+    for cells in table_rows(best_table):
+        ann_output = "episodic-return-cleanrl.md" if cells[1] == "cleanrl" else "episodic-return-best-ann.md"
+        assert cells[4] == shown[ann_output, cells[0]], cells[0]
