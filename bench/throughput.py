@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import cleanrl_scripts  # noqa: E402
 from benchmark import time_training  # noqa: E402
 from reproduce import num_envs  # noqa: E402
 
@@ -44,33 +45,17 @@ from machinery.cli import OneLineParser, UsageError  # noqa: E402
 ISSUE_CLEANRL_SPS = {"CartPole-v1": 9_000, "HalfCheetah-v5": 2_100}
 AGENTS = {"PPO": ("PPO.py", []), "PPO-compile": ("PPO.py", ["--compile"]), "Spiking-PPO": ("Spiking_PPO.py", [])}
 COLUMNS = {"PPO": "PPO (ANN)", "PPO-compile": "PPO (ANN), --compile", "Spiking-PPO": "Spiking PPO"}
-CLEANRL_SCRIPTS = {"CartPole-v1": "cleanrl/ppo.py", "HalfCheetah-v5": "cleanrl/ppo_continuous_action.py"}
 CLEANRL_RUNS = {"CleanRL": False, "CleanRL, 1 thread": True}  # name: on one thread (OMP_NUM_THREADS=1)
-# CleanRL's ppo_continuous_action.py calls TransformObservation(env, f), the gymnasium 0.29 form; gymnasium
-# 1.x also wants the observation space, and None keeps the env's, as 0.29 did. The script itself is run
-# unchanged, as its __main__.
-CLEANRL_RUNNER = """
-import runpy, sys
-import gymnasium as gym
-class TransformObservation(gym.wrappers.TransformObservation):
-    def __init__(self, env, func, observation_space=None):
-        super().__init__(env, func, observation_space)
-gym.wrappers.TransformObservation = TransformObservation
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
 
 
 def cleanrl_sps(checkout: Path, task: str, env_steps: int, one_thread: bool, cwd: str) -> int:
     """The SPS CleanRL's own script prints last (its global step over the seconds since its first reset)."""
-    script = checkout / CLEANRL_SCRIPTS[task]
-    command = [sys.executable, "-c", CLEANRL_RUNNER, str(script), "--env-id", task]
-    command += ["--total-timesteps", str(env_steps), "--no-cuda"]
+    command = cleanrl_scripts.command(checkout, task, "--total-timesteps", str(env_steps), "--no-cuda")
     env = {**os.environ, **({"OMP_NUM_THREADS": "1"} if one_thread else {})}
     result = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env)
     sps = re.findall(r"^SPS: (\d+)$", result.stdout, re.MULTILINE)
     if result.returncode != 0 or not sps:
-        raise RuntimeError(f"{script} failed: {result.stderr.strip()[-500:]}")
+        raise RuntimeError(f"{cleanrl_scripts.SCRIPTS[task]} failed: {result.stderr.strip()[-500:]}")
     return int(sps[-1])
 
 
@@ -105,9 +90,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", default=str(ROOT / "bench" / "results-throughput.json"), help="where to write")
     args = parser.parse_args(argv)
     if args.cleanrl_dir is not None:
-        missing = [s for s in CLEANRL_SCRIPTS.values() if not (args.cleanrl_dir / s).is_file()]
-        if missing:
-            parser.error(f"--cleanrl-dir {args.cleanrl_dir}: no {missing[0]} there (give the root of a CleanRL clone)")
+        cleanrl_scripts.check_checkout(args.cleanrl_dir, args.tasks)
     return args
 
 

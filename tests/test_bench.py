@@ -186,9 +186,10 @@ def test_breakdown_refuses_an_unknown_script_with_exit_2(capsys):
 def test_cleanrl_scripts_run_unchanged_under_gymnasium_1_with_their_last_sps_taken(tmp_path):
     """A stand-in for a CleanRL checkout: its script uses the gymnasium 0.29 form of TransformObservation
     and prints an SPS line per iteration, as CleanRL's do."""
+    import cleanrl_scripts
     import throughput
 
-    script = tmp_path / "checkout" / throughput.CLEANRL_SCRIPTS["HalfCheetah-v5"]
+    script = tmp_path / "checkout" / cleanrl_scripts.SCRIPTS["HalfCheetah-v5"]
     script.parent.mkdir(parents=True)
     script.write_text(
         "import os, sys\nimport gymnasium as gym\n"
@@ -228,6 +229,43 @@ def test_throughput_refuses_a_cleanrl_dir_without_its_scripts_in_one_line(tmp_pa
     assert throughput.main(["--cleanrl-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no cleanrl/ppo.py there" in err
+
+
+def test_cleanrl_runs_train_each_task_and_seed_once_with_their_logs_in_the_runs_dir(tmp_path, capsys):
+    """A stand-in for CleanRL's ppo_continuous_action.py that writes runs/<run name>/ where it runs, as
+    CleanRL's does; one seed of it fails."""
+    import cleanrl_runs
+
+    script = tmp_path / "checkout" / "cleanrl" / "ppo_continuous_action.py"
+    script.parent.mkdir(parents=True)
+    script.write_text(
+        "import os, sys\n"
+        "assert sys.argv[1] == '--env-id' and sys.argv[3] == '--seed' and sys.argv[5:] == ['--no-cuda'], sys.argv\n"
+        "env_id, seed = sys.argv[2], sys.argv[4]\n"
+        "if seed == '3': raise SystemExit('seed 3 diverged')\n"
+        "os.makedirs(f'runs/{env_id}__ppo_continuous_action__{seed}__0')\n"
+        "open(f'runs/{env_id}__ppo_continuous_action__{seed}__0/threads', 'w').write(os.environ['OMP_NUM_THREADS'])\n"
+    )
+    runs = tmp_path / "runs"
+    argv = ["--cleanrl-dir", str(script.parents[1]), "--runs-dir", str(runs), "--seeds", "2"]
+    assert cleanrl_runs.main([*argv, "--tasks", "Hopper-v5", "HalfCheetah-v5"]) == 0
+    names = ("HalfCheetah-v5__ppo_continuous_action__1__0", "HalfCheetah-v5__ppo_continuous_action__2__0")
+    assert sorted(p.name for p in runs.iterdir()) == [*names, *(n.replace("HalfCheetah", "Hopper") for n in names)]
+    assert (runs / names[0] / "threads").read_text() == "1"
+    capsys.readouterr()
+    assert cleanrl_runs.main([*argv, "--tasks", "Hopper-v5", "--seeds", "3", "--from-seed", "3"]) == 1
+    assert "failed: Hopper-v5 seed 3: seed 3 diverged" in capsys.readouterr().err
+
+
+def test_cleanrl_runs_refuse_bad_arguments_in_one_line_with_exit_2(tmp_path, capsys):
+    import cleanrl_runs
+
+    assert cleanrl_runs.main(["--cleanrl-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no cleanrl/ppo_continuous_action.py there" in err
+    assert cleanrl_runs.main(["--cleanrl-dir", str(tmp_path), "--tasks", "CartPole-v1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "invalid choice: 'CartPole-v1'" in err
 
 
 def test_mean_action_groups_runs_by_agent_and_the_arguments_that_differ_within_it():
