@@ -1,9 +1,9 @@
 """PPO with an ANN actor-critic: the spiking agent's twin, for comparison.
 
-The network has the spiking one's shape with ReLU in place of the IF neurons and no LIF
-readout; everything else (environments, PPO, evaluation, logging, checkpoints) is
-`Spiking_PPO`'s training loop, imported rather than copied, so the comparison is fair by
-construction.
+The network has the spiking one's shape with ReLU in place of the IF neurons (or, with
+--activation tanh, CleanRL's tanh) and no LIF readout; everything else (environments, PPO,
+evaluation, logging, checkpoints) is `Spiking_PPO`'s training loop, imported rather than copied, so
+the comparison is fair by construction.
 
     python PPO.py            # same flags as Spiking_PPO.py, minus the SNN ones, plus --compile
 """
@@ -22,22 +22,29 @@ from machinery.run import Agent
 from machinery.speed import exit_now
 from Spiking_PPO import Args, main
 
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
 
 @dataclass
 class AnnArgs(Args):
     compile: bool = flag(False, "torch.compile the policy step and the PPO loss (faster; needs a C++ compiler)")
+    activation: str = flag("relu", "hidden units' nonlinearity: relu (the IF neuron's twin) or tanh (CleanRL's)",
+                           choices=tuple(ACTIVATIONS))  # fmt: skip
 
     RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = (*Args.RESUME_MAY_CHANGE, "compile")
 
 
 class ActorCritic(nn.Module):
-    def __init__(self, num_inputs: int, num_outputs: int, hidden_size: int, std: float = 0.0, hidden_layers: int = 1):
+    def __init__(
+        self, num_inputs: int, num_outputs: int, hidden_size: int, std: float = 0.0, hidden_layers: int = 1,
+        activation: type[nn.Module] = nn.ReLU,
+    ):  # fmt: skip
         super().__init__()
 
         def branch(num_out: int) -> nn.Sequential:
-            hidden = [nn.Linear(num_inputs, hidden_size), nn.ReLU()]
+            hidden = [nn.Linear(num_inputs, hidden_size), activation()]
             for _ in range(hidden_layers - 1):
-                hidden += [nn.Linear(hidden_size, hidden_size), nn.ReLU()]
+                hidden += [nn.Linear(hidden_size, hidden_size), activation()]
             return nn.Sequential(*hidden, nn.Linear(hidden_size, num_out))
 
         self.critic = branch(1)
@@ -53,8 +60,9 @@ class ActorCritic(nn.Module):
 
 def build_ann_agent(num_inputs: int, num_actions: int, args: AnnArgs) -> ActorCritic:
     return ActorCritic(
-        num_inputs, num_actions, args.hidden_size, std=args.init_log_std, hidden_layers=args.hidden_layers
-    )
+        num_inputs, num_actions, args.hidden_size, std=args.init_log_std, hidden_layers=args.hidden_layers,
+        activation=ACTIVATIONS[args.activation],
+    )  # fmt: skip
 
 
 AGENT = Agent(name="PPO", script="PPO", args_cls=AnnArgs, build=build_ann_agent, description=__doc__.split("\n\n")[0])

@@ -73,6 +73,21 @@ def test_init_log_std_sets_the_policys_first_standard_deviation(agent):
     torch.testing.assert_close(narrow.scale, torch.full((3, 2), math.exp(-1.0)))
 
 
+def test_the_ann_s_hidden_units_are_relu_by_default_and_tanh_with_activation_tanh():
+    """Each branch by hand: Linear, nonlinearity, Linear, nonlinearity, Linear, with the model's weights."""
+    torch.manual_seed(0)
+    x = torch.randn(6, 5) * 3
+    for activation, f in (("relu", torch.relu), ("tanh", torch.tanh)):
+        args = PPO.AnnArgs(hidden_layers=2, hidden_size=8, activation=activation)
+        model = PPO.AGENT.build(5, 2, args)
+        dist, value = model(x)
+        for out, branch in ((dist.loc, model.actor), (value, model.critic)):
+            h = x
+            for linear in (branch[0], branch[2]):
+                h = f(h @ linear.weight.T + linear.bias)
+            torch.testing.assert_close(out, h @ branch[4].weight.T + branch[4].bias)
+
+
 @pytest.mark.parametrize("agent", [Spiking_PPO.AGENT, PPO.AGENT])
 def test_act_samples_the_policy_as_torch_normal_does_bit_for_bit(agent):
     """The rollout's decision (Spiking_PPO.act) draws the noise itself so that --compile can fuse the
