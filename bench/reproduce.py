@@ -77,17 +77,17 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def num_envs(task: str, flags: list[str]) -> int:
-    """The envs a run of `task` with these flags steps at once, its preset resolved as the scripts do.
-    Parsed as the spiking agent's flags, which hold the ANN's, so that SNN-only ones (--T) pass."""
+def num_envs(task: str, flags: list[str], args_cls: type = SpikingArgs) -> int:
+    """The envs a run of `task` with these flags steps at once, its preset resolved as the scripts do,
+    the flags parsed as `args_cls`'s (the agent's); a UsageError names a flag it lacks."""
     argv = ["--env-id", task, *flags]
-    return with_preset(parse_args(SpikingArgs, argv), given_flags(SpikingArgs, argv)).num_envs
+    return with_preset(parse_args(args_cls, argv), given_flags(args_cls, argv)).num_envs
 
 
 def command(args: argparse.Namespace, task: str, agent: str, seed: int) -> list[str]:
     """One run: the task's budget in environment steps is --max-steps (rollout steps) x --num-envs."""
     flags = args.flags or ["--preset", "cleanrl"]
-    max_steps = TASKS[task]["env_steps"] // num_envs(task, flags)
+    max_steps = TASKS[task]["env_steps"] // num_envs(task, flags, AGENTS[agent].args_cls)
     return [sys.executable, str(ROOT / SCRIPTS[agent]), "--env-id", task, *flags, "--seed", str(seed)] + [
         "--max-steps", str(max_steps), "--eval-interval", str(max_steps // EVALUATIONS),
         "--runs-dir", args.runs_dir, "--quiet",
@@ -143,13 +143,13 @@ def train(args: argparse.Namespace) -> None:
 
     def run(job: tuple[str, str, int]) -> None:
         task, agent, seed = job
-        cmd = command(args, task, agent, seed)
-        record = {"name": args.name, "task": task, "agent": agent, "seed": seed, "command": " ".join(cmd[1:])}
         try:
+            cmd = command(args, task, agent, seed)
             earlier, max_steps = earlier_run(args, agent, cmd), int(cmd[cmd.index("--max-steps") + 1])
         except UsageError as e:  # a flag of the other agent's alone (--T for PPO.py): this run cannot start
-            print(f"failed: {' '.join(cmd)}: {e}", file=sys.stderr)
+            print(f"failed: {SCRIPTS[agent]} on {task}, seed {seed}: {e}", file=sys.stderr)
             return
+        record = {"name": args.name, "task": task, "agent": agent, "seed": seed, "command": " ".join(cmd[1:])}
         if earlier is None or earlier[1] < max_steps:
             todo = cmd if earlier is None else [*cmd[:2], "--resume", str(earlier[0]), "--quiet"]
             result = subprocess.run(todo, capture_output=True, text=True, env=env)

@@ -25,11 +25,14 @@ def test_a_task_budget_in_environment_steps_becomes_rollout_steps_of_the_presets
     assert cartpole[cartpole.index("--seed") + 1] == "2" and "--preset" in cartpole
 
 
-def test_flags_of_the_spiking_agent_alone_pass_through_to_its_runs():
+def test_flags_of_one_agent_alone_pass_through_to_its_runs():
     args = reproduce.parse_cli(["--agents", "Spiking-PPO", "--", "--preset", "cleanrl", "--T", "8", "--num-envs", "2"])
     run = reproduce.command(args, "HalfCheetah-v5", "Spiking-PPO", 1)
     assert run[run.index("--T") + 1] == "8"
     assert run[run.index("--max-steps") + 1] == str(1_000_000 // 2)  # --num-envs overrides the preset's 1
+    args = reproduce.parse_cli(["--agents", "PPO", "--", "--preset", "cleanrl", "--activation", "tanh"])
+    run = reproduce.command(args, "Hopper-v5", "PPO", 1)
+    assert run[run.index("--activation") + 1] == "tanh" and run[run.index("--max-steps") + 1] == str(1_000_000)
 
 
 def test_a_run_given_a_flag_its_agent_lacks_fails_alone_in_one_line(tmp_path, capsys):
