@@ -406,3 +406,20 @@ def test_the_cleanrl_measure_tables_show_what_the_scripts_wrote(tmp_path):
     for cells in table_rows(best_table):
         ann_output = "episodic-return-cleanrl.md" if cells[1] == "cleanrl" else "episodic-return-best-ann.md"
         assert cells[4] == shown[ann_output, cells[0]], cells[0]
+
+
+def test_the_table_of_cleanrl_s_own_script_shows_what_the_scripts_wrote():
+    """docs/results.md's table of CleanRL's own script run here, beside CleanRL's published numbers and
+    the ANN with ReLU and with tanh: each measured column is bench/episodic_return.py's committed
+    output for its runs ("-" where none were made)."""
+    section = (ROOT / "docs" / "results.md").read_text().split("## CleanRL's own script on the -v5 tasks")[1]
+    outputs = ("episodic-return-cleanrl-script.md", "episodic-return-cleanrl.md", "episodic-return-tanh.md")
+    summaries = {}
+    for output in outputs:
+        for block in (ROOT / "bench" / output).read_text().split("## ")[1:]:
+            summaries[output, block.splitlines()[0]] = block.split(" runs: ")[1].split(" (")[0]
+    rows = table_rows(section.split("\n## ")[0])
+    assert [cells[0] for cells in rows] == ["Hopper-v5", "HalfCheetah-v5"]
+    for task, published, *measured in rows:
+        assert published == "{:.2f} ± {:.2f}".format(*reproduce.TASKS[task]["cleanrl"])
+        assert measured == [summaries.get((output, task), "-") for output in outputs], task
