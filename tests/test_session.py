@@ -29,7 +29,7 @@ def handlers():
 
 
 def test_a_session_that_runs_to_its_end_saves_last_pt_at_the_step_it_reached(runs_dir):
-    args = PPO.Args(runs_dir=str(runs_dir), **ARGS)
+    args = PPO.AnnArgs(runs_dir=str(runs_dir), **ARGS)
     before = handlers()
     with open_session(args) as t:
         assert handlers() != before  # a signal now asks the session to stop
@@ -42,7 +42,7 @@ def test_a_session_that_runs_to_its_end_saves_last_pt_at_the_step_it_reached(run
 
 
 def test_a_stopped_session_keeps_the_last_pt_it_had_and_says_which_signal(runs_dir):
-    args = PPO.Args(runs_dir=str(runs_dir), **ARGS)
+    args = PPO.AnnArgs(runs_dir=str(runs_dir), **ARGS)
     with open_session(args) as t:
         t.step = 5
         t.run.stop.signum = signal.SIGTERM
@@ -55,7 +55,7 @@ def test_a_stopped_session_keeps_the_last_pt_it_had_and_says_which_signal(runs_d
 
 
 def test_an_error_in_the_loop_keeps_the_last_pt_and_restores_the_signal_handlers(runs_dir):
-    args = PPO.Args(runs_dir=str(runs_dir), **ARGS)
+    args = PPO.AnnArgs(runs_dir=str(runs_dir), **ARGS)
     before = handlers()
     with pytest.raises(run.TrainingDiverged), open_session(args) as t:
         t.step = 5
@@ -66,7 +66,7 @@ def test_an_error_in_the_loop_keeps_the_last_pt_and_restores_the_signal_handlers
 
 def test_a_session_that_cannot_start_restores_the_signal_handlers(tmp_path):
     (tmp_path / "file").write_text("")
-    args = PPO.Args(runs_dir=str(tmp_path / "file"), **ARGS)
+    args = PPO.AnnArgs(runs_dir=str(tmp_path / "file"), **ARGS)
     before = handlers()
     with pytest.raises(UsageError, match="(?i)not a directory"), open_session(args):
         pass
@@ -74,7 +74,7 @@ def test_a_session_that_cannot_start_restores_the_signal_handlers(tmp_path):
 
 
 def test_a_resumed_session_counts_only_its_own_seconds_and_starts_where_last_pt_is(runs_dir):
-    args = PPO.Args(runs_dir=str(runs_dir), **ARGS)
+    args = PPO.AnnArgs(runs_dir=str(runs_dir), **ARGS)
     with open_session(args) as t:
         t.step = 8
     ckpt = checkpoints.read_checkpoint(t.run.dir / "last.pt", "PPO", resume=True)
@@ -89,7 +89,7 @@ def test_a_resumed_session_counts_only_its_own_seconds_and_starts_where_last_pt_
 def test_a_run_resumed_on_another_kind_of_device_reseeds_its_rollout_generator(runs_dir):
     """The saved generator state says which kind of device it came from; a CUDA one cannot be put
     into a CPU generator, so the resumed run seeds its own from --seed and the updates done."""
-    args = PPO.Args(runs_dir=str(runs_dir), **ARGS)
+    args = PPO.AnnArgs(runs_dir=str(runs_dir), **ARGS)
     with open_session(args) as t:
         t.step, t.updates = 8, 3
     ckpt = checkpoints.read_checkpoint(t.run.dir / "last.pt", "PPO", resume=True)
