@@ -5,7 +5,7 @@ The network has the spiking one's shape with ReLU in place of the IF neurons (or
 evaluation, logging, checkpoints) is `Spiking_PPO`'s training loop, imported rather than copied, so
 the comparison is fair by construction.
 
-    python PPO.py            # same flags as Spiking_PPO.py, minus the SNN ones, plus --compile
+    python PPO.py            # same flags as Spiking_PPO.py, minus the SNN ones, plus --compile, --activation
 """
 
 from __future__ import annotations

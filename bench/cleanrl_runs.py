@@ -55,7 +55,6 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
 
 def train(args: argparse.Namespace, task: str, seed: int) -> str:
     """One run of CleanRL's script; a line saying how it went."""
-    args.runs_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as cwd:  # the script writes runs/<name> where it runs
         (Path(cwd) / "runs").symlink_to(args.runs_dir.resolve(), target_is_directory=True)
         command = cleanrl_scripts.command(args.cleanrl_dir, task, "--seed", str(seed), "--no-cuda")
@@ -75,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    args.runs_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(task, seed) for task in args.tasks for seed in range(args.from_seed, args.seeds + 1)]
     failed = 0
     with ThreadPoolExecutor(args.workers) as pool:
