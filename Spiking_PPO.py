@@ -34,7 +34,7 @@ from machinery import commands, cost, envs, presets, run, session, speed
 from machinery.cli import flag
 from machinery.fast_if import IFSpikeCount, IFSpikes, check_fast_path_applies, lif_readout_weights
 from machinery.run import Agent
-from machinery.speed import Adam, exit_now
+from machinery.speed import Adam, clip_grad_norm_, exit_now
 
 
 # ---- Hyperparameters: each field is a command-line flag (--env-id, --num-envs, ...); the defaults are the tutorial's.
@@ -262,25 +262,31 @@ def ppo_loss(model, args: Args, state, action, old_log_probs, return_, advantage
     return loss, (actor_loss, critic_loss, entropy, ratio, log_ratio)
 
 
+def gradient_step(model, optimizer, args: Args, *mini_batch):
+    """One step of the optimizer on one mini-batch's loss; returns the loss and its terms."""
+    loss, terms = ppo_loss(model, args, *mini_batch)
+    optimizer.zero_grad()
+    loss.backward()
+    if args.max_grad_norm is not None:
+        clip_grad_norm_(optimizer.params, args.max_grad_norm)
+    optimizer.step()
+    return loss, terms
+
+
 def ppo_update(
     model, optimizer, args: Args, states, actions, log_probs, returns, advantages, values, generator=None,
-    loss_fn=ppo_loss,
+    step_fn=gradient_step,
 ) -> dict[str, float]:  # fmt: skip
     """The tutorial's PPO update, with the standard details its flags turn on (all off by default).
     Returns loss statistics averaged over the last epoch's mini-batches, whose ratio and KL measure
-    how far the whole update moved the policy. `loss_fn` is `ppo_loss` or a compiled copy of it."""
+    how far the whole update moved the policy. `step_fn` is `gradient_step` or a compiled copy of it."""
     for epoch in range(args.ppo_epochs):
         last_epoch = epoch == args.ppo_epochs - 1
         stats, n = torch.zeros(6, device=states.device), 0
         for mini_batch in ppo_iter(
             args.mini_batch_size, states, actions, log_probs, returns, advantages, values, generator=generator
         ):
-            loss, terms = loss_fn(model, args, *mini_batch)
-            optimizer.zero_grad()
-            loss.backward()
-            if args.max_grad_norm is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-            optimizer.step()
+            loss, terms = step_fn(model, optimizer, args, *mini_batch)
             if last_epoch or args.target_kl is not None:
                 batch_stats = loss_statistics(loss, *terms, args.clip_param)
                 stats += batch_stats
@@ -421,9 +427,9 @@ def evaluate_log_checkpoint(t: session.Training) -> bool:
     return t.args.stop_at_return is not None and t.eval_mean >= t.args.stop_at_return
 
 
-def update(t: session.Training, loss_fn=ppo_loss) -> dict[str, float]:
-    """GAE over the full rollout, then the PPO update (its loss `ppo_loss` or a compiled copy of it);
-    returns the scalars TensorBoard shows for it."""
+def update(t: session.Training, step_fn=gradient_step) -> dict[str, float]:
+    """GAE over the full rollout, then the PPO update (its mini-batch step `gradient_step` or a
+    compiled copy of it); returns the scalars TensorBoard shows for it."""
     args, r = t.args, t.rollout
     with torch.inference_mode():
         _, next_value = t.model(t.obs)
@@ -432,7 +438,7 @@ def update(t: session.Training, loss_fn=ppo_loss) -> dict[str, float]:
     advantages = returns - r.values
     batch = (r.states, r.actions, r.log_probs, returns, advantages, r.values)
     t.optimizer.lr = annealed_learning_rate(args, t.updates)
-    stats = ppo_update(t.model, t.optimizer, args, *(x.flatten(0, 1) for x in batch), generator=t.rng, loss_fn=loss_fn)
+    stats = ppo_update(t.model, t.optimizer, args, *(x.flatten(0, 1) for x in batch), generator=t.rng, step_fn=step_fn)
     t.updates += 1
     t.check_finite(stats["loss"])  # a diverged run stops here, its last.pt from before the update
     values, targets = r.values.flatten(), returns.flatten()
@@ -457,12 +463,12 @@ def train(args: Args, agent: Agent, resume_from: dict | None = None, on_eval: Ca
     optimizer = Adam(model.parameters(), lr=args.learning_rate, eps=args.adam_eps)
     rollout = Rollout(args.num_steps, args.num_envs, spec.obs_dim, spec.num_actions, device)
     # the loop's two hottest functions, as they are or, with PPO.py --compile, fused by torch.compile
-    act_fn, loss_fn = speed.hot_path(act, ppo_loss, model, args, spec.obs_dim, spec.num_actions)
+    act_fn, step_fn = speed.hot_path(act, gradient_step, ppo_loss, model, optimizer, args, spec)
     # The envs, the run directory and its signals; a resumed run's state is put back here.
     with session.training(args, agent, spec, model, optimizer, rollout, resume_from, on_eval) as t:
         while t.step < args.max_steps and not t.run.stopping and collect_rollout(t, act_fn):
             with t.run.abandonable():  # a signal ends an update at once; last.pt stays the previous one
-                t.diagnostics = update(t, loss_fn)
+                t.diagnostics = update(t, step_fn)
             t.run.log(t.diagnostics | {"charts/steps_per_second": t.run.steps_per_second(t.step)}, t.step)
     return t.summary()
 

@@ -43,7 +43,7 @@ class EnvSpec:
     def to_env_action(self, sample: torch.Tensor) -> np.ndarray:
         if isinstance(self.action_space, gym.spaces.Discrete):
             # The tutorial's rule: the index of the largest component of the Gaussian sample.
-            return sample.argmax(dim=-1).cpu().numpy() + int(self.action_space.start)
+            return sample.cpu().numpy().argmax(axis=-1) + int(self.action_space.start)
         # The Gaussian is the policy itself; the env gets the sample clipped to its bounds, PPO
         # keeps the log-probability of the unclipped sample.
         return np.clip(sample.cpu().numpy(), self.action_space.low, self.action_space.high)

@@ -5,6 +5,10 @@
   compiler these scripts never use. This calls `torch._fused_adam_`, the private op that
   `torch.optim.Adam(fused=True)` runs; tests/test_speed.py holds the two to bit-identical steps and
   interchangeable state dicts, so a torch that renames the op fails loudly rather than silently.
+- `clip_grad_norm_`: `torch.nn.utils.clip_grad_norm_`'s foreach arithmetic, op for op, without its
+  argument handling (grouping by device and dtype, support checks), which on a 2-layer network of
+  64 units cost more than the arithmetic: 33 against 86 microseconds a mini-batch on a 2-core
+  machine; tests/test_speed.py holds the two to bit-identical gradients.
 - `one_thread_is_fastest` (via --threads, default 1): the tutorial's networks are too small to
   split an op across threads; with 2 threads every agent trained slower (README, Speed).
 - `keep_freed_memory_for_reuse`: glibc otherwise returns the spiking network's 1 MB temporaries
@@ -24,6 +28,7 @@ the default.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 from typing import NoReturn
@@ -85,25 +90,90 @@ class Adam:
             self.exp_avg_sqs[k].copy_(s["exp_avg_sq"])
 
 
-def hot_path(act, loss, model: torch.nn.Module, args, obs_dim: int, num_actions: int):
-    """`act` and `loss` as they are, or, where the agent's arguments ask for it (PPO.py --compile),
-    under torch.compile, compiled now, at start-up (seconds), on zeros of the shapes the training
-    loop gives them, so that the loop runs them compiled from its first step. Nothing of the model
-    changes: the warm-up's gradients are dropped, and no optimizer sees them."""
+def clip_grad_norm_(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:
+    """`torch.nn.utils.clip_grad_norm_(params, max_norm)` on CPU or CUDA parameters of one dtype: scale
+    the gradients so that their global 2-norm is at most `max_norm`; returns the norm before."""
+    grads = [p.grad for p in params if p.grad is not None]
+    total_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    torch._foreach_mul_(grads, torch.clamp(max_norm / (total_norm + 1e-6), max=1.0))
+    return total_norm
+
+
+def hot_path(act, gradient_step, loss, model: torch.nn.Module, optimizer: Adam, args, spec):
+    """`act` and `gradient_step` as they are, or, where the agent's arguments ask for it (PPO.py
+    --compile), `act` under torch.compile and `gradient_step` as `FusedGradientStep` of `loss`, both
+    compiled now, at start-up (seconds), on inputs of the shapes the training loop gives them, so that
+    the loop runs them compiled from its first step (`spec`, the env's, gives the shapes). Nothing
+    of the model or the optimizer changes: the warm-up steps copies of them."""
     if not asks_to_compile(args):
-        return act, loss
-    act, loss = torch.compile(act), torch.compile(loss)
+        return act, gradient_step
+    act, step = torch.compile(act), FusedGradientStep(loss, model, optimizer)
     device, envs, batch = next(model.parameters()).device, args.num_envs, args.mini_batch_size
+    obs_dim, num_actions = spec.obs_dim, spec.num_actions
     obs = torch.zeros(envs, obs_dim, device=device)
     with torch.inference_mode():
         noise = torch.zeros(envs, num_actions, device=device)
         for observation in (obs, obs.clone()):  # the reset's, made outside inference mode; the steps', inside
             act(model, observation, noise)
     mini_batch = [torch.zeros(batch, n, device=device) for n in (obs_dim, num_actions, num_actions, 1, 1, 1)]
-    loss(model, args, *mini_batch)[0].backward()
-    for p in model.parameters():
-        p.grad = None
-    return act, loss
+    step.warm_up(args, mini_batch)
+    return act, step
+
+
+class FusedGradientStep:
+    """`gradient_step` (the loss of a mini-batch, its gradient, clipping, Adam's update) as one function
+    that torch.compile fuses, for PPO.py --compile. Compiling the loss alone left most of a mini-batch's
+    time to the framework around the kernels: autograd's engine, the compiled backward's wrappers, the
+    clipping's and Adam's own calls (390 of 590 microseconds for the cleanrl preset's network on a
+    2-core machine; this takes 160). Here torch.func computes the gradient inside the compiled graph,
+    and the clipping and Adam's update follow in it, in place, on the model's parameters and the
+    optimizer's own state: its state dict, and so the checkpoints, are those of `Adam`.
+
+    The same function as `gradient_step` with our `Adam` to float rounding (tests/test_speed.py),
+    for a model all of whose parameters take part in the loss, as the ANN's do (Adam skips a
+    parameter that has no gradient; here it would get a zero one)."""
+
+    def __init__(self, loss, model: torch.nn.Module, optimizer: Adam):
+        names = {p: name for name, p in model.named_parameters()}
+        self.names = [names[p] for p in optimizer.params]
+        self.loss, self.model, self.optimizer = loss, model, optimizer
+        # detached aliases: the same memory, updated in place without autograd's leaf checks
+        self.params = [p.detach() for p in optimizer.params]
+        self.lr = torch.zeros((), dtype=torch.float64, device=self.params[0].device)  # a tensor: no recompile per rate
+        self.fused = torch.compile(self.step)
+
+    def __call__(self, model, optimizer, args, *mini_batch):
+        opt = self.optimizer
+        self.lr.fill_(opt.lr)
+        state = (self.params, opt.exp_avgs, opt.exp_avg_sqs, opt.steps, self.lr, opt.betas, opt.eps)
+        return self.fused(args, *state, *mini_batch)
+
+    def warm_up(self, args, mini_batch: list[torch.Tensor]) -> None:
+        """Compile on copies of the parameters and the optimizer state, which the step changes."""
+        opt, copies = self.optimizer, lambda ts: [t.clone() for t in ts]
+        state = (copies(self.params), copies(opt.exp_avgs), copies(opt.exp_avg_sqs), copies(opt.steps))
+        self.fused(args, *state, self.lr.clone(), opt.betas, opt.eps, *mini_batch)
+
+    def step(self, args, params, exp_avgs, exp_avg_sqs, steps, lr, betas, eps, *mini_batch):
+        def loss_of(params):
+            named = dict(zip(self.names, params, strict=True))
+            loss, terms = self.loss(functools.partial(torch.func.functional_call, self.model, named), args, *mini_batch)
+            return loss, (loss, terms)
+
+        grads, (loss, terms) = torch.func.grad(loss_of, has_aux=True)(params)
+        if args.max_grad_norm is not None:  # clip_grad_norm_'s arithmetic
+            total_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+            coef = torch.clamp(args.max_grad_norm / (total_norm + 1e-6), max=1.0)
+            grads = [g * coef for g in grads]
+        beta1, beta2 = betas
+        for p, g, m, v, step in zip(params, grads, exp_avgs, exp_avg_sqs, steps, strict=True):  # torch's Adam
+            step.add_(1)
+            m.lerp_(g, 1 - beta1)
+            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            bias_correction1, bias_correction2 = 1 - beta1**step, 1 - beta2**step
+            denom = v.sqrt() / bias_correction2.sqrt() + eps
+            p.sub_((lr / bias_correction1) * m / denom)
+        return loss, terms
 
 
 def asks_to_compile(args) -> bool:

@@ -3,17 +3,20 @@ computation or the library it mirrors; and the default update against the tutori
 
 import dataclasses
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from machinery.speed import Adam
+from machinery.speed import Adam, FusedGradientStep, hot_path
 from PPO import ActorCritic as AnnActorCritic
+from PPO import AnnArgs
 from Spiking_PPO import (
     ActorCritic,
     Args,
     act,
     annealed_learning_rate,
+    gradient_step,
     loss_statistics,
     orthogonal_init,
     ppo_loss,
@@ -192,27 +195,42 @@ def test_orthogonal_init_has_the_usual_gains_and_zero_biases(spiking):
             assert torch.count_nonzero(layer.bias) == 0
 
 
-def test_the_compiled_loss_and_policy_step_are_the_eager_ones_to_float_rounding():
-    """--compile (PPO.py) runs torch.compile's fusion of `ppo_loss` and `act`: the same function, its
-    float32 sums in another order."""
-    args = one_step(norm_adv=True, joint_ratio=True, clip_vloss=True)
-    model = new_model(hidden_layers=2)
-    batch = rollout(model)
-    with torch.no_grad():
-        model.log_std.fill_(-0.3)  # the ratios leave 1, so the clipping and the KL have work to do
-    results = []
-    for loss_fn in (ppo_loss, torch.compile(ppo_loss)):
-        model.zero_grad()
-        loss, terms = loss_fn(model, args, *batch)
-        stats = loss_statistics(loss, *terms, args.clip_param)
-        loss.backward()
-        results.append((stats, [p.grad.clone() for p in model.parameters()]))
-    (stats, grads), (compiled_stats, compiled_grads) = results
-    assert stats[5] > 0  # some ratios were clipped
-    torch.testing.assert_close(compiled_stats, stats, atol=1e-5, rtol=1e-5)
-    for g, h in zip(compiled_grads, grads, strict=True):
-        torch.testing.assert_close(g, h, atol=1e-5, rtol=1e-4)
-    noise = torch.randn(4, ACTIONS)
+def test_the_compiled_gradient_step_and_policy_step_are_the_eager_ones_to_float_rounding():
+    """--compile (PPO.py) runs `act` under torch.compile and `gradient_step` as one compiled function
+    (speed.FusedGradientStep): the same functions, their float32 sums in another order. Ten Adam
+    steps, with clipping that binds and a learning rate that changes each step (as --anneal-lr
+    changes it) without a recompilation, leave the same parameters and optimizer state."""
+    args = AnnArgs(compile=True, num_envs=4, mini_batch_size=BATCH, norm_adv=True, joint_ratio=True)
+    args.clip_vloss, args.max_grad_norm, args.adam_eps = True, 0.05, 1e-5
+    models = [new_model(hidden_layers=2) for _ in range(2)]
+    batch = rollout(models[0])
+    for model in models:
+        with torch.no_grad():
+            model.log_std.fill_(-0.3)  # the ratios leave 1, so the clipping and the KL have work to do
+    optimizers = [Adam(model.parameters(), lr=1e-3, eps=args.adam_eps) for model in models]
+    spec = SimpleNamespace(obs_dim=OBS, num_actions=ACTIONS)
+    grads = torch.autograd.grad(ppo_loss(models[0], args, *batch)[0], list(models[0].parameters()))
+    assert torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])) > 2 * args.max_grad_norm  # clipping binds
+    initial = [p.detach().clone() for p in models[0].parameters()]
+    compiled_act, fused = hot_path(act, gradient_step, ppo_loss, models[1], optimizers[1], args, spec)
+    assert isinstance(fused, FusedGradientStep)
+    assert all(step == 0 for step in optimizers[1].steps)  # compiling stepped copies, not the model
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for k in range(10):
+            stats = []
+            for model, optimizer, step_fn in zip(models, optimizers, (gradient_step, fused), strict=True):
+                optimizer.lr = 1e-3 * (1 - k / 10)
+                loss, terms = step_fn(model, optimizer, args, *batch)
+                stats.append(loss_statistics(loss, *terms, args.clip_param))
+            torch.testing.assert_close(stats[1], stats[0], atol=1e-5, rtol=1e-4)
+    assert stats[0][5] > 0  # some ratios were clipped
+    assert max((p - q).abs().max().item() for p, q in zip(models[0].parameters(), initial, strict=True)) > 1e-3
+    for p, q in zip(models[1].parameters(), models[0].parameters(), strict=True):
+        torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4)
+    for state in ("steps", "exp_avgs", "exp_avg_sqs"):
+        for a, b in zip(getattr(optimizers[1], state), getattr(optimizers[0], state), strict=True):
+            torch.testing.assert_close(a, b, atol=1e-7, rtol=1e-4)
+    obs, noise = batch[0][:4], torch.randn(4, ACTIONS)
     with torch.inference_mode():
-        for a, b in zip(torch.compile(act)(model, batch[0][:4], noise), act(model, batch[0][:4], noise), strict=True):
+        for a, b in zip(compiled_act(models[0], obs, noise), act(models[0], obs, noise), strict=True):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
