@@ -6,17 +6,19 @@
   `torch.optim.Adam(fused=True)` runs; tests/test_speed.py holds the two to bit-identical steps and
   interchangeable state dicts, so a torch that renames the op fails loudly rather than silently.
 - `clip_grad_norm_`: `torch.nn.utils.clip_grad_norm_`'s foreach arithmetic, op for op, without its
-  argument handling (grouping by device and dtype, support checks), which on a 2-layer network of
-  64 units cost more than the arithmetic: 33 against 86 microseconds a mini-batch on a 2-core
-  machine; tests/test_speed.py holds the two to bit-identical gradients.
+  argument handling (grouping by device and dtype, support checks), which on networks of 64 units
+  costs more than the arithmetic: the eager ANN's update at the cleanrl preset took 5 to 10% less
+  time (docs/results.md, "The compiled mini-batch step"); tests/test_speed.py holds the two to
+  bit-identical gradients.
 - `one_thread_is_fastest` (via --threads, default 1): the tutorial's networks are too small to
   split an op across threads; with 2 threads every agent trained slower (README, Speed).
 - `keep_freed_memory_for_reuse`: glibc otherwise returns the spiking network's 1 MB temporaries
   to the kernel after each mini-batch and page-faults them back in for the next.
 - `exit_now`: skip the interpreter's teardown, 0.5 to 0.9 s once torch is loaded.
-- `hot_path` (compiles with PPO.py --compile, off by default): the rollout's policy step and the
-  PPO loss under torch.compile. At 64 units an eager torch op costs more in dispatch than in
-  arithmetic; fused, the ANN's update took about half the time (README, Throughput). The spiking
+- `hot_path` (compiles with PPO.py --compile, off by default): the rollout's policy step under
+  torch.compile, and each mini-batch's whole step (loss, gradient, clipping, Adam) as one compiled
+  function (`FusedGradientStep`). At 64 units an eager torch op costs more in dispatch than in
+  arithmetic, and so did autograd's engine around a compiled loss (README, Throughput). The spiking
   agent has no such flag: dynamo cannot trace its numba kernels, and compiling the loss around them
   gained nothing.
 
@@ -124,14 +126,16 @@ class FusedGradientStep:
     """`gradient_step` (the loss of a mini-batch, its gradient, clipping, Adam's update) as one function
     that torch.compile fuses, for PPO.py --compile. Compiling the loss alone left most of a mini-batch's
     time to the framework around the kernels: autograd's engine, the compiled backward's wrappers, the
-    clipping's and Adam's own calls (390 of 590 microseconds for the cleanrl preset's network on a
-    2-core machine; this takes 160). Here torch.func computes the gradient inside the compiled graph,
+    clipping's and Adam's own calls. Here torch.func computes the gradient inside the compiled graph,
     and the clipping and Adam's update follow in it, in place, on the model's parameters and the
-    optimizer's own state: its state dict, and so the checkpoints, are those of `Adam`.
+    optimizer's own state: its state dict, and so the checkpoints, are those of `Adam`. At the
+    cleanrl preset this took 41% and 55% off the compiled update on CartPole-v1 and HalfCheetah-v5
+    (docs/results.md, "The compiled mini-batch step").
 
-    The same function as `gradient_step` with our `Adam` to float rounding (tests/test_speed.py),
-    for a model all of whose parameters take part in the loss, as the ANN's do (Adam skips a
-    parameter that has no gradient; here it would get a zero one)."""
+    Called as `gradient_step` is, for the model and optimizer it was made for. The same function as
+    `gradient_step` with our `Adam` to float rounding (tests/test_ppo_update.py), for a model all of
+    whose parameters take part in the loss, as the ANN's do (Adam skips a parameter that has no
+    gradient; here it would get a zero one)."""
 
     def __init__(self, loss, model: torch.nn.Module, optimizer: Adam):
         names = {p: name for name, p in model.named_parameters()}

@@ -144,9 +144,20 @@ def test_help_describes_the_scripts_own_agent_and_shows_what_path_flags_take(scr
     assert ("--T T" in result.stdout) == (script == "Spiking_PPO.py")
 
 
+def adam_steps(checkpoint) -> float:
+    return torch.load(checkpoint, weights_only=True)["optimizer"]["state"][0]["step"].item()
+
+
 def test_compile_trains_the_ann_and_is_refused_where_it_cannot_run(runs_dir, monkeypatch):
     compiled = run_process("PPO.py", *SHORT_RUN, "--compile", "--quiet", "--runs-dir", str(runs_dir / "ann"))
     assert compiled.returncode == 0 and "done: 384 steps" in compiled.stdout, compiled.stderr
+    # the compiled step keeps Adam's state where Adam does: the run resumes, compiled, from its last.pt,
+    # and steps on from the saved state (3 updates' Adam steps, then 4 updates')
+    run_dir = only_run_dir(runs_dir / "ann")
+    saved = adam_steps(run_dir / "last.pt")
+    resumed = run_process("PPO.py", "--resume", str(run_dir), "--max-steps", "512", "--quiet")
+    assert resumed.returncode == 0 and "done: 512 steps" in resumed.stdout, resumed.stderr
+    assert saved > 0 and adam_steps(run_dir / "last.pt") == saved * 4 / 3
     snn = run_script("Spiking_PPO.py", "--compile", "--runs-dir", str(runs_dir / "snn"))  # PPO.py's flag alone
     assert snn.returncode == 2 and snn.stderr.strip() == "error: unrecognized arguments: --compile"
     assert "--compile" not in run_script("Spiking_PPO.py", "--help").stdout
