@@ -236,6 +236,14 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
     return table
 
 
+def connection_failure(e: BaseException) -> str:
+    """A failed connection in one line. A Ray client whose server failed to start its session gets
+    the server's traceback as the message ("Initialization failure from server:" and the traceback),
+    whose last line says what failed: that line is kept too."""
+    lines = str(e).strip().splitlines()
+    return cli.one_line(e) + (f" ... {lines[-1].strip()}" if len(lines) > 1 else "")
+
+
 def connect(ray, args: argparse.Namespace) -> None:
     """An embedded Ray on this machine, or the cluster at --address with the project's code shipped.
 
@@ -285,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         connect(ray, args)
     except (ConnectionError, RuntimeError, ValueError) as e:  # no cluster there, or it refused us
         print(
-            f"error: --address {args.address}: cannot connect to a Ray cluster there ({cli.one_line(e)})",
+            f"error: --address {args.address}: cannot connect to a Ray cluster there ({connection_failure(e)})",
             file=sys.stderr,
         )
         return 2

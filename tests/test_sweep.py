@@ -224,6 +224,17 @@ def test_a_two_trial_sweep_runs_on_a_cluster_through_address(form, ray_head, tmp
     assert all(r["final_return"] != "not reached" for r in rows)
 
 
+def test_a_ray_client_server_failure_is_reported_by_its_first_and_last_lines():
+    import sweep as sweep_module
+
+    server_traceback = 'Traceback (most recent call last):\n  File "proxier.py", line 770\nRuntimeError: Proxy failed'
+    e = ConnectionAbortedError(f"Initialization failure from server:\n{server_traceback}")
+    assert sweep_module.connection_failure(e) == (
+        "ConnectionAbortedError: Initialization failure from server: ... RuntimeError: Proxy failed"
+    )
+    assert sweep_module.connection_failure(ConnectionError("refused")) == "ConnectionError: refused"
+
+
 @needs_ray
 def test_an_address_with_no_cluster_is_one_line_exit_2(tmp_path):
     argv = ["--grid", "hidden_size=16", "--agents", "ann", *TINY, "--address", f"127.0.0.1:{free_port()}"]
