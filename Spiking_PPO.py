@@ -279,7 +279,7 @@ def ppo_update(
 ) -> dict[str, float]:  # fmt: skip
     """The tutorial's PPO update, with the standard details its flags turn on (all off by default).
     Returns loss statistics averaged over the last epoch's mini-batches, whose ratio and KL measure
-    how far the whole update moved the policy. `step_fn` is `gradient_step` or a compiled copy of it."""
+    how far the whole update moved the policy. `step_fn` is `gradient_step` or its compiled equivalent."""
     for epoch in range(args.ppo_epochs):
         last_epoch = epoch == args.ppo_epochs - 1
         stats, n = torch.zeros(6, device=states.device), 0
@@ -428,8 +428,8 @@ def evaluate_log_checkpoint(t: session.Training) -> bool:
 
 
 def update(t: session.Training, step_fn=gradient_step) -> dict[str, float]:
-    """GAE over the full rollout, then the PPO update (its mini-batch step `gradient_step` or a
-    compiled copy of it); returns the scalars TensorBoard shows for it."""
+    """GAE over the full rollout, then the PPO update (its mini-batch step `gradient_step` or its
+    compiled equivalent); returns the scalars TensorBoard shows for it."""
     args, r = t.args, t.rollout
     with torch.inference_mode():
         _, next_value = t.model(t.obs)
