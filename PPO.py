@@ -27,7 +27,7 @@ ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
 @dataclass
 class AnnArgs(Args):
-    compile: bool = flag(False, "torch.compile the policy step and the PPO loss (faster; needs a C++ compiler)")
+    compile: bool = flag(False, "torch.compile the policy step and the mini-batch step (faster; needs a C++ compiler)")
     activation: str = flag("relu", "hidden units' nonlinearity: relu (the IF neuron's twin) or tanh (CleanRL's)",
                            choices=tuple(ACTIVATIONS))  # fmt: skip
 
