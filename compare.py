@@ -1,7 +1,8 @@
 """Compare the spiking agent with its ANN twin over several seeds.
 
-Trains both scripts over K seeds (in parallel, up to the number of cores) and compares those runs;
-or, with --read-only, compares the runs already in a runs directory that --select picks. Runs of
+Trains both scripts over K seeds (in parallel, up to the number of cores), with the training flags
+given after `--` (a flag only the SNN has goes to it alone), and compares those runs; or, with
+--read-only, compares the runs already in a runs directory that --select picks. Runs of
 one agent are averaged only if they share their env, length and every hyperparameter but the seed;
 otherwise the tool refuses and names the flags that differ. It draws the evaluation-return curves
 of each agent (mean over seeds, shaded: a 95% bootstrap interval of the mean with 5 or more seeds,
@@ -10,6 +11,7 @@ table per agent: final mean return, rollout steps and training seconds to reach 
 and training seconds per 1e4 rollout steps (mean ± sample standard deviation over seeds).
 
     python compare.py --seeds 5 --max-steps 30000                 # train 5 seeds of each agent, compare them
+    python compare.py --env-id Pendulum-v1 --seeds 5 --max-steps 500000 --target -200 -- --preset cleanrl-bootstrap
     python compare.py --read-only --runs-dir runs --select max_steps=30000   # compare runs already there
 """
 
@@ -29,12 +31,17 @@ import numpy as np
 
 from machinery import stats
 from machinery.checkpoints import CheckpointError, read_checkpoint
-from machinery.cli import OneLineParser, UsageError, cli_flag, hyperparameters
+from machinery.cli import OneLineParser, UsageError, cli_flag, flags_for_each, given_flags, hyperparameters
+from machinery.cli import parse_args as parse_training_args
+from machinery.presets import with_preset
 from machinery.run import logged_scalars
 
 ROOT = Path(__file__).resolve().parent
 AGENTS = {"Spiking-PPO": "Spiking_PPO", "PPO": "PPO"}  # TensorBoard name -> script
 SAME_RESULT_FLAGS = ("seed", "runs_dir", "device", "threads", "vectorization")  # may differ between the runs
+# what compare.py gives each run itself, and how to ask it for another value
+OWN_FLAGS = {name: "give it to compare.py, before --" for name in ("env_id", "max_steps", "runs_dir")}
+OWN_FLAGS["seed"] = "compare.py trains seeds 1 to --seeds"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,24 +58,46 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--target", type=float, default=195.0, help="return that counts as solved")
     parser.add_argument("--out", default="comparison", help="output prefix: <out>-steps.svg/png, -time, .md")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the interval")
+    parser.add_argument(
+        "flags", nargs="*", help="after --: training flags for both scripts (one only the SNN has goes to it alone)"
+    )
     args = parser.parse_args(argv)
     for name in ("seeds", "max_steps", "workers", "bootstrap"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     if args.select and not args.read_only:
         parser.error("--select picks among existing runs: use it with --read-only")
+    if args.flags and args.read_only:
+        parser.error("the flags after -- are for the runs compare.py trains; with --read-only, pick runs with --select")
     for item in args.select:
         if "=" not in item:
             parser.error(f"--select {item!r}: expected FLAG=VALUE")
     return args
 
 
+def training_flags(args: argparse.Namespace) -> dict[str, list[str]]:
+    """Each agent's share of the flags after --, checked as its script will check them (values, preset,
+    env), so that bad input stops the comparison before it trains anything."""
+    classes = {name: agent_args_class(name) for name in AGENTS}
+    shares = flags_for_each(args.flags, classes)
+    for name, flags in shares.items():
+        cls, argv = classes[name], ["--env-id", args.env_id, *flags, "--max-steps", str(args.max_steps)]
+        for given in sorted(given_flags(cls, flags)):
+            if given in OWN_FLAGS:
+                raise UsageError(f"{cli_flag(given)} after --: compare.py sets it for each run; {OWN_FLAGS[given]}")
+            if given in cls.ACTION_FLAGS:
+                raise UsageError(f"{cli_flag(given)} after --: not a training flag")
+        with_preset(parse_training_args(cls, argv), given_flags(cls, argv))
+    return shares
+
+
 def train_runs(args: argparse.Namespace) -> list[Path]:
     """Train every seed of both agents; the run directories they wrote."""
+    shares = training_flags(args)
     commands = [
         [sys.executable, str(ROOT / f"{script}.py"), "--env-id", args.env_id, "--seed", str(seed)]
-        + ["--max-steps", str(args.max_steps), "--runs-dir", args.runs_dir, "--quiet"]
-        for script in AGENTS.values()
+        + ["--max-steps", str(args.max_steps), "--runs-dir", args.runs_dir, "--quiet", *shares[name]]
+        for name, script in AGENTS.items()
         for seed in range(1, args.seeds + 1)
     ]
     # torch would start one thread per core in every run; the runs are the parallelism here.
@@ -113,7 +142,11 @@ def run_arguments(run_dir: Path) -> dict | None:
 
 @functools.cache
 def default_arguments(agent: str) -> dict:
-    return hyperparameters(importlib.import_module(AGENTS[agent]).AGENT.args_cls())
+    return hyperparameters(agent_args_class(agent)())
+
+
+def agent_args_class(agent: str) -> type:
+    return importlib.import_module(AGENTS[agent]).AGENT.args_cls
 
 
 def check_comparable(run_dirs: list[Path]) -> None:

@@ -2,17 +2,21 @@
 
 A field made with `flag(default, help, check, choices)` is a flag `--field-name` with that help
 text, type and range. `parse_args` turns argv into the dataclass and refuses bad input with a
-`UsageError`, which the scripts print as one line and exit 2. Used by Spiking_PPO.py, PPO.py,
-compare.py and sweep.py. It knows nothing of training, networks or environments.
+`UsageError`, which the scripts print as one line and exit 2; `flags_for_each` shares one command
+line out among both agents (compare.py). Used by Spiking_PPO.py, PPO.py, compare.py, sweep.py and
+bench/. It knows nothing of training, networks or environments.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
+import operator
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import field
 from typing import Any
@@ -86,6 +90,33 @@ def parse_args(args_cls: type, argv: list[str] | None = None, description: str =
 def given_flags(args_cls: type, argv: list[str] | None = None) -> set[str]:
     """The fields whose flags appear in argv (to tell a default from a choice)."""
     return set(vars(build_parser(args_cls, "", defaults=False).parse_args(argv)))
+
+
+def flags_for_each(flags: list[str], args_classes: dict[str, type]) -> dict[str, list[str]]:
+    """`flags` (one command line for several agents) shared out: each agent gets, in their order,
+    those its args class has, so that an SNN-only flag (--T) goes to the SNN alone. A flag that no
+    agent has, or a value its flag refuses, is a UsageError."""
+    unknown = {
+        name: build_parser(cls, "", defaults=False).parse_known_args(flags)[1] for name, cls in args_classes.items()
+    }
+    nobodys = functools.reduce(operator.and_, (Counter(tokens) for tokens in unknown.values()))
+    if nobodys:
+        named = [token for token in nobodys if token.startswith("-")] or list(nobodys)  # the flags, not values
+        raise UsageError(f"unrecognized arguments: {' '.join(named)} (no agent has them)")
+    return {name: without(flags, tokens) for name, tokens in unknown.items()}
+
+
+def without(tokens: list[str], left_out: list[str]) -> list[str]:
+    """`tokens` less `left_out`, a subsequence of them (argparse's unrecognized arguments: each
+    begins with its flag, which anchors the values after it)."""
+    kept, rest = [], iter(left_out)
+    next_out = next(rest, None)
+    for token in tokens:
+        if token == next_out:
+            next_out = next(rest, None)
+        else:
+            kept.append(token)
+    return kept
 
 
 def apply_preset(args: Any, values: dict[str, Any], given: set[str]) -> Any:

@@ -3,8 +3,15 @@
 import subprocess
 import sys
 
+import pytest
 import torch
 from helpers import ROOT, run_script
+
+import compare as compare_tool
+import PPO
+import Spiking_PPO
+from machinery.checkpoints import read_checkpoint
+from machinery.cli import UsageError, flags_for_each
 
 
 def compare(*args, cwd):
@@ -83,3 +90,55 @@ def test_read_only_counts_a_flag_a_run_predates_at_its_default(tmp_path):
     compared = compare("--read-only", "--runs-dir", str(runs), "--out", "c", cwd=tmp_path)
     assert compared.returncode == 0, compared.stderr
     assert "| Spiking-PPO | 2 |" in compared.stdout
+
+
+def test_the_flags_after_double_dash_train_both_agents_each_taking_those_it_has(tmp_path):
+    runs = tmp_path / "runs"
+    flags = ["--hidden-size", "8", "--T", "4", "--activation", "tanh", "--num-envs", "2", "--mini-batch-size", "64"]
+    result = compare("--seeds", "1", "--max-steps", "128", "--runs-dir", str(runs), "--", *flags, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (snn,), (ann,) = runs.glob("*__Spiking_PPO__*"), runs.glob("*__PPO__*")
+    snn_args = read_checkpoint(snn / "last.pt", "Spiking-PPO")["args"]
+    ann_args = read_checkpoint(ann / "last.pt", "PPO")["args"]
+    for args in (snn_args, ann_args):
+        assert (args["hidden_size"], args["num_envs"], args["mini_batch_size"], args["max_steps"]) == (8, 2, 64, 128)
+    assert snn_args["T"] == 4 and "activation" not in snn_args
+    assert ann_args["activation"] == "tanh" and "T" not in ann_args
+    assert "| Spiking-PPO | 1 |" in result.stdout and "| PPO | 1 |" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--bogus", "3", "--T", "4"], "unrecognized arguments: --bogus (no agent has them)"),
+        (["--seed", "2"], "--seed after --: compare.py sets it for each run; compare.py trains seeds 1 to --seeds"),
+        (["--max-steps", "64"], "--max-steps after --: compare.py sets it for each run; give it to compare.py"),
+        (["--resume", "runs/x"], "--resume after --: not a training flag"),
+        (["--T", "0"], "--T must be a finite number > 0, got 0"),
+        (["--mini-batch-size", "4096"], "--mini-batch-size 4096 is larger than a rollout"),
+        (["--preset", "nope"], "argument --preset: invalid choice: 'nope'"),
+    ],
+)
+def test_bad_training_flags_stop_it_in_one_line_before_anything_is_trained(flags, message, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert compare_tool.main(["--seeds", "1", "--runs-dir", str(runs), "--", *flags]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: ") and message in line
+    assert "failed" not in line and not runs.exists()  # refused by compare.py itself, not by a run
+
+
+def test_read_only_refuses_training_flags(tmp_path, capsys):
+    assert compare_tool.main(["--read-only", "--runs-dir", str(tmp_path), "--", "--T", "4"]) == 2
+    assert "with --read-only, pick runs with --select" in capsys.readouterr().err
+
+
+def test_one_command_line_is_shared_out_among_the_agents_by_the_flags_each_has():
+    classes = {"Spiking-PPO": Spiking_PPO.SpikingArgs, "PPO": PPO.AGENT.args_cls}
+    flags = ["--hidden-size", "8", "--T", "8", "--soft-reset", "--activation", "tanh", "--readout-tau=4", "--seed", "8"]
+    assert flags_for_each(flags, classes) == {
+        "Spiking-PPO": ["--hidden-size", "8", "--T", "8", "--soft-reset", "--readout-tau=4", "--seed", "8"],
+        "PPO": ["--hidden-size", "8", "--activation", "tanh", "--seed", "8"],
+    }
+    assert flags_for_each([], classes) == {"Spiking-PPO": [], "PPO": []}
+    with pytest.raises(UsageError, match="invalid int value: 'x'"):
+        flags_for_each(["--T", "x"], classes)
