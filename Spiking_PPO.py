@@ -32,7 +32,7 @@ from torch.distributions import Normal
 
 from machinery import commands, cost, envs, presets, run, session, speed
 from machinery.cli import flag
-from machinery.fast_if import IFSpikeCount, IFSpikes, check_fast_path_applies, lif_readout_weights
+from machinery.fast_if import IFSpikeCount, IFSpikes, fast_path_mismatch, lif_readout_weights
 from machinery.run import Agent
 from machinery.speed import Adam, clip_grad_norm_, exit_now
 
@@ -155,8 +155,18 @@ class ActorCritic(nn.Module):
         self.actor = branch(num_outputs)
         self.log_std = nn.Parameter(torch.ones(1, num_outputs) * std)
         self.T, self.impl = T, impl
-        check_fast_path_applies(self)
-        w = lif_readout_weights(self.actor[-1].tau, T)
+        if impl == "fast":
+            self.prepare_fast_path()
+
+    def prepare_fast_path(self) -> None:
+        """Check that the fast path computes this network, and keep what it needs."""
+        if mismatch := fast_path_mismatch(self, NonSpikingLIFNode):
+            # a network changed in branch() would otherwise be computed as if it were the tutorial's
+            raise ValueError(
+                f"the fast path computes the tutorial's network only: {mismatch}; use impl='reference' "
+                "(--snn-impl reference), which calls the modules step by step"
+            )
+        w = lif_readout_weights(self.actor[-1].tau, self.T)
         self.register_buffer("readout_w", w.float(), persistent=False)  # derived from T and tau, not learned
         self.readout_w_sum = float(w.sum())
         # A plain tuple is not registered as submodules: the fast path reaches its layers without
@@ -490,7 +500,10 @@ def build_spiking_agent(num_inputs: int, num_actions: int, args: SpikingArgs) ->
 def spiking_diagnostics(model: ActorCritic, states: torch.Tensor) -> dict[str, float]:
     """Each hidden IF layer on the batch: its mean firing rate (the fraction of the T steps a neuron
     fires), and the fraction of its neurons silent on the whole batch. The tags name the branch, and
-    the layer from the second on (actor_layer2, ...)."""
+    the layer from the second on (actor_layer2, ...). None for a network the fast path's kernels,
+    which step the IF layers here, do not compute (a changed `branch`, run with --snn-impl reference)."""
+    if fast_path_mismatch(model, NonSpikingLIFNode):
+        return {}
     scalars, if_node = {}, model.actor[1]
     neurons = if_node.v_threshold, if_node.surrogate_function.alpha, if_node.v_reset is None
     for name, branch in (("actor", model.actor), ("critic", model.critic)):

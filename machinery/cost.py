@@ -8,12 +8,13 @@ input times a weight), accumulates (AC: additions, among them the synaptic opera
 that a spike triggers) and `estimate_simple_energy` turns them into energy: Horowitz (ISSCC 2014),
 45 nm, float32, 4.6 pJ per MAC and 0.9 pJ per AC (`energy_pj`), and, with memory traffic, 24.96 pJ
 per byte of weights and biases read and of neuron state read and written at each step
-(`energy_total_pj`). Spikes are the outputs of the IF layers, recorded by SpikingJelly's
-OutputMonitor. A decision is one observation in, one action mean out (`actor`, what a deployed
-policy runs) or action mean and value (`actor_critic`), one observation at a time.
+(`energy_total_pj`). Spikes are the outputs of the hidden layers' neurons (the IF layers, or
+whatever neurons a changed network has there), recorded by SpikingJelly's OutputMonitor. A
+decision is one observation in, one action mean out (`actor`, what a deployed policy runs) or
+action mean and value (`actor_critic`), one observation at a time.
 
-It knows the two networks' layout (`actor`, `critic`, and for the SNN `T` and its IF neurons),
-not how they were trained.
+It knows the two networks' layout (`actor` and `critic`, each ending in its readout, and for the SNN
+`T`), not how they were trained.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from spikingjelly.activation_based import functional, monitor, neuron
 from spikingjelly.activation_based.op_counter import SimpleEnergyCostConfig, estimate_simple_energy
 
 FIELDS = ("mac", "ac", "synop", "spikes", "energy_pj", "energy_total_pj")
+NEURONS = (neuron.BaseNode, neuron.SimpleBaseNode)  # every SpikingJelly neuron, IFNode among them
 COSTS = SimpleEnergyCostConfig.fp32()  # what estimate_simple_energy uses by default
 ENERGY_MODEL = {
     "source": "SpikingJelly op_counter.estimate_simple_energy (Horowitz, ISSCC 2014; 45 nm, float32)",
@@ -71,13 +73,15 @@ def count(model: nn.Module, obs: torch.Tensor, with_critic: bool) -> dict[str, f
     """FIELDS per decision on the batch `obs` [B, obs_dim]. The operations and spikes are exact means
     over the batch; `energy_total_pj` is per decision only at B = 1, since SpikingJelly counts a
     weight's read once per call, whatever the batch (`cost_per_decision` decides one at a time)."""
-    spikes = monitor.OutputMonitor(model, neuron.IFNode)
+    # the hidden layers' neurons, of whatever kind (a reader may change the IF ones), not the readout
+    spikes = [monitor.OutputMonitor(branch[:-1], NEURONS) for branch in (model.actor, model.critic)]
     try:
         with torch.inference_mode(False):  # under inference mode the counters miss the matrix products
             report = estimate_simple_energy(Decision(model, with_critic), obs)
-        fired = sum(float(out.sum()) for out in spikes.records)
+        fired = sum(float(out.sum()) for branch in spikes for out in branch.records)
     finally:
-        spikes.remove_hooks()
+        for branch in spikes:
+            branch.remove_hooks()
     counts, n = report.counts, len(obs)
     return {
         "mac": counts["mac"] / n,

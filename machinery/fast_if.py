@@ -36,7 +36,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 import torch
-from spikingjelly.activation_based import surrogate
+import torch.nn as nn
+from spikingjelly.activation_based import neuron, surrogate
 
 SURROGATE_ARG_LIMIT = 36.0  # sigmoid'(36) < 1e-15: clamping there changes nothing that float32 shows
 # but keeps denormal floats, which slow arithmetic down tenfold, out of the far-below-threshold tail.
@@ -56,18 +57,45 @@ def lif_readout_weights(tau: float, T: int) -> torch.Tensor:
     return torch.tensor([decay ** (T - 1 - t) / tau for t in range(T)], dtype=torch.float64)
 
 
-def check_fast_path_applies(model) -> None:
-    """The fast path assumes the tutorial's neurons (hard reset to 0, or soft reset; sigmoid
-    surrogate) and the same neuron parameters in every IF layer of both branches (it runs their IF
-    layers as one)."""
-    actor_if, actor_readout = model.actor[1], model.actor[-1]
-    if_nodes = [*model.critic[1:-1:2], *model.actor[1:-1:2]]
-    for if_node in if_nodes:
-        assert if_node.v_reset in (0.0, None) and isinstance(if_node.surrogate_function, surrogate.Sigmoid)
-        assert if_node.v_threshold == actor_if.v_threshold and if_node.v_reset == actor_if.v_reset
-        assert if_node.surrogate_function.alpha == actor_if.surrogate_function.alpha
-    for readout in (model.critic[-1], actor_readout):
-        assert readout.v_reset == 0.0 and readout.decay_input and readout.tau == actor_readout.tau
+def fast_path_mismatch(model, readout_cls: type) -> str | None:
+    """What in `model` the fast path does not compute, or None where it computes the whole network.
+
+    It computes each branch as Linear, then (IF neuron, Linear) per hidden layer, then a `readout_cls`
+    neuron, with the tutorial's neurons: SpikingJelly's IFNode itself (no subclass), hard reset to
+    0 or soft reset, the reset not detached, the sigmoid surrogate, and the same neuron parameters in
+    every IF layer of both branches (it runs their IF layers as one). A network changed in any other
+    way would be computed wrongly, not refused, if this were not checked.
+    """
+    branches = (("critic", model.critic), ("actor", model.actor))
+    for name, branch in branches:
+        expected = [nn.Linear, *[neuron.IFNode, nn.Linear] * ((len(branch) - 2) // 2), readout_cls]
+        if [type(m) for m in branch] != expected:
+            layers = " -> ".join(type(m).__name__ for m in branch)
+            return f"{name} is {layers}, not Linear -> (IFNode -> Linear)... -> {readout_cls.__name__}"
+    first_if = model.actor[1]
+    for name, branch in reversed(branches):  # the actor first: the others are compared with its first IF layer
+        for i, layer in enumerate(branch):
+            where = f"{name}.{i}"
+            if isinstance(layer, nn.Linear) and layer.bias is None:
+                return f"{where} has no bias"
+            if isinstance(layer, neuron.IFNode):
+                surrogate_fn = layer.surrogate_function
+                if type(surrogate_fn) is not surrogate.Sigmoid or not surrogate_fn.spiking:
+                    return f"{where}'s surrogate is {type(surrogate_fn).__name__}, not a spiking Sigmoid"
+                if layer.v_reset not in (0.0, None):
+                    return f"{where} resets to {layer.v_reset}, not to 0 (or by subtraction: v_reset=None)"
+                if layer.detach_reset:
+                    return f"{where} detaches its reset from the graph (detach_reset=True)"
+                ours = (layer.v_threshold, layer.v_reset, surrogate_fn.alpha)
+                firsts = (first_if.v_threshold, first_if.v_reset, first_if.surrogate_function.alpha)
+                if ours != firsts:
+                    return f"{where}'s (threshold, reset, alpha) {ours} differ from actor.1's {firsts}"
+            if hasattr(layer, "step_mode") and layer.step_mode != "s":
+                return f"{where} is in multi-step mode; the network calls each module one step at a time"
+        readout = branch[-1]
+        if readout.v_reset != 0.0 or not readout.decay_input or readout.tau != model.actor[-1].tau:
+            return f"{name}'s readout is not the actor's, from rest with decay_input"
+    return None
 
 
 @numba.njit(cache=True)

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 from helpers import run_script
-from spikingjelly.activation_based import functional
+from spikingjelly.activation_based import functional, neuron
 from spikingjelly.activation_based.op_counter import estimate_simple_energy
 
 import PPO
@@ -63,6 +63,21 @@ def test_the_snn_counts_are_spikingjellys_on_a_hand_built_input_and_fit_the_clos
     both = counted["actor_critic"]
     assert both["mac"] == 2 * 4 * 32 * 16
     assert both["spikes"] == spikes + spikes_by_hand(model, x, "critic")
+
+
+def test_the_spikes_of_other_hidden_neurons_are_counted_and_the_readouts_potentials_are_not():
+    torch.manual_seed(0)
+    model, x = ActorCritic(4, 2, 32, T=16, impl="reference"), torch.tensor([[0.5, -1.0, 2.0, 0.25]])
+    model.actor[1] = neuron.LIFNode(tau=2.0)  # as a reader might change the network
+    with torch.no_grad():  # the LIF layer's spikes, stepped by hand: v <- v + (h - v) / tau, reset to 0
+        h, v, fired = model.actor[0](x), torch.zeros(1, 32), 0.0
+        for _ in range(model.T):
+            v = v + (h - v) / 2.0
+            fired += float((v >= 1.0).sum())
+            v = torch.where(v >= 1.0, 0.0, v)
+    counted = cost.cost_per_decision(model, x)
+    assert fired > 0 and counted["actor"]["spikes"] == fired
+    assert counted["actor_critic"]["spikes"] == fired + spikes_by_hand(model, x, "critic")
 
 
 def test_the_ann_counts_fit_the_closed_form():

@@ -1,15 +1,19 @@
 """machinery.fast_if through ActorCritic.forward_fast, against the tutorial's step-by-step network:
 same function, same gradients."""
 
+import types
+
 import pytest
 import torch
 from helpers import TOL, fast_and_reference, loss_and_grads
+from spikingjelly.activation_based import neuron, surrogate
 
+import Spiking_PPO
 from machinery import fast_if
 from machinery.cli import apply_preset
 from machinery.presets import PRESETS
 from machinery.speed import Adam
-from Spiking_PPO import ActorCritic, SpikingArgs, ppo_update
+from Spiking_PPO import ActorCritic, NonSpikingLIFNode, SpikingArgs, ppo_update, spiking_diagnostics
 
 
 def firing_regimes(spikes_per_step):
@@ -139,3 +143,50 @@ def test_one_ppo_update_takes_both_paths_to_the_same_weights(hidden_layers, pres
     assert moved > 1e-3  # the update did something
     for (name, p), q in zip(fast.state_dict().items(), reference.state_dict().values(), strict=True):
         torch.testing.assert_close(p, q, atol=1e-6, rtol=1e-5, msg=lambda m, name=name: f"{name}: {m}")
+
+
+CHANGED_NETWORKS = {  # what a reader might change in ActorCritic's branch(), and how the fast path refuses it
+    "LIF hidden neurons": (("actor", 1, lambda: neuron.LIFNode(tau=2.0)), "actor is Linear -> LIFNode -> Linear"),
+    "a detached reset": (("critic", 1, lambda: neuron.IFNode(detach_reset=True)), "critic.1 detaches its reset"),
+    "another surrogate": (
+        ("actor", 1, lambda: neuron.IFNode(surrogate_function=surrogate.ATan())),
+        "actor.1's surrogate is ATan",
+    ),
+    "a reset to -0.5": (("actor", 1, lambda: neuron.IFNode(v_reset=-0.5)), "actor.1 resets to -0.5"),
+    "another threshold in one branch": (
+        ("critic", 1, lambda: neuron.IFNode(v_threshold=0.5)),
+        "critic.1's (threshold, reset, alpha) (0.5, 0.0, 4.0) differ from actor.1's (1.0, 0.0, 4.0)",
+    ),
+    "a readout that fires": (("actor", 3, lambda: neuron.LIFNode(tau=2.0)), "-> LIFNode, not Linear"),
+    "a Linear without bias": (("critic", 2, lambda: torch.nn.Linear(24, 1, bias=False)), "critic.2 has no bias"),
+}
+
+
+@pytest.mark.parametrize("change", CHANGED_NETWORKS, ids=list(CHANGED_NETWORKS))
+def test_the_fast_path_refuses_a_network_it_does_not_compute_and_the_reference_path_runs_it(change):
+    (branch, index, module), message = CHANGED_NETWORKS[change]
+    model = ActorCritic(6, 3, 24, impl="reference")
+    assert fast_if.fast_path_mismatch(model, NonSpikingLIFNode) is None
+    getattr(model, branch)[index] = module()
+    with pytest.raises(ValueError, match="the fast path computes the tutorial's network only") as refused:
+        model.prepare_fast_path()  # what ActorCritic(..., impl="fast") calls
+    assert message in str(refused.value) and "--snn-impl reference" in str(refused.value)
+    dist, value = model(torch.randn(5, 6))  # step by step, as the modules define it
+    assert dist.loc.shape == (5, 3) and value.shape == (5, 1) and torch.isfinite(dist.loc).all()
+    assert spiking_diagnostics(model, torch.randn(5, 6)) == {}  # its IF-layer kernels would be wrong here
+
+
+@pytest.mark.parametrize("hidden_layers, soft_reset", [(1, False), (3, True)])
+def test_the_tutorials_network_and_its_variants_by_flag_are_the_fast_paths(hidden_layers, soft_reset):
+    model = ActorCritic(6, 3, 24, hidden_layers=hidden_layers, readout_tau=16.0, soft_reset=soft_reset)
+    assert fast_if.fast_path_mismatch(model, NonSpikingLIFNode) is None
+    assert spiking_diagnostics(model, torch.randn(5, 6))  # firing rates of every IF layer
+
+
+def test_a_branch_built_of_other_neurons_is_refused_when_the_model_is_built(monkeypatch):
+    # branch() as a reader might rewrite it: LIF neurons where the tutorial has IF ones
+    lif = types.SimpleNamespace(IFNode=lambda v_reset: neuron.LIFNode(tau=2.0, v_reset=v_reset))
+    monkeypatch.setattr(Spiking_PPO, "neuron", lif)
+    with pytest.raises(ValueError, match="critic is Linear -> LIFNode -> Linear -> NonSpikingLIFNode"):
+        ActorCritic(6, 3, 24)
+    assert isinstance(ActorCritic(6, 3, 24, impl="reference").actor[1], neuron.LIFNode)
