@@ -33,6 +33,7 @@ from machinery import stats
 from machinery.checkpoints import CheckpointError, read_checkpoint
 from machinery.cli import OneLineParser, UsageError, cli_flag, flags_for_each, given_flags, hyperparameters
 from machinery.cli import parse_args as parse_training_args
+from machinery.envs import solved_return
 from machinery.presets import with_preset
 from machinery.run import logged_scalars
 
@@ -55,7 +56,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--select", nargs="*", default=[], metavar="FLAG=VALUE", help="with --read-only: only runs made with these"
     )
-    parser.add_argument("--target", type=float, default=195.0, help="return that counts as solved")
+    parser.add_argument(
+        "--target",
+        type=float,
+        help="return that counts as solved (default: the env's reward threshold in its gymnasium spec)",
+    )
     parser.add_argument("--out", default="comparison", help="output prefix: <out>-steps.svg/png, -time, .md")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the interval")
     parser.add_argument(
@@ -270,6 +275,7 @@ def summary_table(curves: dict[str, list[np.ndarray]], costs: dict[str, list[dic
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
+        args.target = solved_return(args.env_id, args.target)
         run_dirs = found_runs(args) if args.read_only else train_runs(args)
         check_comparable(run_dirs)
         curves, costs = read_curves(run_dirs, args.env_id)

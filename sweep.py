@@ -30,7 +30,7 @@ import numpy as np
 
 import PPO
 import Spiking_PPO
-from machinery import cli, presets, stats
+from machinery import cli, envs, presets, stats
 from machinery.cli import OneLineParser, UsageError
 
 AGENTS = {"snn": Spiking_PPO.AGENT, "ann": PPO.AGENT}
@@ -51,7 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-steps", type=int, default=20_000, help="rollout steps per trial")
     parser.add_argument("--set", nargs="*", default=[], metavar="FLAG=V", help="fixed flags for every trial")
     parser.add_argument("--asha", action="store_true", help="stop unpromising trials early (ASHA on the eval mean)")
-    parser.add_argument("--target", type=float, default=195.0, help="return that counts as solved")
+    parser.add_argument(
+        "--target",
+        type=float,
+        help="return that counts as solved (default: the env's reward threshold in its gymnasium spec)",
+    )
     parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS"), help="Ray cluster to run on")
     parser.add_argument("--num-cpus", type=int, help="CPUs of the embedded Ray (default: all cores)")
     parser.add_argument("--storage-path", default="sweeps", help="where Tune writes the trials")
@@ -129,6 +133,14 @@ def trial_configs(args: argparse.Namespace) -> list[dict]:
     for trial in trials:  # parse and range-check every trial's flags now, before Ray starts
         cli.validate(as_args(trial, "unused"))
     return trials
+
+
+def sweep_target(args: argparse.Namespace, trials: list[dict]) -> float:
+    """--target, or the reward threshold that gymnasium's registry gives the trials' env."""
+    env_ids = sorted({as_args(trial, "unused").env_id for trial in trials})
+    if args.target is None and len(env_ids) > 1:
+        raise UsageError(f"the trials run {', '.join(env_ids)}: give --target, the return that counts as solved")
+    return envs.solved_return(env_ids[0], args.target)
 
 
 def as_args(trial: dict, runs_dir: str) -> Spiking_PPO.Args:
@@ -277,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
         trials = trial_configs(args)
+        args.target = sweep_target(args, trials)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

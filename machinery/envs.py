@@ -1,6 +1,6 @@
 """Environments: what the agents need of an env, vector envs with the tutorial's autoreset,
-the targets GAE sees at an episode's end, the training episodes' returns, and an env's state as
-plain data.
+the targets GAE sees at an episode's end, the training episodes' returns, the return that counts as
+solving an env, and an env's state as plain data.
 
 Nothing here knows the network: what needs the critic's value gets it as a function. An env's state
 is captured for exact resume by `StateAsData`, the outermost wrapper of every training env, so the
@@ -92,6 +92,19 @@ def mujoco_warnings_once(env_id: str) -> None:
         import mujoco
 
         mujoco.set_mju_user_warning(lambda message: warnings.warn(f"MuJoCo: {message}", stacklevel=2))
+
+
+def solved_return(env_id: str, target: float | None = None) -> float:
+    """The return that counts as solving `env_id` (compare.py's and sweep.py's --target): `target` if
+    given, else the env's reward threshold in gymnasium's registry (195 on CartPole-v0, 475 on
+    CartPole-v1), or a UsageError where the registry has none (Pendulum-v1, ...)."""
+    if target is not None:
+        return target
+    env_spec(env_id)  # a bad id is refused here, in env_spec's words
+    threshold = gym.spec(registered_id(env_id)).reward_threshold
+    if threshold is None:
+        raise UsageError(f"--env-id {env_id!r} has no reward threshold in gymnasium's registry: give --target RETURN")
+    return float(threshold)
 
 
 def registered_id(env_id: str) -> str:

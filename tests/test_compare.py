@@ -127,6 +127,12 @@ def test_bad_training_flags_stop_it_in_one_line_before_anything_is_trained(flags
     assert "failed" not in line and not runs.exists()  # refused by compare.py itself, not by a run
 
 
+def test_an_env_with_no_reward_threshold_asks_for_a_target(tmp_path, capsys):
+    assert compare_tool.main(["--env-id", "Pendulum-v1", "--seeds", "1", "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "'Pendulum-v1' has no reward threshold in gymnasium's registry: give --target" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_read_only_refuses_training_flags(tmp_path, capsys):
     assert compare_tool.main(["--read-only", "--runs-dir", str(tmp_path), "--", "--T", "4"]) == 2
     assert "with --read-only, pick runs with --select" in capsys.readouterr().err

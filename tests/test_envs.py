@@ -5,6 +5,7 @@ import pytest
 
 from machinery import envs as envs_module
 from machinery.checkpoints import from_data, to_data
+from machinery.cli import UsageError
 from machinery.envs import Normalization, finished_episodes, new_training_envs
 
 PLAIN = Normalization(obs_clip=None, reward_clip=None, gamma=0.99)
@@ -138,3 +139,15 @@ def test_training_envs_report_each_finished_episode_in_the_envs_own_rewards():
     assert all(episode_return == length for episode_return, length in episodes)
     assert sum(length for _, length in episodes) + lengths_under_way.sum() == 3 * steps
     envs.close()
+
+
+def test_the_solved_return_is_gymnasiums_reward_threshold_unless_one_is_given():
+    assert envs_module.solved_return("CartPole-v0") == 195.0
+    assert envs_module.solved_return("CartPole-v1") == 475.0
+    assert envs_module.solved_return("Acrobot-v1") == -100.0
+    assert envs_module.solved_return("CartPole-v1", 300.0) == 300.0
+    assert envs_module.solved_return("Pendulum-v1", -200.0) == -200.0
+    with pytest.raises(UsageError, match="'Pendulum-v1' has no reward threshold in gymnasium's registry"):
+        envs_module.solved_return("Pendulum-v1")
+    with pytest.raises(UsageError, match="NameNotFound"):
+        envs_module.solved_return("Nope-v1")

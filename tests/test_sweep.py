@@ -77,6 +77,8 @@ def test_a_failing_trial_is_reported_and_the_others_finish(ray_head, tmp_path):
         (["--grid", "seed=1,2"], "unknown or fixed flag --seed"),
         (["--grid", "T=4", "--agents", "cnn"], "unknown agent 'cnn'"),
         (["--grid", "norm_adv=maybe"], "--norm-adv is a switch: give it as true or false, not 'maybe'"),
+        (["--grid", "T=4", "--set", "env_id=Pendulum-v1"], "'Pendulum-v1' has no reward threshold"),
+        (["--grid", "env_id=CartPole-v0,CartPole-v1"], "the trials run CartPole-v0, CartPole-v1: give --target"),
     ],
 )
 def test_a_bad_search_space_fails_before_ray_starts(argv, message, tmp_path, monkeypatch, capsys):
@@ -241,3 +243,16 @@ def test_an_address_with_no_cluster_is_one_line_exit_2(tmp_path):
     result = sweep(*argv, "--storage-path", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     assert len(result.stderr.strip().splitlines()) == 1 and "cannot connect to a Ray cluster" in result.stderr
+
+
+def test_the_target_is_the_trials_envs_threshold_unless_given():
+    import sweep as sweep_module
+
+    def target(*argv):
+        args = sweep_module.parse_args(["--grid", "T=4,8", *argv])
+        return sweep_module.sweep_target(args, sweep_module.trial_configs(args))
+
+    assert target() == 195.0  # the default env, CartPole-v0
+    assert target("--set", "env_id=Acrobot-v1") == -100.0
+    assert target("--set", "env_id=Pendulum-v1", "--target", "-200") == -200.0
+    assert target("--grid", "env_id=CartPole-v0,CartPole-v1", "--target", "150") == 150.0
