@@ -500,7 +500,7 @@ def build_spiking_agent(num_inputs: int, num_actions: int, args: SpikingArgs) ->
 def spiking_diagnostics(model: ActorCritic, states: torch.Tensor) -> dict[str, float]:
     """Each hidden IF layer on the batch: its mean firing rate (the fraction of the T steps a neuron
     fires), and the fraction of its neurons silent on the whole batch. The tags name the branch, and
-    the layer from the second on (actor_layer2, ...). None for a network the fast path's kernels,
+    the layer from the second on (actor_layer2, ...). Nothing for a network the fast path's kernels,
     which step the IF layers here, do not compute (a changed `branch`, run with --snn-impl reference)."""
     if fast_path_mismatch(model, NonSpikingLIFNode):
         return {}

@@ -101,7 +101,7 @@ def flags_for_each(flags: list[str], args_classes: dict[str, type]) -> dict[str,
     }
     nobodys = functools.reduce(operator.and_, (Counter(tokens) for tokens in unknown.values()))
     if nobodys:
-        named = [token for token in nobodys if token.startswith("-")] or list(nobodys)  # the flags, not values
+        named = [token for token in nobodys if token.startswith("--")] or list(nobodys)  # the flags, not values
         raise UsageError(f"unrecognized arguments: {' '.join(named)} (no agent has them)")
     return {name: without(flags, tokens) for name, tokens in unknown.items()}
 
