@@ -11,7 +11,8 @@ table per agent: final mean return, rollout steps and training seconds to reach 
 and training seconds per 1e4 rollout steps (mean ± sample standard deviation over seeds).
 
     python compare.py --seeds 5 --max-steps 30000                 # train 5 seeds of each agent, compare them
-    python compare.py --env-id Pendulum-v1 --seeds 5 --max-steps 500000 --target -200 -- --preset cleanrl-bootstrap
+    python compare.py --env-id Pendulum-v1 --seeds 5 --max-steps 500000 --target -200 -- --preset cleanrl-bootstrap \
+        --eval-interval 10000
     python compare.py --read-only --runs-dir runs --select max_steps=30000   # compare runs already there
 """
 
