@@ -9,6 +9,7 @@ RAY_ADDRESS) the trials run on an existing Ray cluster.
     python sweep.py --grid T=4,8,16 --seeds 3 --agents snn,ann --max-steps 20000
     python sweep.py --space space.yaml --asha                 # a space from a YAML or JSON file
     python sweep.py --grid learning_rate=1e-4,3e-3 --random 8 # 8 random draws (log-uniform)
+    python sweep.py --seeds 10 --set preset=cleanrl env_id=Hopper-v5   # no space: 10 seeds of one configuration
 
 Ray is an optional dependency: pip install -r requirements-sweep.txt
 """
@@ -101,8 +102,8 @@ def trial_configs(args: argparse.Namespace) -> list[dict]:
             raise UsageError(f"--agents: unknown agent {agent!r}; choose from snn, ann")
     space, fixed = read_space(args), dict(item.partition("=")[::2] for item in args.set)
     fixed = {k.replace("-", "_"): v for k, v in fixed.items()}
-    if not space:
-        raise UsageError("empty search space: give --grid FLAG=V1,V2 or --space FILE")
+    if not space and args.random:
+        raise UsageError("--random draws from a search space: give --grid FLAG=V1,V2 or --space FILE")
     for name, values in space.items():
         if not values:
             raise UsageError(f"empty list of values for {name}")

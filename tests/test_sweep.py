@@ -73,7 +73,7 @@ def test_a_failing_trial_is_reported_and_the_others_finish(ray_head, tmp_path):
         (["--grid", "no_such_flag=1,2"], "unknown or fixed flag --no-such-flag"),
         (["--grid", "gamma=0.9,1.5"], "--gamma must be in (0, 1]"),
         (["--grid", "T="], "expected FLAG=V1,V2"),
-        (["--agents", "snn"], "empty search space"),
+        (["--agents", "snn", "--random", "3"], "--random draws from a search space: give --grid"),
         (["--grid", "seed=1,2"], "unknown or fixed flag --seed"),
         (["--grid", "T=4", "--agents", "cnn"], "unknown agent 'cnn'"),
         (["--grid", "norm_adv=maybe"], "--norm-adv is a switch: give it as true or false, not 'maybe'"),
@@ -256,3 +256,17 @@ def test_the_target_is_the_trials_envs_threshold_unless_given():
     assert target("--set", "env_id=Acrobot-v1") == -100.0
     assert target("--set", "env_id=Pendulum-v1", "--target", "-200") == -200.0
     assert target("--grid", "env_id=CartPole-v0,CartPole-v1", "--target", "150") == 150.0
+
+
+def test_without_a_search_space_every_trial_runs_the_set_flags_one_per_seed():
+    import sweep as sweep_module
+
+    args = sweep_module.parse_args(["--seeds", "3", "--set", "preset=cleanrl", "env_id=Hopper-v5"])
+    trials = sweep_module.trial_configs(args)
+    assert [(t["agent"], t["seed"], t["config"]) for t in trials] == [
+        (agent, seed, {}) for agent in ("snn", "ann") for seed in (1, 2, 3)
+    ]
+    for trial in trials:
+        resolved = sweep_module.as_args(trial, "unused")
+        assert (resolved.env_id, resolved.hidden_size, resolved.seed) == ("Hopper-v5", 64, trial["seed"])
+    assert sweep_module.sweep_target(args, trials) == 3800.0  # Hopper's reward threshold in gymnasium's registry
