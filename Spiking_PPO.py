@@ -32,7 +32,7 @@ from torch.distributions import Normal
 
 from machinery import commands, cost, envs, presets, run, session, speed
 from machinery.cli import flag
-from machinery.fast_if import IFSpikeCount, IFSpikes, fast_path_mismatch, lif_readout_weights
+from machinery.fast_if import IFSpikeCount, IFSpikes, check_fast_path_applies, fast_path_mismatch, lif_readout_weights
 from machinery.run import Agent
 from machinery.speed import Adam, clip_grad_norm_, exit_now
 
@@ -160,12 +160,7 @@ class ActorCritic(nn.Module):
 
     def prepare_fast_path(self) -> None:
         """Check that the fast path computes this network, and keep what it needs."""
-        if mismatch := fast_path_mismatch(self, NonSpikingLIFNode):
-            # a network changed in branch() would otherwise be computed as if it were the tutorial's
-            raise ValueError(
-                f"the fast path computes the tutorial's network only: {mismatch}; use impl='reference' "
-                "(--snn-impl reference), which calls the modules step by step"
-            )
+        check_fast_path_applies(self, NonSpikingLIFNode)
         w = lif_readout_weights(self.actor[-1].tau, self.T)
         self.register_buffer("readout_w", w.float(), persistent=False)  # derived from T and tau, not learned
         self.readout_w_sum = float(w.sum())

@@ -57,6 +57,16 @@ def lif_readout_weights(tau: float, T: int) -> torch.Tensor:
     return torch.tensor([decay ** (T - 1 - t) / tau for t in range(T)], dtype=torch.float64)
 
 
+def check_fast_path_applies(model, readout_cls: type) -> None:
+    """A ValueError naming what in `model` the fast path does not compute, if anything: a network
+    changed in `branch()` would otherwise be computed as if it were the tutorial's."""
+    if mismatch := fast_path_mismatch(model, readout_cls):
+        raise ValueError(
+            f"the fast path computes the tutorial's network only: {mismatch}; use impl='reference' "
+            "(--snn-impl reference), which calls the modules step by step"
+        )
+
+
 def fast_path_mismatch(model, readout_cls: type) -> str | None:
     """What in `model` the fast path does not compute, or None where it computes the whole network.
 
