@@ -30,7 +30,7 @@ import torch.nn as nn
 from spikingjelly.activation_based import functional, neuron
 from torch.distributions import Normal
 
-from machinery import commands, cost, envs, presets, run, session, speed
+from machinery import commands, cost, envs, fast_if, presets, run, session, speed
 from machinery.cli import flag
 from machinery.fast_if import IFSpikeCount, IFSpikes, check_fast_path_applies, fast_path_mismatch, lif_readout_weights
 from machinery.run import Agent
@@ -493,19 +493,16 @@ def build_spiking_agent(num_inputs: int, num_actions: int, args: SpikingArgs) ->
 
 @torch.no_grad()
 def spiking_diagnostics(model: ActorCritic, states: torch.Tensor) -> dict[str, float]:
-    """Each hidden IF layer on the batch: its mean firing rate (the fraction of the T steps a neuron
-    fires), and the fraction of its neurons silent on the whole batch. The tags name the branch, and
-    the layer from the second on (actor_layer2, ...). Nothing for a network the fast path's kernels,
-    which step the IF layers here, do not compute (a changed `branch`, run with --snn-impl reference)."""
-    if fast_path_mismatch(model, NonSpikingLIFNode):
-        return {}
-    scalars, if_node = {}, model.actor[1]
-    neurons = if_node.v_threshold, if_node.surrogate_function.alpha, if_node.v_reset is None
+    """Each hidden spiking layer on the batch: its mean firing rate (the fraction of the T steps a
+    neuron fires), and the fraction of its neurons silent on the whole batch. The tags name the
+    branch, and the layer from the second on (actor_layer2, ...). The fast path's kernels step the
+    tutorial's IF layers; a network they do not compute (a changed `branch`) runs step by step."""
+    tutorials = fast_path_mismatch(model, NonSpikingLIFNode) is None
+    hidden_spikes = fast_if.hidden_spikes if tutorials else cost.hidden_spikes
+    scalars = {}
     for name, branch in (("actor", model.actor), ("critic", model.critic)):
-        spikes = states[None, None]  # one group, and every step sees the same observation
-        for layer, linear in enumerate(branch[:-2:2], start=1):
-            spikes = IFSpikes.apply(linear(spikes), model.T, *neurons)
-            rates, tag = spikes[0].mean(dim=0), name if layer == 1 else f"{name}_layer{layer}"
+        for layer, spikes in enumerate(hidden_spikes(branch, model.T, states), start=1):
+            rates, tag = spikes.mean(dim=0), name if layer == 1 else f"{name}_layer{layer}"
             scalars[f"snn/firing_rate/{tag}"] = float(rates.mean())
             scalars[f"snn/never_firing_fraction/{tag}"] = float((rates.amax(dim=0) == 0).float().mean())
     return scalars

@@ -13,6 +13,9 @@ whatever neurons a changed network has there), recorded by SpikingJelly's Output
 decision is one observation in, one action mean out (`actor`, what a deployed policy runs) or
 action mean and value (`actor_critic`), one observation at a time.
 
+`hidden_spikes` records the hidden layers' spikes the same way, step by step, for the firing rates
+of a spiking network the fast path does not compute (Spiking_PPO.spiking_diagnostics).
+
 It knows the two networks' layout (`actor` and `critic`, each ending in its readout, and for the SNN
 `T`), not how they were trained.
 """
@@ -57,6 +60,21 @@ class Decision(nn.Module):
         mu = self.model.actor[-1].v
         functional.reset_net(self.model.actor)
         return mu
+
+
+@torch.no_grad()
+def hidden_spikes(branch: nn.Sequential, T: int, x: torch.Tensor) -> list[torch.Tensor]:
+    """The outputs [T, batch, ...] of each layer of spiking neurons in `branch` but its readout, the
+    branch run T steps on x as it is defined, then reset: any SpikingJelly neurons, where
+    `fast_if.hidden_spikes` computes the tutorial's IF layers only (and several times faster)."""
+    recorded = monitor.OutputMonitor(branch[:-1], NEURONS)
+    try:
+        for _ in range(T):
+            branch(x)
+    finally:
+        recorded.remove_hooks()
+        functional.reset_net(branch)
+    return [torch.stack(recorded[name]) for name in recorded.name_records_index]
 
 
 def on_cpu(model: nn.Module) -> nn.Module:

@@ -322,3 +322,16 @@ class IFSpikes(torch.autograd.Function):
         (u_seq,) = ctx.saved_tensors
         grad_x = if_steps_backward(grad_spikes, u_seq, ctx.threshold, ctx.alpha, ctx.summed, ctx.soft_reset)
         return grad_x, None, None, None, None
+
+
+def hidden_spikes(branch: nn.Sequential, T: int, x: torch.Tensor) -> list[torch.Tensor]:
+    """The spikes [T, batch, neurons] of each hidden IF layer of a branch the fast path computes
+    (`fast_path_mismatch`), on observations x [batch, inputs], by `IFSpikes`: what
+    `machinery.cost.hidden_spikes` records from the branch run step by step, in a fraction of its time."""
+    if_node = branch[1]
+    neurons = if_node.v_threshold, if_node.surrogate_function.alpha, if_node.v_reset is None
+    layers, spikes = [], x[None, None]  # one group, and every step sees the same observation
+    for linear in branch[:-2:2]:
+        spikes = IFSpikes.apply(linear(spikes), T, *neurons)
+        layers.append(spikes[0])
+    return layers

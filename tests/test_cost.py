@@ -9,7 +9,7 @@ from spikingjelly.activation_based import functional, neuron
 from spikingjelly.activation_based.op_counter import estimate_simple_energy
 
 import PPO
-from machinery import cost
+from machinery import cost, fast_if
 from Spiking_PPO import ActorCritic
 
 PJ_PER_MAC, PJ_PER_AC = 4.6, 0.9  # Horowitz, ISSCC 2014: 45 nm, float32
@@ -78,6 +78,23 @@ def test_the_spikes_of_other_hidden_neurons_are_counted_and_the_readouts_potenti
     counted = cost.cost_per_decision(model, x)
     assert fired > 0 and counted["actor"]["spikes"] == fired
     assert counted["actor_critic"]["spikes"] == fired + spikes_by_hand(model, x, "critic")
+
+
+@pytest.mark.parametrize("hidden_layers, soft_reset", [(1, False), (3, True)])
+def test_hidden_spikes_stepped_by_spikingjelly_are_the_fast_paths(hidden_layers, soft_reset):
+    torch.manual_seed(0)
+    model = ActorCritic(4, 2, 32, T=16, hidden_layers=hidden_layers, soft_reset=soft_reset)
+    with torch.no_grad():  # multiples of 1/16: every sum exact, so both compute the same potentials
+        for p in model.parameters():
+            p.copy_(torch.randint(-8, 9, p.shape) / 16)
+    x = torch.randint(-4, 5, (64, 4)) / 4
+    for branch in (model.actor, model.critic):
+        stepped, fast = cost.hidden_spikes(branch, model.T, x), fast_if.hidden_spikes(branch, model.T, x)
+        assert len(stepped) == len(fast) == hidden_layers
+        for by_steps, by_kernels in zip(stepped, fast, strict=True):
+            assert by_steps.shape == (16, 64, 32) and 0 < by_steps.mean() < 1
+            assert torch.equal(by_steps, by_kernels)
+        assert branch[-1].v == 0.0  # reset: the next forward starts from rest
 
 
 def test_the_ann_counts_fit_the_closed_form():

@@ -5,7 +5,7 @@ import types
 
 import pytest
 import torch
-from helpers import TOL, fast_and_reference, loss_and_grads
+from helpers import TOL, fast_and_reference, loss_and_grads, scalars, short_run
 from spikingjelly.activation_based import neuron, surrogate
 
 import Spiking_PPO
@@ -173,7 +173,9 @@ def test_the_fast_path_refuses_a_network_it_does_not_compute_and_the_reference_p
     assert message in str(refused.value) and "--snn-impl reference" in str(refused.value)
     dist, value = model(torch.randn(5, 6))  # step by step, as the modules define it
     assert dist.loc.shape == (5, 3) and value.shape == (5, 1) and torch.isfinite(dist.loc).all()
-    assert spiking_diagnostics(model, torch.randn(5, 6)) == {}  # its IF-layer kernels would be wrong here
+    scalars = spiking_diagnostics(model, torch.randn(5, 6))  # stepped as defined, not by the IF kernels
+    tags = {f"snn/{kind}/{name}" for kind in ("firing_rate", "never_firing_fraction") for name in ("actor", "critic")}
+    assert scalars.keys() == tags and all(0 <= value <= 1 for value in scalars.values())
 
 
 @pytest.mark.parametrize("hidden_layers, soft_reset", [(1, False), (3, True)])
@@ -190,3 +192,13 @@ def test_a_branch_built_of_other_neurons_is_refused_when_the_model_is_built(monk
     with pytest.raises(ValueError, match="critic is Linear -> LIFNode -> Linear -> NonSpikingLIFNode"):
         ActorCritic(6, 3, 24)
     assert isinstance(ActorCritic(6, 3, 24, impl="reference").actor[1], neuron.LIFNode)
+
+
+def test_a_branch_of_other_neurons_trains_by_reference_and_logs_their_firing_rates(monkeypatch, runs_dir):
+    lif = types.SimpleNamespace(IFNode=lambda v_reset: neuron.LIFNode(tau=2.0, v_reset=v_reset))
+    monkeypatch.setattr(Spiking_PPO, "neuron", lif)
+    run_dir, _ = short_run("Spiking_PPO.py", runs_dir, "--snn-impl", "reference", "--hidden-layers", "2")
+    logged = scalars(run_dir)
+    for tag in ("actor", "critic", "actor_layer2", "critic_layer2"):
+        rates = [value for _, value in logged[f"snn/firing_rate/{tag}"]]
+        assert len(rates) == 2 and all(0 <= rate <= 1 for rate in rates), tag  # one per update

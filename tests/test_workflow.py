@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 from helpers import run_script, scalars, short_run
+from spikingjelly.activation_based import neuron
 
 import PPO
 import Spiking_PPO
@@ -69,6 +70,20 @@ def test_firing_rates_are_reported_for_every_hidden_layer():
     assert scalars_["snn/firing_rate/actor_layer2"] == pytest.approx(0.25)
     assert scalars_["snn/never_firing_fraction/actor_layer2"] == pytest.approx(0.5)
     assert {"snn/firing_rate/critic", "snn/firing_rate/critic_layer2"} <= scalars_.keys()
+
+
+def test_firing_rates_of_a_changed_network_count_its_own_neurons_spikes():
+    model = Spiking_PPO.ActorCritic(4, 2, 8, T=4, impl="reference")
+    model.actor[1] = neuron.LIFNode(tau=2.0)  # as a reader might change branch(); the fast path refuses it
+    with torch.no_grad():
+        model.actor[0].weight.zero_()
+        model.actor[0].bias.copy_(torch.tensor([0.0, 1.0, 2.0, 4.0, -1.0, 1.5, 3.0, 1.9]))
+    # v <- v + (h - v) / 2 over 4 steps: 0, 1.0 (0.5, 0.75, 0.875, 0.9375) and -1 never fire; 2, 4 and 3
+    # fire at every step; 1.5 (0.75, 1.125) and 1.9 (0.95, 1.425) at steps 2 and 4: 16 spikes of 32
+    scalars_ = Spiking_PPO.spiking_diagnostics(model, torch.zeros(3, 4))
+    assert scalars_["snn/firing_rate/actor"] == pytest.approx(16 / 32)
+    assert scalars_["snn/never_firing_fraction/actor"] == pytest.approx(3 / 8)
+    assert {"snn/firing_rate/critic", "snn/never_firing_fraction/critic"} <= scalars_.keys()
 
 
 def test_eval_only_replays_a_checkpoint_and_prints_mean_and_std(runs_dir):
