@@ -77,11 +77,16 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def num_envs(task: str, flags: list[str], args_cls: type = SpikingArgs) -> int:
-    """The envs a run of `task` with these flags steps at once, its preset resolved as the scripts do,
-    the flags parsed as `args_cls`'s (the agent's); a UsageError names a flag it lacks."""
+def resolved_args(task: str, flags: list[str], args_cls: type = SpikingArgs):
+    """The arguments a run of `task` with these flags trains with, its preset resolved as the scripts
+    do, the flags parsed as `args_cls`'s (the agent's); a UsageError names a flag it lacks."""
     argv = ["--env-id", task, *flags]
-    return with_preset(parse_args(args_cls, argv), given_flags(args_cls, argv)).num_envs
+    return with_preset(parse_args(args_cls, argv), given_flags(args_cls, argv))
+
+
+def num_envs(task: str, flags: list[str], args_cls: type = SpikingArgs) -> int:
+    """The envs a run of `task` with these flags steps at once."""
+    return resolved_args(task, flags, args_cls).num_envs
 
 
 def command(args: argparse.Namespace, task: str, agent: str, seed: int) -> list[str]:

@@ -12,6 +12,11 @@ two. Without it, the ratios are to the figures issue #13 gives for this machine 
 (ISSUE_CLEANRL_SPS). `--compile` compiles at start-up, so its compilation is left out too; the JSON
 keeps each of our runs' wall time, start-up included (`wall_seconds_all`).
 
+It also times the work that sets the spiking agent apart at these settings: the matrix products of
+its hidden layers after the first, which see spikes that change over the T steps and so run on T
+times the rows of the ANN's (`snn_products_seconds`). With the compiled ANN and CleanRL measured, a
+second table bounds the spiking agent's speed by the compiled ANN's loop plus those products alone.
+
     python bench/throughput.py                  # 100k environment steps per run, 3 runs per agent
     python bench/throughput.py --cleanrl-dir ~/cleanrl   # with CleanRL's scripts (a clone; pip install tyro)
     python bench/throughput.py --device cuda --json throughput-cuda.json   # the networks on a GPU
@@ -27,7 +32,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import timeit
 from pathlib import Path
+
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -35,7 +43,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import cleanrl_scripts  # noqa: E402
 from benchmark import time_training  # noqa: E402
-from reproduce import num_envs  # noqa: E402
+from reproduce import num_envs, resolved_args  # noqa: E402
 
 from machinery.cli import OneLineParser, UsageError  # noqa: E402
 
@@ -75,6 +83,32 @@ def seconds_for(name: str, task: str, args: argparse.Namespace, runs_dir: str) -
     return loop * args.env_steps / (done * envs_at_once), wall
 
 
+def snn_products_seconds(task: str) -> float:
+    """Seconds per environment step that the spiking agent's update spends, at the least, in the matrix
+    products of its hidden layers after the first at --preset cleanrl (one layer of 64 in each branch,
+    T = 16): each mini-batch runs the product and the two of its backward pass (to the spikes, which
+    the first layer's surrogate gradient needs at every step, and to the weights) on T times the
+    mini-batch's rows. Timed as the fast path runs them, both branches in one batched product, on one
+    thread into preallocated outputs, the best of 20 repetitions, and counted for every mini-batch of
+    every epoch of an update."""
+    args = resolved_args(task, ["--preset", "cleanrl"])
+    rows, size = args.T * args.mini_batch_size, args.hidden_size
+    spikes = (torch.rand(2, rows, size) < 0.5).float()
+    weight, bias, grad = torch.randn(2, size, size), torch.randn(2, 1, size), torch.randn(2, rows, size)
+    currents, grad_spikes, grad_weight = torch.empty_like(grad), torch.empty_like(grad), torch.empty_like(weight)
+
+    def products():
+        torch.baddbmm(bias, spikes, weight, out=currents)
+        torch.bmm(grad, weight.transpose(1, 2), out=grad_spikes)
+        torch.bmm(spikes.transpose(1, 2), grad, out=grad_weight)
+
+    with torch.inference_mode():
+        seconds = min(timeit.repeat(products, number=10, repeat=20)) / 10
+    batch = args.num_steps * args.num_envs
+    mini_batches = batch // args.mini_batch_size * args.ppo_epochs
+    return seconds * (args.hidden_layers - 1) * mini_batches / batch
+
+
 def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env-steps", type=int, default=100_000, help="environment steps per run")
@@ -103,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {"env_steps": args.env_steps, "device": args.device, "issue_cleanrl_sps": ISSUE_CLEANRL_SPS}
     results |= {"cleanrl_dir": None if args.cleanrl_dir is None else str(args.cleanrl_dir), "runs": {}}
     names = [*args.agents, *(CLEANRL_RUNS if args.cleanrl_dir is not None else ())]
+    torch.set_num_threads(1)
+    results["snn_products_us_per_env_step"] = {task: snn_products_seconds(task) * 1e6 for task in args.tasks}
     with tempfile.TemporaryDirectory() as runs_dir:
         for task in args.tasks:
             seconds, walls = {name: [] for name in names}, {name: [] for name in names}
@@ -119,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                     results["runs"][f"{task} {name}"]["wall_seconds_all"] = walls[name]
             Path(args.json).write_text(json.dumps(results, indent=2) + "\n")  # what is done survives a stop
     print(table(results, args.tasks))
+    if bound := bound_table(results, args.tasks):
+        print("\n" + bound)
     print(f"\nwritten: {args.json}")
     return 0
 
@@ -139,6 +177,30 @@ def table(results: dict, tasks: list[str]) -> str:
             cleanrl = f"{baseline:,}"
         cells = ["-" if sps[a] is None else f"{sps[a]:,.0f} ({sps[a] / baseline:.2f}x)" for a in AGENTS]
         lines.append(f"| {task} | {cleanrl} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def bound_table(results: dict, tasks: list[str]) -> str | None:
+    """Microseconds per environment step: twice CleanRL's speed allows so many; the compiled ANN's loop
+    took so many; the spiking agent's deeper layers' products alone add so many to the same loop. So
+    the spiking agent runs at most at the last column's ratio to CleanRL, unless the rest of its loop
+    is faster than the compiled ANN's whole loop. None without CleanRL's and the compiled ANN's runs."""
+    runs = results["runs"]
+    if results["cleanrl_dir"] is None or not all(f"{task} PPO-compile" in runs for task in tasks):
+        return None
+    lines = [
+        "| task | 2x CleanRL allows | PPO (ANN), --compile: its loop | Spiking PPO: products of layers 2+ "
+        "| Spiking PPO at most (ratio to CleanRL) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for task in tasks:
+        cleanrl_sps = max(runs[f"{task} {name}"]["env_steps_per_s"] for name in CLEANRL_RUNS)
+        ann_us = 1e6 / runs[f"{task} PPO-compile"]["env_steps_per_s"]
+        products_us = results["snn_products_us_per_env_step"][task]
+        most = 1e6 / (ann_us + products_us) / cleanrl_sps
+        lines.append(
+            f"| {task} | {0.5e6 / cleanrl_sps:.1f} us | {ann_us:.1f} us | {products_us:.1f} us | {most:.2f}x |"
+        )
     return "\n".join(lines)
 
 
