@@ -13,8 +13,10 @@ time step dt (stored in the graph's metadata with T, the steps the observation i
   integrated by Euler over dt with tau_nir = tau * dt, v_leak = 0 and r = 1.
 
 So integrating NIR's equations by Euler with that dt for T steps, the input held constant and all
-states starting at 0, ends with the LI potentials equal to the action mean. It knows the actor's
-layout, not how it was trained.
+states starting at 0, ends with the LI potentials equal to the action mean. A network changed in
+`branch()` is exported as far as SpikingJelly's exporter maps its modules (LIF neurons, for one,
+become NIR's LIF); an actor with a module it does not map, or a soft reset anywhere, is refused in
+one line. It knows the actor's layout, not how it was trained.
 """
 
 from __future__ import annotations
@@ -55,8 +57,15 @@ def export_checkpoint(path: str | Path, agent, dt: float = DT) -> Path:
     from machinery.cli import UsageError
 
     model, _ = load_agent(path, agent)
-    if model.actor[1].v_reset is None:
+    if getattr(model.actor[1], "v_reset", 0.0) is None:  # (a changed network may have no neuron there)
         raise UsageError(f"{path}: trained with --soft-reset, which NIR's IF neuron (reset to v_reset) cannot express")
+    try:
+        graph = actor_graph(model, dt)
+    except KeyError as e:  # nirtorch looks each module's class up in SpikingJelly's mappings
+        name = getattr(e.args[0], "__name__", e.args[0])
+        raise UsageError(f"{path}: SpikingJelly's NIR exporter has no mapping for the actor's {name}") from None
+    except NotImplementedError as e:  # what NIR cannot express: a soft reset in a changed network, ...
+        raise UsageError(f"{path}: SpikingJelly's NIR exporter refused the actor: {e}") from None
     out = Path(path).with_suffix(".nir")
-    nir.write(str(out), actor_graph(model, dt))
+    nir.write(str(out), graph)
     return out

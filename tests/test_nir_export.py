@@ -1,14 +1,18 @@
 """machinery.nir_export: the actor as a NIR graph that, integrated as NIR defines it, gives the action mean."""
 
+import types
+from pathlib import Path
+
 import nir
 import numpy as np
 import pytest
 import torch
 from helpers import run_script
-from spikingjelly.activation_based import functional
+from spikingjelly.activation_based import functional, neuron
 from spikingjelly.activation_based.nir_exchange import import_from_nir
 
 import Spiking_PPO
+from machinery import cost
 from machinery.checkpoints import load_agent
 
 
@@ -30,6 +34,11 @@ def integrate(graph: nir.NIRGraph, x: np.ndarray) -> np.ndarray:
                 signal = signal @ n.weight.T + n.bias
             elif isinstance(n, nir.IF):
                 v = state[name] + dt * n.r * signal
+                fired = v >= n.v_threshold
+                state[name] = np.where(fired, n.v_reset, v)
+                signal = fired.astype(np.float64)
+            elif isinstance(n, nir.LIF):  # tau dv/dt = (v_leak - v) + r I, then spike and reset as IF
+                v = state[name] + dt / n.tau * ((n.v_leak - state[name]) + n.r * signal)
                 fired = v >= n.v_threshold
                 state[name] = np.where(fired, n.v_reset, v)
                 signal = fired.astype(np.float64)
@@ -107,3 +116,35 @@ def test_export_of_a_soft_reset_actor_is_one_line_exit_2_and_writes_nothing(tmp_
     result = run_script("Spiking_PPO.py", "--export-nir", str(run_dir / "best.pt"))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "--soft-reset" in result.stderr and not (run_dir / "best.nir").exists()
+
+
+def changed_network_run(monkeypatch, tmp_path, hidden_neuron) -> Path:
+    """A short run of a network whose branch() puts `hidden_neuron(v_reset)` where the tutorial has IF
+    neurons, trained step by step; its run directory."""
+    monkeypatch.setattr(Spiking_PPO, "neuron", types.SimpleNamespace(IFNode=hidden_neuron))
+    argv = ["--snn-impl", "reference", "--max-steps", "64", "--eval-interval", "64", "--eval-episodes", "2"]
+    assert (
+        run_script("Spiking_PPO.py", *argv, "--ppo-epochs", "1", "--quiet", "--runs-dir", str(tmp_path)).returncode == 0
+    )
+    (run_dir,) = tmp_path.iterdir()
+    return run_dir
+
+
+def test_a_network_of_lif_neurons_exports_as_nir_lif_and_integrates_to_its_action_means(monkeypatch, tmp_path):
+    run_dir = changed_network_run(monkeypatch, tmp_path, lambda v_reset: neuron.LIFNode(tau=2.0, v_reset=v_reset))
+    assert run_script("Spiking_PPO.py", "--export-nir", str(run_dir / "best.pt")).returncode == 0
+    graph, (model, _) = nir.read(str(run_dir / "best.nir")), load_agent(run_dir / "best.pt", Spiking_PPO.AGENT)
+    assert sum(isinstance(node, nir.LIF) for node in graph.nodes.values()) == 1
+    x = np.random.default_rng(0).normal(size=(64, 4)) * 4  # strong enough that the LIF neurons fire
+    (spikes,) = cost.hidden_spikes(model.actor, model.T, torch.as_tensor(x, dtype=torch.float32))
+    assert 0.05 < spikes.mean() < 0.95
+    with torch.no_grad():
+        mu = model(torch.as_tensor(x, dtype=torch.float32))[0].loc.numpy()
+    np.testing.assert_allclose(integrate(graph, x), mu, atol=1e-4, rtol=1e-4)
+
+
+def test_an_actor_with_a_module_nir_cannot_map_is_one_line_exit_2_and_writes_nothing(monkeypatch, tmp_path):
+    run_dir = changed_network_run(monkeypatch, tmp_path, lambda v_reset: torch.nn.ReLU())
+    result = run_script("Spiking_PPO.py", "--export-nir", str(run_dir / "best.pt"))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "no mapping for the actor's ReLU" in result.stderr and not (run_dir / "best.nir").exists()
