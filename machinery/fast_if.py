@@ -39,6 +39,8 @@ import torch
 import torch.nn as nn
 from spikingjelly.activation_based import neuron, surrogate
 
+from machinery.cli import UsageError
+
 SURROGATE_ARG_LIMIT = 36.0  # sigmoid'(36) < 1e-15: clamping there changes nothing that float32 shows
 # but keeps denormal floats, which slow arithmetic down tenfold, out of the far-below-threshold tail.
 NUMBA_ON_CPU = True  # False runs the portable torch kernels on the CPU too (the tests check both)
@@ -57,11 +59,16 @@ def lif_readout_weights(tau: float, T: int) -> torch.Tensor:
     return torch.tensor([decay ** (T - 1 - t) / tau for t in range(T)], dtype=torch.float64)
 
 
+class FastPathRefused(UsageError, ValueError):
+    """A network the fast path does not compute: a ValueError to code that builds the model, and to the
+    command line a one-line error (exit 2, nothing written), since the fix is a flag."""
+
+
 def check_fast_path_applies(model, readout_cls: type) -> None:
-    """A ValueError naming what in `model` the fast path does not compute, if anything: a network
+    """FastPathRefused, naming what in `model` the fast path does not compute, if anything: a network
     changed in `branch()` would otherwise be computed as if it were the tutorial's."""
     if mismatch := fast_path_mismatch(model, readout_cls):
-        raise ValueError(
+        raise FastPathRefused(
             f"the fast path computes the tutorial's network only: {mismatch}; use impl='reference' "
             "(--snn-impl reference), which calls the modules step by step"
         )

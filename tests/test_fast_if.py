@@ -5,7 +5,7 @@ import types
 
 import pytest
 import torch
-from helpers import TOL, fast_and_reference, loss_and_grads, scalars, short_run
+from helpers import TOL, fast_and_reference, loss_and_grads, run_script, scalars, short_run
 from spikingjelly.activation_based import neuron, surrogate
 
 import Spiking_PPO
@@ -192,6 +192,17 @@ def test_a_branch_built_of_other_neurons_is_refused_when_the_model_is_built(monk
     with pytest.raises(ValueError, match="critic is Linear -> LIFNode -> Linear -> NonSpikingLIFNode"):
         ActorCritic(6, 3, 24)
     assert isinstance(ActorCritic(6, 3, 24, impl="reference").actor[1], neuron.LIFNode)
+
+
+def test_a_branch_of_other_neurons_without_snn_impl_reference_is_one_line_exit_2_and_writes_nothing(
+    monkeypatch, runs_dir
+):
+    lif = types.SimpleNamespace(IFNode=lambda v_reset: neuron.LIFNode(tau=2.0, v_reset=v_reset))
+    monkeypatch.setattr(Spiking_PPO, "neuron", lif)
+    result = run_script("Spiking_PPO.py", "--max-steps", "64", "--quiet", "--runs-dir", str(runs_dir))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "LIFNode" in result.stderr and "--snn-impl reference" in result.stderr
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
 
 
 def test_a_branch_of_other_neurons_trains_by_reference_and_logs_their_firing_rates(monkeypatch, runs_dir):
