@@ -497,8 +497,8 @@ def spiking_diagnostics(model: ActorCritic, states: torch.Tensor) -> dict[str, f
     neuron fires), and the fraction of its neurons silent on the whole batch. The tags name the
     branch, and the layer from the second on (actor_layer2, ...). The fast path's kernels step the
     tutorial's IF layers; a network they do not compute (a changed `branch`) runs step by step."""
-    tutorials = fast_path_mismatch(model, NonSpikingLIFNode) is None
-    hidden_spikes = fast_if.hidden_spikes if tutorials else cost.hidden_spikes
+    computed_fast = fast_path_mismatch(model, NonSpikingLIFNode) is None
+    hidden_spikes = fast_if.hidden_spikes if computed_fast else cost.hidden_spikes
     scalars = {}
     for name, branch in (("actor", model.actor), ("critic", model.critic)):
         for layer, spikes in enumerate(hidden_spikes(branch, model.T, states), start=1):
