@@ -99,6 +99,8 @@ def solved_return(env_id: str, target: float | None = None) -> float:
     given, else the env's reward threshold in gymnasium's registry (195 on CartPole-v0, 475 on
     CartPole-v1), or a UsageError where the registry has none (Pendulum-v1, ...)."""
     if target is not None:
+        if not np.isfinite(target):
+            raise UsageError(f"--target must be a finite return, got {target}")
         return target
     env_spec(env_id)  # a bad id is refused here, in env_spec's words
     threshold = gym.spec(registered_id(env_id)).reward_threshold

@@ -127,6 +127,12 @@ def test_bad_training_flags_stop_it_in_one_line_before_anything_is_trained(flags
     assert "failed" not in line and not runs.exists()  # refused by compare.py itself, not by a run
 
 
+def test_a_target_that_is_not_a_finite_return_is_refused_before_anything_is_trained(tmp_path, capsys):
+    assert compare_tool.main(["--target", "nan", "--seeds", "1", "--runs-dir", str(tmp_path / "runs")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == "error: --target must be a finite return, got nan" and not (tmp_path / "runs").exists()
+
+
 def test_an_env_with_no_reward_threshold_asks_for_a_target(tmp_path, capsys):
     assert compare_tool.main(["--env-id", "Pendulum-v1", "--seeds", "1", "--runs-dir", str(tmp_path / "runs")]) == 2
     assert "'Pendulum-v1' has no reward threshold in gymnasium's registry: give --target" in capsys.readouterr().err

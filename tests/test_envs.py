@@ -1,5 +1,7 @@
 """machinery.envs: an env's state as data, restored so that the env goes on exactly as it would have."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -151,3 +153,6 @@ def test_the_solved_return_is_gymnasiums_reward_threshold_unless_one_is_given():
         envs_module.solved_return("Pendulum-v1")
     with pytest.raises(UsageError, match="NameNotFound"):
         envs_module.solved_return("Nope-v1")
+    for bad in (math.nan, math.inf, -math.inf):
+        with pytest.raises(UsageError, match=f"--target must be a finite return, got {bad}"):
+            envs_module.solved_return("CartPole-v1", bad)

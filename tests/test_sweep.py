@@ -79,6 +79,7 @@ def test_a_failing_trial_is_reported_and_the_others_finish(ray_head, tmp_path):
         (["--grid", "norm_adv=maybe"], "--norm-adv is a switch: give it as true or false, not 'maybe'"),
         (["--grid", "T=4", "--set", "env_id=Pendulum-v1"], "'Pendulum-v1' has no reward threshold"),
         (["--grid", "env_id=CartPole-v0,CartPole-v1"], "the trials run CartPole-v0, CartPole-v1: give --target"),
+        (["--grid", "T=4", "--target", "inf"], "--target must be a finite return, got inf"),
     ],
 )
 def test_a_bad_search_space_fails_before_ray_starts(argv, message, tmp_path, monkeypatch, capsys):
