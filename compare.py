@@ -273,20 +273,37 @@ def summary_table(curves: dict[str, list[np.ndarray]], costs: dict[str, list[dic
     return "\n".join(lines) + "\n"
 
 
+def prepare_out(out: str) -> None:
+    """Create --out's folder now: one that cannot be made or written stops the comparison before it
+    trains anything, not after."""
+    folder = Path(out).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot create {folder} ({e.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--out {out}: {folder} is not writable")
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
         args.target = solved_return(args.env_id, args.target)
+        prepare_out(args.out)
         run_dirs = found_runs(args) if args.read_only else train_runs(args)
         check_comparable(run_dirs)
         curves, costs = read_curves(run_dirs, args.env_id)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    plot(curves, 0, args, f"{args.out}-steps")
-    plot(curves, 1, args, f"{args.out}-time")
-    table = summary_table(curves, costs, args.target)
-    Path(f"{args.out}.md").write_text(table)
+    try:
+        plot(curves, 0, args, f"{args.out}-steps")
+        plot(curves, 1, args, f"{args.out}-time")
+        table = summary_table(curves, costs, args.target)
+        Path(f"{args.out}.md").write_text(table)
+    except OSError as e:  # a full disk, say: the runs are saved, and compare.py --read-only redraws them
+        print(f"error: writing {e.filename or args.out}: {e.strerror or e}; the runs are intact", file=sys.stderr)
+        return 1
     print(table)
     print(f"written: {args.out}-steps.svg/.png, {args.out}-time.svg/.png, {args.out}.md")
     return 0

@@ -36,9 +36,9 @@ def test_trains_two_seeds_of_each_agent_and_writes_both_figures_and_the_table_th
     assert "range of the runs" in (tmp_path / "cmp-steps.svg").read_text()  # 2 seeds: no interval to claim
     assert "sample standard deviation" in (tmp_path / "cmp.md").read_text()
 
-    again = compare("--read-only", "--runs-dir", str(runs), "--out", "again", cwd=tmp_path)
-    assert again.returncode == 0, again.stderr
-    assert (tmp_path / "again.md").read_text() == (tmp_path / "cmp.md").read_text()
+    again = compare("--read-only", "--runs-dir", str(runs), "--out", "figures/new/again", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr  # --out's folder is made
+    assert (tmp_path / "figures/new/again.md").read_text() == (tmp_path / "cmp.md").read_text()
 
 
 def test_with_no_runs_to_read_it_fails_in_one_line(tmp_path):
@@ -125,6 +125,15 @@ def test_bad_training_flags_stop_it_in_one_line_before_anything_is_trained(flags
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: ") and message in line
     assert "failed" not in line and not runs.exists()  # refused by compare.py itself, not by a run
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_anything_is_trained(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    runs = tmp_path / "runs"
+    argv = ["--seeds", "1", "--max-steps", "64", "--runs-dir", str(runs), "--out", str(tmp_path / "file" / "x")]
+    assert compare_tool.main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: --out {tmp_path / 'file' / 'x'}: cannot create") and not runs.exists()
 
 
 def test_a_target_that_is_not_a_finite_return_is_refused_before_anything_is_trained(tmp_path, capsys):
