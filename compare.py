@@ -32,7 +32,7 @@ import numpy as np
 
 from machinery import stats
 from machinery.checkpoints import CheckpointError, read_checkpoint
-from machinery.cli import OneLineParser, UsageError, cli_flag, flags_for_each, given_flags, hyperparameters
+from machinery.cli import OneLineParser, UsageError, cli_flag, flags_for_each, given_flags, hyperparameters, make_folder
 from machinery.cli import parse_args as parse_training_args
 from machinery.envs import solved_return
 from machinery.presets import with_preset
@@ -273,23 +273,11 @@ def summary_table(curves: dict[str, list[np.ndarray]], costs: dict[str, list[dic
     return "\n".join(lines) + "\n"
 
 
-def prepare_out(out: str) -> None:
-    """Create --out's folder now: one that cannot be made or written stops the comparison before it
-    trains anything, not after."""
-    folder = Path(out).parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"--out {out}: cannot create {folder} ({e.strerror})") from None
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"--out {out}: {folder} is not writable")
-
-
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
         args.target = solved_return(args.env_id, args.target)
-        prepare_out(args.out)
+        make_folder(Path(args.out).parent, f"--out {args.out}")  # now, not after training
         run_dirs = found_runs(args) if args.read_only else train_runs(args)
         check_comparable(run_dirs)
         curves, costs = read_curves(run_dirs, args.env_id)

@@ -291,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(argv)
         trials = trial_configs(args)
         args.target = sweep_target(args, trials)
+        storage = Path(args.storage_path).resolve()
+        cli.make_folder(storage / args.name, f"--storage-path {args.storage_path}")  # before Ray starts
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -302,7 +304,6 @@ def main(argv: list[str] | None = None) -> int:
         print("error: Ray is not installed: pip install -r requirements-sweep.txt", file=sys.stderr)
         return 2
 
-    storage = Path(args.storage_path).resolve()
     try:
         connect(ray, args)
     except (ConnectionError, RuntimeError, ValueError) as e:  # no cluster there, or it refused us

@@ -19,6 +19,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import field
+from pathlib import Path
 from typing import Any
 
 
@@ -117,6 +118,17 @@ def without(tokens: list[str], left_out: list[str]) -> list[str]:
         else:
             kept.append(token)
     return kept
+
+
+def make_folder(folder: Path, flag: str) -> None:
+    """Create `folder` and its parents for the output `flag` names, or a UsageError saying why it
+    cannot be written: checked before a tool trains anything, not when it writes at the end."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"{flag}: cannot create {folder} ({e.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{flag}: {folder} is not writable")
 
 
 def apply_preset(args: Any, values: dict[str, Any], given: set[str]) -> Any:

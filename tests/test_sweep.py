@@ -67,6 +67,16 @@ def test_a_failing_trial_is_reported_and_the_others_finish(ray_head, tmp_path):
     assert rows['{"learning_rate": "1e-3"}']["final_return"] != "n/a"
 
 
+def test_a_storage_path_that_cannot_hold_the_sweep_fails_before_ray_starts(tmp_path, monkeypatch, capsys):
+    import sweep as sweep_module
+
+    (tmp_path / "file").write_text("")
+    monkeypatch.chdir(tmp_path)
+    assert sweep_module.main(["--grid", "T=4", "--storage-path", str(tmp_path / "file" / "x")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: --storage-path {tmp_path / 'file' / 'x'}: cannot create")
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
