@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import Spiking_PPO  # noqa: E402
 from machinery import session  # noqa: E402
+from machinery.cli import UsageError, make_folder  # noqa: E402
 
 SCRIPTS = ("PPO", "Spiking_PPO")
 PARTS = ("env step", "policy step (rollout)", "PPO update", "rest of the rollout")
@@ -82,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     if "--json" in flags:
         i = flags.index("--json")
         json_path, flags = flags[i + 1], flags[:i] + flags[i + 2 :]
+        try:
+            make_folder(Path(json_path).parent, f"--json {json_path}")  # before the run, not after it
+        except UsageError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     # evaluations are not the loop's work (CleanRL's loop has none), nor is measuring the cost per decision
     defaults = {"--eval-interval": str(10**12), "--cost-interval": "0"}
     flags += [item for flag, value in defaults.items() if flag not in flags for item in (flag, value)]

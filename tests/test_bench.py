@@ -180,6 +180,18 @@ def test_breakdown_of_a_short_run_times_parts_within_its_training_loop_and_resto
     assert (session.training, Spiking_PPO.collect_rollout, Spiking_PPO.update) == before
 
 
+def test_throughput_and_breakdown_refuse_a_json_path_they_cannot_write_before_they_run(tmp_path, capsys):
+    import breakdown
+    import throughput
+
+    (tmp_path / "file").write_text("")
+    json_path = str(tmp_path / "file" / "out.json")
+    assert throughput.main(["--env-steps", "64", "--json", json_path]) == 2
+    assert breakdown.main(["PPO", "--max-steps", "64", "--json", json_path]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith(f"error: --json {json_path}: cannot create") for line in lines)
+
+
 def test_breakdown_refuses_an_unknown_script_with_exit_2(capsys):
     import breakdown
 
