@@ -123,6 +123,8 @@ def without(tokens: list[str], left_out: list[str]) -> list[str]:
 def make_folder(folder: Path, flag: str) -> None:
     """Create `folder` and its parents for the output `flag` names, or a UsageError saying why it
     cannot be written: checked before a tool trains anything, not when it writes at the end."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{flag}: {folder} is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -189,7 +189,7 @@ def test_throughput_and_breakdown_refuse_a_json_path_they_cannot_write_before_th
     assert throughput.main(["--env-steps", "64", "--json", json_path]) == 2
     assert breakdown.main(["PPO", "--max-steps", "64", "--json", json_path]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 2 and all(line.startswith(f"error: --json {json_path}: cannot create") for line in lines)
+    assert lines == [f"error: --json {json_path}: {tmp_path / 'file'} is a file, not a folder"] * 2
 
 
 def test_breakdown_refuses_an_unknown_script_with_exit_2(capsys):

@@ -86,6 +86,15 @@ def test_firing_rates_of_a_changed_network_count_its_own_neurons_spikes():
     assert {"snn/firing_rate/critic", "snn/never_firing_fraction/critic"} <= scalars_.keys()
 
 
+def test_a_report_that_cannot_be_written_is_refused_before_the_replay_in_one_line(runs_dir, tmp_path):
+    run_dir, _ = short_run("Spiking_PPO.py", runs_dir)
+    (tmp_path / "file").write_text("")
+    report = tmp_path / "file" / "report.json"
+    result = run_script("Spiking_PPO.py", "--eval-only", str(run_dir / "best.pt"), "--report", str(report))
+    assert result.returncode == 2 and result.stdout == "", result.stdout  # nothing played
+    assert result.stderr.strip() == f"error: --report {report}: {report.parent} is a file, not a folder"
+
+
 def test_eval_only_replays_a_checkpoint_and_prints_mean_and_std(runs_dir):
     run_dir, _ = short_run("Spiking_PPO.py", runs_dir)
     result = run_script("Spiking_PPO.py", "--eval-only", str(run_dir / "best.pt"), "--eval-episodes", "4")
@@ -199,7 +208,7 @@ def test_a_checkpoint_replays_with_the_observation_statistics_it_was_trained_wit
     flags = ["--env-id", "Pendulum-v1", "--norm-obs", "--max-steps", "256", "--eval-interval", "256"]
     assert run_script("PPO.py", *flags, "--runs-dir", str(runs_dir)).returncode == 0
     (run_dir,) = runs_dir.iterdir()
-    report = run_dir / "report.json"
+    report = run_dir / "reports" / "report.json"  # a folder --report makes
     result = run_script(
         "PPO.py", "--eval-only", str(run_dir / "best.pt"), "--eval-episodes", "3", "--report", str(report)
     )
