@@ -84,7 +84,7 @@ def build_parser(args_cls: type, description: str, defaults: bool = True) -> One
 def parse_args(args_cls: type, argv: list[str] | None = None, description: str = "") -> Any:
     """argv -> a checked instance of `args_cls`, or a UsageError."""
     args = args_cls(**vars(build_parser(args_cls, description).parse_args(argv)))
-    validate(args)
+    validate(args, rollout=False)  # --preset may still set --num-envs, --num-steps, --mini-batch-size
     return args
 
 
@@ -147,14 +147,15 @@ def hyperparameters(args: Any) -> dict:
     return {k: v for k, v in dataclasses.asdict(args).items() if k not in args.ACTION_FLAGS}
 
 
-def validate(args: Any) -> None:
-    """Each field against its declared range, then the checks that involve several flags."""
+def validate(args: Any, rollout: bool = True) -> None:
+    """Each field against its declared range, then the checks that involve several flags (with
+    `rollout`, the mini-batch against the rollout, once a preset has given them their values)."""
     for f in dataclasses.fields(args):
         value, check = getattr(args, f.name), f.metadata["check"]
         if check and value is not None and not CHECKS[check][0](value):
             raise UsageError(f"{cli_flag(f.name)} must be {CHECKS[check][1]}, got {value}")
     batch = args.num_envs * args.num_steps
-    if args.mini_batch_size > batch:
+    if rollout and args.mini_batch_size > batch:
         raise UsageError(
             f"--mini-batch-size {args.mini_batch_size} is larger than a rollout "
             f"(--num-envs x --num-steps = {batch}); lower it or collect more steps"

@@ -81,3 +81,14 @@ def test_a_preset_that_contradicts_a_flag_given_is_refused_in_one_line(runs_dir)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "--mini-batch-size 4096 is larger than a rollout" in result.stderr
     assert not runs_dir.exists()
+
+
+def test_the_mini_batch_is_held_to_the_rollout_the_preset_gives_not_to_the_tutorials(runs_dir):
+    # at --preset cleanrl on CartPole-v1: 4 envs x 32 steps = 128 = CleanRL's mini-batch, a valid run,
+    # which the tutorial's mini-batch of 256 would not fit
+    flags = ["--preset", "cleanrl", "--env-id", "CartPole-v1", "--num-steps", "32", "--runs-dir", str(runs_dir)]
+    result = run_script("Spiking_PPO.py", *flags, "--max-steps", "32", "--eval-interval", "32", "--quiet")
+    assert result.returncode == 0, result.stderr
+    result = run_script("PPO.py", "--preset", "cleanrl", "--env-id", "CartPole-v1", "--num-steps", "16")
+    assert result.returncode == 2
+    assert "--mini-batch-size 128 is larger than a rollout (--num-envs x --num-steps = 64)" in result.stderr
