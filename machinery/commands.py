@@ -8,6 +8,7 @@ One invocation trains (a new run, or `--resume` of an interrupted one), replays 
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 import warnings
@@ -61,8 +62,7 @@ def exit_status(summary: dict, script: str) -> int:
             f"resume with: python {script}.py --resume {run_dir}"
         )
         return 128 + summary["signal"]
-    print(
-        f"done: {summary['steps']} steps in {summary['seconds']:.1f} s, best eval return {summary['best']:.2f}; "
-        f"run directory {summary['run_dir']}"
-    )
+    # a run shorter than --eval-interval evaluates nothing (benchmarks of the loop alone ask for that)
+    best = "no evaluation" if summary["best"] == -math.inf else f"best eval return {summary['best']:.2f}"
+    print(f"done: {summary['steps']} steps in {summary['seconds']:.1f} s, {best}; run directory {summary['run_dir']}")
     return 0

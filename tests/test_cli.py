@@ -131,6 +131,13 @@ def test_stop_at_return_stops_at_the_evaluation_that_reaches_it(runs_dir):
     assert "done: 128 steps" in result.stdout
 
 
+def test_a_run_shorter_than_the_eval_interval_says_it_evaluated_nothing(runs_dir):
+    result = run_script("PPO.py", "--max-steps", "128", "--eval-interval", "1000", "--runs-dir", str(runs_dir))
+    assert result.returncode == 0, result.stderr
+    (done,) = [line for line in result.stdout.splitlines() if line.startswith("done: ")]
+    assert done.startswith("done: 128 steps in ") and ", no evaluation; run directory " in done
+
+
 @pytest.mark.parametrize(
     "script, says, not_says",
     [("PPO.py", "ANN actor-critic", "spiking actor-critic"), ("Spiking_PPO.py", "spiking actor-critic", "ANN")],
