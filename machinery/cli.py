@@ -15,6 +15,7 @@ import functools
 import math
 import operator
 import os
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -54,7 +55,14 @@ def cli_flag(name: str) -> str:
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, with errors raised as UsageError instead of printing usage and exiting."""
+    """argparse, with errors raised as UsageError instead of printing usage and exiting, and negative
+    numbers in any float form taken as values (argparse 3.11 takes "--target -1e3" for a flag -1e3)."""
+
+    NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = self.NEGATIVE_NUMBER  # what argparse tells a value from a flag by
 
     def error(self, message: str):
         raise UsageError(message)

@@ -7,6 +7,7 @@ from helpers import run_process, run_script, scalars
 import PPO
 import Spiking_PPO
 from machinery.checkpoints import CheckpointError, load_agent
+from machinery.cli import UsageError, parse_args
 
 SHORT_RUN = ["--max-steps", "300", "--eval-interval", "100", "--eval-episodes", "3", "--ppo-epochs", "2"]
 
@@ -129,6 +130,17 @@ def test_stop_at_return_stops_at_the_evaluation_that_reaches_it(runs_dir):
         ["step", "128"]
     ]
     assert "done: 128 steps" in result.stdout
+
+
+def test_negative_numbers_in_any_float_form_are_values_not_flags():
+    # argparse alone takes "-1e3" for a flag and fails with "expected one argument"
+    assert parse_args(Spiking_PPO.SpikingArgs, ["--stop-at-return", "-1e3"]).stop_at_return == -1000.0
+    assert parse_args(Spiking_PPO.SpikingArgs, ["--init-log-std", "-.5"]).init_log_std == -0.5
+    assert parse_args(Spiking_PPO.SpikingArgs, ["--init-log-std", "-1.5E-1"]).init_log_std == -0.15
+    with pytest.raises(UsageError, match="--stop-at-return must be finite, got -inf"):
+        parse_args(Spiking_PPO.SpikingArgs, ["--stop-at-return", "-inf"])
+    with pytest.raises(UsageError, match="expected one argument"):  # a flag is still a flag
+        parse_args(Spiking_PPO.SpikingArgs, ["--stop-at-return", "--quiet"])
 
 
 def test_a_run_shorter_than_the_eval_interval_says_it_evaluated_nothing(runs_dir):
