@@ -35,7 +35,7 @@ import Spiking_PPO  # noqa: E402
 from compare import common_grid, read_curves  # noqa: E402
 from machinery import stats  # noqa: E402
 from machinery.checkpoints import CheckpointError, read_checkpoint  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, given_flags, hyperparameters, parse_args  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, given_flags, hyperparameters, make_folder, parse_args  # noqa: E402
 from machinery.presets import with_preset  # noqa: E402
 from Spiking_PPO import SpikingArgs  # noqa: E402
 
@@ -74,6 +74,10 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--seeds and --workers must be positive")
     if not 1 <= args.from_seed <= args.seeds:
         parser.error(f"--from-seed must be in 1..--seeds ({args.seeds}), got {args.from_seed}")
+    if args.plot:
+        make_folder(Path(args.out).parent, f"--out {args.out}")
+    else:  # each run is recorded as it ends: a JSON that cannot be written would lose it
+        make_folder(Path(args.json).parent, f"--json {args.json}")
     return args
 
 
@@ -287,7 +291,6 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     drawn = [r for r in runs if r["name"] == args.name]
     tasks = [t for t in args.tasks if any(r["task"] == t for r in drawn)]
     plot(drawn, tasks, args.out)

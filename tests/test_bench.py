@@ -180,6 +180,20 @@ def test_breakdown_of_a_short_run_times_parts_within_its_training_loop_and_resto
     assert (session.training, Spiking_PPO.collect_rollout, Spiking_PPO.update) == before
 
 
+def test_reproduce_refuses_a_json_or_out_path_it_cannot_write_before_it_trains_or_draws(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    runs = tmp_path / "runs"
+    argv = ["--tasks", "CartPole-v1", "--seeds", "1", "--runs-dir", str(runs)]
+    assert reproduce.main([*argv, "--json", str(tmp_path / "file" / "r.json")]) == 2
+    assert reproduce.main(["--plot", "--out", str(tmp_path / "file" / "fig")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        f"error: --json {tmp_path / 'file' / 'r.json'}: {tmp_path / 'file'} is a file, not a folder",
+        f"error: --out {tmp_path / 'file' / 'fig'}: {tmp_path / 'file'} is a file, not a folder",
+    ]
+    assert not runs.exists()
+
+
 def test_throughput_and_breakdown_refuse_a_json_path_they_cannot_write_before_they_run(tmp_path, capsys):
     import breakdown
     import throughput
