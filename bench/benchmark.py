@@ -11,7 +11,6 @@ Prints a table and writes the same figures as JSON.
     python bench/benchmark.py --threads 2     # torch on two threads instead of the scripts' default one
 """
 
-import argparse
 import json
 import os
 import platform
@@ -30,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import PPO  # noqa: E402
 import Spiking_PPO  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, make_folder  # noqa: E402
 from machinery.speed import keep_freed_memory_for_reuse  # noqa: E402
 
 AGENTS = {  # name: (script, extra flags, network builder)
@@ -98,8 +98,8 @@ def time_network(build, repeats: int) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=10_000, help="rollout steps for the fast SNN and the ANN")
     parser.add_argument("--reference-steps", type=int, default=10_000, help="rollout steps for the reference SNN")
     parser.add_argument("--runs", type=int, default=3, help="training runs per agent (the median is reported)")
@@ -107,7 +107,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads, for training (--threads) and timing")
     parser.add_argument("--repeats", type=int, default=300, help="timed calls per network measurement")
     parser.add_argument("--json", default=str(ROOT / "bench" / "out" / "benchmark.json"), help="where to write JSON")
-    args = parser.parse_args()
+    try:
+        args = parser.parse_args(argv)
+        for name in ("steps", "reference_steps", "runs", "reference_runs", "threads", "repeats"):
+            if getattr(args, name) <= 0:
+                raise UsageError(f"--{name.replace('_', '-')} must be positive")
+        make_folder(Path(args.json).parent, f"--json {args.json}")
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
     keep_freed_memory_for_reuse()  # as in training
     torch.set_num_threads(args.threads)
@@ -176,10 +184,10 @@ def main() -> None:
     )
     overhead = ratios["cost_measurement_overhead"]
     print(f"cost measurement (--cost-interval 5000, the default) slows SNN training by {overhead:.1%}")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten: {args.json}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

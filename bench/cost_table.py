@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 import compare  # noqa: E402
 from machinery import stats  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, make_folder  # noqa: E402
 
 ROWS = [("actor", "actor"), ("actor_critic", "actor + critic")]
 
@@ -60,23 +61,30 @@ def table(by_agent: dict[str, list[dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs-dir", required=True, help="the runs of both agents, as compare.py trained them")
     parser.add_argument("--env-id", default="CartPole-v0")
     parser.add_argument("--json", default=str(ROOT / "bench" / "out" / "cost.json"), help="where to write JSON")
-    args = parser.parse_args()
-    run_dirs = compare.found_runs(argparse.Namespace(runs_dir=args.runs_dir, env_id=args.env_id, select=[]))
-    compare.check_comparable(run_dirs)
+    try:
+        args = parser.parse_args(argv)
+        make_folder(Path(args.json).parent, f"--json {args.json}")
+        run_dirs = compare.found_runs(argparse.Namespace(runs_dir=args.runs_dir, env_id=args.env_id, select=[]))
+        if not run_dirs:
+            raise UsageError(f"no {args.env_id} runs under {args.runs_dir}: train them with compare.py first")
+        compare.check_comparable(run_dirs)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     by_agent = reports(run_dirs)
     text = table(by_agent)
     print(text)
     print("Per decision, one observation at a time, on up to 64 of the observations the 10 evaluation episodes of")
     print("each seed's best.pt visit; mean ± sample standard deviation over seeds.")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(by_agent, indent=2) + "\n")
     print(f"\nwritten: {args.json}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -32,7 +32,7 @@ from reproduce import SCRIPTS, add_record  # noqa: E402
 
 from machinery import stats  # noqa: E402
 from machinery.checkpoints import RETIRED_FLAGS  # noqa: E402
-from machinery.cli import OneLineParser, UsageError  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, make_folder  # noqa: E402
 from Spiking_PPO import SpikingArgs  # noqa: E402
 
 
@@ -47,6 +47,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"{run_dir}: no last.pt there (give the directories of finished runs)")
     if args.episodes <= 0:
         parser.error("--episodes must be positive")
+    make_folder(Path(args.json).parent, f"--json {args.json}")  # each replay is recorded as it ends
     return args
 
 

@@ -194,6 +194,29 @@ def test_reproduce_refuses_a_json_or_out_path_it_cannot_write_before_it_trains_o
     assert not runs.exists()
 
 
+def test_the_other_bench_tools_refuse_bad_input_in_one_line_before_they_run(tmp_path, capsys):
+    import benchmark
+    import cost_table
+    import mean_action
+
+    (tmp_path / "file").write_text("")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "last.pt").write_bytes(b"")
+    json_path = str(tmp_path / "file" / "out.json")
+    folder_taken = f"{tmp_path / 'file'} is a file, not a folder"
+    expected = {
+        (benchmark, ("--steps", "0")): "error: --steps must be positive",
+        (benchmark, ("--json", json_path)): f"error: --json {json_path}: {folder_taken}",
+        (cost_table, ("--runs-dir", str(tmp_path / "none"))): f"error: no CartPole-v0 runs under {tmp_path / 'none'}",
+        (cost_table, ("--runs-dir", str(tmp_path), "--json", json_path)): f"error: --json {json_path}: {folder_taken}",
+        (mean_action, (str(tmp_path / "run"), "--json", json_path)): f"error: --json {json_path}: {folder_taken}",
+    }
+    for (tool, argv), message in expected.items():
+        assert tool.main(list(argv)) == 2, (tool.__name__, argv)
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith(message), line
+
+
 def test_throughput_and_breakdown_refuse_a_json_path_they_cannot_write_before_they_run(tmp_path, capsys):
     import breakdown
     import throughput
