@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import cleanrl_scripts  # noqa: E402
 
-from machinery.cli import OneLineParser, UsageError  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, make_folder  # noqa: E402
 
 TASKS = ("Hopper-v5", "HalfCheetah-v5")
 
@@ -50,6 +50,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     if not 1 <= args.from_seed <= args.seeds:
         parser.error(f"--from-seed must be in 1..--seeds ({args.seeds}), got {args.from_seed}")
     cleanrl_scripts.check_checkout(args.cleanrl_dir, args.tasks)
+    make_folder(args.runs_dir, f"--runs-dir {args.runs_dir}")
     return args
 
 
@@ -74,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    args.runs_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(task, seed) for task in args.tasks for seed in range(args.from_seed, args.seeds + 1)]
     failed = 0
     with ThreadPoolExecutor(args.workers) as pool:

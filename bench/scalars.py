@@ -45,7 +45,8 @@ def summary(rows: np.ndarray, from_step: int, to_step: int | None) -> dict[str, 
     steps, values = rows[:, 0], rows[:, 1]
     inside = (steps >= from_step) & (steps <= (np.inf if to_step is None else to_step))
     if not inside.any():
-        raise UsageError(f"no value logged between steps {from_step} and {to_step}; widen the window")
+        to = "the end" if to_step is None else f"step {to_step}"
+        raise UsageError(f"no value logged from step {from_step} to {to}; widen the window")
     window = values[inside]
     lowest = int(np.argmin(values))
     return {

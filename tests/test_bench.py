@@ -10,7 +10,7 @@ from multiprocessing import Pool
 import numpy as np
 import pytest
 import torch
-from helpers import ROOT
+from helpers import ROOT, short_run
 
 sys.path.insert(0, str(ROOT / "bench"))
 import reproduce  # noqa: E402
@@ -196,8 +196,11 @@ def test_reproduce_refuses_a_json_or_out_path_it_cannot_write_before_it_trains_o
 
 def test_the_other_bench_tools_refuse_bad_input_in_one_line_before_they_run(tmp_path, capsys):
     import benchmark
+    import cleanrl_runs
+    import cleanrl_scripts
     import cost_table
     import mean_action
+    import scalars as scalars_tool
 
     (tmp_path / "file").write_text("")
     (tmp_path / "run").mkdir()
@@ -211,6 +214,15 @@ def test_the_other_bench_tools_refuse_bad_input_in_one_line_before_they_run(tmp_
         (cost_table, ("--runs-dir", str(tmp_path), "--json", json_path)): f"error: --json {json_path}: {folder_taken}",
         (mean_action, (str(tmp_path / "run"), "--json", json_path)): f"error: --json {json_path}: {folder_taken}",
     }
+    checkout = tmp_path / "checkout"
+    for script in set(cleanrl_scripts.SCRIPTS.values()):
+        (checkout / script).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / script).write_text("")
+    cleanrl_argv = ("--cleanrl-dir", str(checkout), "--runs-dir", str(tmp_path / "file" / "runs"))
+    expected[cleanrl_runs, cleanrl_argv] = f"error: --runs-dir {tmp_path / 'file' / 'runs'}: cannot create"
+    run_dir, _ = short_run("PPO.py", tmp_path / "runs")
+    window = (str(run_dir), "--tag", "losses/entropy", "--from-step", "10000")
+    expected[scalars_tool, window] = "error: no value logged from step 10000 to the end; widen the window"
     for (tool, argv), message in expected.items():
         assert tool.main(list(argv)) == 2, (tool.__name__, argv)
         (line,) = capsys.readouterr().err.strip().splitlines()
