@@ -215,6 +215,9 @@ def record_video_env(env_id: str, norm: Normalization, folder: str, name: str) -
     """An env that writes its first episode as an mp4 in `folder`, drawn off-screen."""
     if not os.environ.get("DISPLAY"):
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # draw off-screen, without asking for a display
+        # MuJoCo's default tries GLFW first, which without a display gets no OpenGL context and fails
+        # fatally; EGL draws without one (read when the renderer is made, so setting it now is in time)
+        os.environ.setdefault("MUJOCO_GL", "egl")
     env = make_normalized(env_id, norm, frozen=True, render_mode="rgb_array")
     return gym.wrappers.RecordVideo(env, folder, name_prefix=name, episode_trigger=lambda episode: episode == 0)
 

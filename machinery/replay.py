@@ -44,12 +44,6 @@ def replay(args, agent, given: set[str], evaluate: Callable) -> None:
                 envs.use_obs_statistics(vector_env, from_data(ckpt["obs_statistics"]))
             return evaluate(model, vector_env, spec, seed, device, visited, mean_action=args.mean_action)
 
-    if args.render:
-        play(envs.make_envs([partial(envs.make_normalized, spec.env_id, norm, frozen=True, render_mode="human")]))
-    if args.capture_video:
-        folder, name = str(Path(args.eval_only).parent / "videos"), Path(args.eval_only).stem
-        play(envs.make_envs([partial(envs.record_video_env, spec.env_id, norm, folder, name)]))
-        print(f"video: {folder}")
     visited = []
     returns = play(envs.new_eval_envs(spec.env_id, args.eval_episodes, args.vectorization, norm), visited)
     decisions = torch.cat(visited)
@@ -76,3 +70,11 @@ def replay(args, agent, given: set[str], evaluate: Callable) -> None:
         }
         Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
         print(f"written: {args.report}")
+    # Drawn last: counting the cost loads torch's compiler stack (triton, with an LLVM of its own),
+    # which crashes the process where MuJoCo's off-screen OpenGL (Mesa, with another LLVM) came first.
+    if args.render:
+        play(envs.make_envs([partial(envs.make_normalized, spec.env_id, norm, frozen=True, render_mode="human")]))
+    if args.capture_video:
+        folder, name = str(Path(args.eval_only).parent / "videos"), Path(args.eval_only).stem
+        play(envs.make_envs([partial(envs.record_video_env, spec.env_id, norm, folder, name)]))
+        print(f"video: {folder}")

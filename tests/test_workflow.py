@@ -2,10 +2,13 @@
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
-from helpers import run_script, scalars, short_run
+from helpers import ROOT, run_script, scalars, short_run
 from spikingjelly.activation_based import neuron
 
 import PPO
@@ -156,6 +159,17 @@ def test_capture_video_writes_an_mp4_beside_the_checkpoint(runs_dir):
     run_dir, _ = short_run("PPO.py", runs_dir)
     result = run_script("PPO.py", "--eval-only", str(run_dir / "best.pt"), "--capture-video", "--eval-episodes", "2")
     assert result.returncode == 0, result.stderr
+    (video,) = (run_dir / "videos").glob("*.mp4")
+    assert video.read_bytes()[4:8] == b"ftyp" and video.stat().st_size > 1000
+
+
+def test_capture_video_draws_a_mujoco_task_off_screen_without_a_display(runs_dir):
+    run_dir, _ = short_run("PPO.py", runs_dir, "--env-id", "InvertedPendulum-v5")
+    # in a process of its own, as a user runs it on a machine with no display and no MUJOCO_GL set
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MUJOCO_GL")}
+    argv = ["--eval-only", str(run_dir / "best.pt"), "--capture-video", "--eval-episodes", "2"]
+    result = subprocess.run([sys.executable, str(ROOT / "PPO.py"), *argv], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
     (video,) = (run_dir / "videos").glob("*.mp4")
     assert video.read_bytes()[4:8] == b"ftyp" and video.stat().st_size > 1000
 
