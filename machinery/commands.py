@@ -47,6 +47,9 @@ def main(agent: Agent, argv: list[str] | None, train: Callable[..., dict], evalu
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C in a replay or an export (training handles its signals itself)
+        print("stopped by SIGINT", file=sys.stderr)
+        return 128 + signal.SIGINT
     except OSError as e:  # a full or failing disk: what was saved before is whole (written atomically)
         where = f"{e.filename}: " if e.filename else "writing the run's files: "
         print(f"error: {where}{e.strerror or e}; files saved before it are intact", file=sys.stderr)

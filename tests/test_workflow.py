@@ -98,6 +98,19 @@ def test_a_report_that_cannot_be_written_is_refused_before_the_replay_in_one_lin
     assert result.stderr.strip() == f"error: --report {report}: {report.parent} is a file, not a folder"
 
 
+def test_ctrl_c_in_a_replay_ends_it_in_one_line_with_the_signals_status(runs_dir, monkeypatch):
+    from machinery import commands
+
+    run_dir, _ = short_run("Spiking_PPO.py", runs_dir)
+
+    def interrupted(*args):
+        raise KeyboardInterrupt  # what Ctrl-C raises outside training, which handles its signals
+
+    monkeypatch.setattr(commands, "replay", interrupted)
+    result = run_script("Spiking_PPO.py", "--eval-only", str(run_dir / "best.pt"))
+    assert result.returncode == 130 and result.stderr == "stopped by SIGINT\n"
+
+
 def test_eval_only_replays_a_checkpoint_and_prints_mean_and_std(runs_dir):
     run_dir, _ = short_run("Spiking_PPO.py", runs_dir)
     result = run_script("Spiking_PPO.py", "--eval-only", str(run_dir / "best.pt"), "--eval-episodes", "4")
