@@ -23,6 +23,7 @@ import functools
 import importlib
 import os
 import re
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -108,8 +109,11 @@ def train_runs(args: argparse.Namespace) -> list[Path]:
     ]
     # torch would start one thread per core in every run; the runs are the parallelism here.
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    with ThreadPoolExecutor(args.workers) as pool:
+    pool = ThreadPoolExecutor(args.workers)
+    try:
         results = list(pool.map(lambda c: subprocess.run(c, capture_output=True, text=True, env=env), commands))
+    finally:  # on Ctrl-C start no further run; those running got the signal too, and save their last.pt
+        pool.shutdown(cancel_futures=True)
     run_dirs = []
     for command, result in zip(commands, results, strict=True):
         if result.returncode != 0:
@@ -284,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"stopped by SIGINT; the runs it stopped kept their last.pt under {args.runs_dir}", file=sys.stderr)
+        return 128 + signal.SIGINT
     try:
         plot(curves, 0, args, f"{args.out}-steps")
         plot(curves, 1, args, f"{args.out}-time")

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -135,6 +136,23 @@ def test_an_out_that_cannot_be_written_is_refused_before_anything_is_trained(tmp
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line == f"error: --out {tmp_path / 'file' / 'x'}: {tmp_path / 'file'} is a file, not a folder"
     assert not runs.exists()
+
+
+def test_ctrl_c_starts_no_further_run_and_ends_in_one_line(tmp_path, monkeypatch, capsys):
+    started = []
+
+    def run(command, **kwargs):  # the first run is stopped by Ctrl-C; the next takes a while
+        started.append(command)
+        if len(started) == 1:
+            raise KeyboardInterrupt
+        time.sleep(0.5)
+        return subprocess.CompletedProcess(command, 130, "", "")
+
+    monkeypatch.setattr(compare_tool.subprocess, "run", run)
+    runs = tmp_path / "runs"
+    assert compare_tool.main(["--seeds", "3", "--workers", "1", "--runs-dir", str(runs)]) == 130
+    assert len(started) <= 2  # of 6 runs: the pending ones were cancelled
+    assert capsys.readouterr().err == f"stopped by SIGINT; the runs it stopped kept their last.pt under {runs}\n"
 
 
 def test_a_target_that_is_not_a_finite_return_is_refused_before_anything_is_trained(tmp_path, capsys):
