@@ -26,7 +26,6 @@ import re
 import signal
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,7 @@ from machinery.cli import OneLineParser, UsageError, cli_flag, flags_for_each, g
 from machinery.cli import parse_args as parse_training_args
 from machinery.envs import solved_return
 from machinery.presets import with_preset
-from machinery.run import logged_scalars
+from machinery.run import logged_scalars, side_by_side
 
 ROOT = Path(__file__).resolve().parent
 AGENTS = {"Spiking-PPO": "Spiking_PPO", "PPO": "PPO"}  # TensorBoard name -> script
@@ -109,11 +108,9 @@ def train_runs(args: argparse.Namespace) -> list[Path]:
     ]
     # torch would start one thread per core in every run; the runs are the parallelism here.
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    pool = ThreadPoolExecutor(args.workers)
-    try:
-        results = list(pool.map(lambda c: subprocess.run(c, capture_output=True, text=True, env=env), commands))
-    finally:  # on Ctrl-C start no further run; those running got the signal too, and save their last.pt
-        pool.shutdown(cancel_futures=True)
+    results = list(
+        side_by_side(lambda c: subprocess.run(c, capture_output=True, text=True, env=env), commands, args.workers)
+    )
     run_dirs = []
     for command, result in zip(commands, results, strict=True):
         if result.returncode != 0:

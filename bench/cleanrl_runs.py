@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import cleanrl_scripts  # noqa: E402
 
 from machinery.cli import OneLineParser, UsageError, make_folder  # noqa: E402
+from machinery.run import side_by_side  # noqa: E402
 
 TASKS = ("Hopper-v5", "HalfCheetah-v5")
 
@@ -77,10 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     jobs = [(task, seed) for task in args.tasks for seed in range(args.from_seed, args.seeds + 1)]
     failed = 0
-    with ThreadPoolExecutor(args.workers) as pool:
-        for line in pool.map(lambda job: train(args, *job), jobs):
-            print(line, file=sys.stderr, flush=True)
-            failed += line.startswith("failed")
+    for line in side_by_side(lambda job: train(args, *job), jobs, args.workers):
+        print(line, file=sys.stderr, flush=True)
+        failed += line.startswith("failed")
     print(f"runs in {args.runs_dir}: reduce them with bench/episodic_return.py")
     return 1 if failed else 0
 

@@ -20,9 +20,9 @@ import fcntl
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ from machinery import stats  # noqa: E402
 from machinery.checkpoints import CheckpointError, read_checkpoint  # noqa: E402
 from machinery.cli import OneLineParser, UsageError, given_flags, hyperparameters, make_folder, parse_args  # noqa: E402
 from machinery.presets import with_preset  # noqa: E402
+from machinery.run import side_by_side  # noqa: E402
 from Spiking_PPO import SpikingArgs  # noqa: E402
 
 # CleanRL's published PPO returns (docs.cleanrl.dev, ppo.py and ppo_continuous_action.py: mean ± std
@@ -173,8 +174,7 @@ def train(args: argparse.Namespace) -> None:
         add_record(path, record)
         print(f"{task} {agent} seed {seed}: final eval return {record['final']:.1f} in {record['seconds']:.0f} s")
 
-    with ThreadPoolExecutor(args.workers) as pool:
-        list(pool.map(run, jobs))
+    list(side_by_side(run, jobs, args.workers))
 
 
 def share_of_ann(snn: float, ann: float) -> str:
@@ -291,6 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            "stopped by SIGINT; the same command resumes the stopped runs and skips the recorded ones", file=sys.stderr
+        )
+        return 128 + signal.SIGINT
     drawn = [r for r in runs if r["name"] == args.name]
     tasks = [t for t in args.tasks if any(r["task"] == t for r in drawn)]
     plot(drawn, tasks, args.out)

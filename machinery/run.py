@@ -3,8 +3,9 @@ and signals.
 
 `Agent` is what the two scripts tell the shared training loop about themselves. `Run` is made once
 per training session (new or resumed) and closed whatever happens; SIGINT and SIGTERM become a
-stop request that the training loop checks. It knows where a run's files go and how a run is told
-to stop, but nothing of how the agent learns.
+stop request that the training loop checks; `side_by_side` runs several at once and stops them
+together. It knows where a run's files go and how a run is told to stop, but nothing of how the
+agent learns.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,18 @@ class Agent:
     description: str  # what --help says the script is
     # Extra scalars for TensorBoard, computed on each rollout's observations after the update.
     diagnostics: Callable[[torch.nn.Module, torch.Tensor], dict[str, float]] | None = None
+
+
+def side_by_side(fn: Callable, jobs: list, workers: int):
+    """fn(job) for each job, `workers` at a time, yielded in order, for the tools that train several
+    runs (compare.py, bench/). A Ctrl-C stops the runs under way (the signal reaches them too, and
+    they keep their last.pt) and starts none of the others: the pool's pending jobs are cancelled,
+    where its shutdown on leaving would otherwise start every one of them."""
+    pool = ThreadPoolExecutor(workers)
+    try:
+        yield from pool.map(fn, jobs)
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def seed_everything(seed: int) -> None:
