@@ -15,6 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import PPO
 import Spiking_PPO
 from machinery.checkpoints import load_agent
+from machinery.run import side_by_side
 
 TINY = ["--max-steps", "256", "--eval-interval", "64", "--eval-episodes", "2", "--ppo-epochs", "2", "--quiet"]
 
@@ -189,3 +190,19 @@ def test_a_signal_inside_abandonable_work_stops_it_even_when_it_surfaces_as_anot
                 raise ValueError("a bug")
     finally:
         stop.restore()
+
+
+def test_side_by_side_yields_in_order_and_a_ctrl_c_starts_no_further_job():
+    assert list(side_by_side(lambda x: x * x, [3, 1, 2], workers=2)) == [9, 1, 4]
+    started = []
+
+    def job(x):
+        started.append(x)
+        if x == 0:
+            raise KeyboardInterrupt  # Ctrl-C, as the first run sees it
+        time.sleep(0.5)
+        return x
+
+    with pytest.raises(KeyboardInterrupt):
+        list(side_by_side(job, range(6), workers=1))
+    assert len(started) <= 2  # of 6: the pending ones were cancelled
