@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"stopped by SIGINT; the runs it stopped kept their last.pt under {args.runs_dir}", file=sys.stderr)
+        print("stopped by SIGINT; the runs it stopped kept their last.pt in --runs-dir", file=sys.stderr)
         return 128 + signal.SIGINT
     try:
         plot(curves, 0, args, f"{args.out}-steps")
