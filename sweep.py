@@ -80,9 +80,13 @@ def read_space(args: argparse.Namespace) -> dict[str, list[str]]:
         if path.suffix in (".yaml", ".yml"):
             import yaml
 
-            loaded = yaml.safe_load(text)
+            kind, parse, errors = "YAML", yaml.safe_load, yaml.YAMLError
         else:
-            loaded = json.loads(text)
+            kind, parse, errors = "JSON", json.loads, json.JSONDecodeError
+        try:
+            loaded = parse(text)
+        except errors as e:
+            raise UsageError(f"--space {path}: not valid {kind}: {cli.one_line(e)}") from None
         if not isinstance(loaded, dict):
             raise UsageError(f"--space {path}: expected a mapping of flag names to lists of values")
         space.update({str(k): [str(v) for v in (vs if isinstance(vs, list) else [vs])] for k, vs in loaded.items()})

@@ -67,6 +67,18 @@ def test_a_failing_trial_is_reported_and_the_others_finish(ray_head, tmp_path):
     assert rows['{"learning_rate": "1e-3"}']["final_return"] != "n/a"
 
 
+def test_a_space_file_that_does_not_parse_fails_in_one_line(tmp_path, monkeypatch, capsys):
+    import sweep as sweep_module
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "space.yaml").write_text("T: [4, 8\n")
+    (tmp_path / "space.json").write_text('{"T": [4,\n')
+    for name, kind in (("space.yaml", "YAML"), ("space.json", "JSON")):
+        assert sweep_module.main(["--space", name, "--storage-path", str(tmp_path)]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith(f"error: --space {name}: not valid {kind}: ")
+
+
 def test_a_storage_path_that_cannot_hold_the_sweep_fails_before_ray_starts(tmp_path, monkeypatch, capsys):
     import sweep as sweep_module
 
