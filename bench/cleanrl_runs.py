@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -77,9 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     jobs = [(task, seed) for task in args.tasks for seed in range(args.from_seed, args.seeds + 1)]
     failed = 0
-    for line in side_by_side(lambda job: train(args, *job), jobs, args.workers):
-        print(line, file=sys.stderr, flush=True)
-        failed += line.startswith("failed")
+    try:
+        for line in side_by_side(lambda job: train(args, *job), jobs, args.workers):
+            print(line, file=sys.stderr, flush=True)
+            failed += line.startswith("failed")
+    except KeyboardInterrupt:
+        print(f"stopped by SIGINT; the runs that finished are in {args.runs_dir}", file=sys.stderr)
+        return 128 + signal.SIGINT
     print(f"runs in {args.runs_dir}: reduce them with bench/episodic_return.py")
     return 1 if failed else 0
 

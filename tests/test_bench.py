@@ -347,6 +347,23 @@ def test_cleanrl_runs_train_each_task_and_seed_once_with_their_logs_in_the_runs_
     assert "failed: Hopper-v5 seed 3: seed 3 diverged" in capsys.readouterr().err
 
 
+def test_cleanrl_runs_end_a_ctrl_c_in_one_line_with_the_signals_status(tmp_path, monkeypatch, capsys):
+    import cleanrl_runs
+    import cleanrl_scripts
+
+    script = tmp_path / "checkout" / cleanrl_scripts.SCRIPTS["Hopper-v5"]
+    script.parent.mkdir(parents=True)
+    script.write_text("")
+
+    def interrupted(args, task, seed):
+        raise KeyboardInterrupt  # Ctrl-C, as a run's thread sees it
+
+    monkeypatch.setattr(cleanrl_runs, "train", interrupted)
+    argv = ["--cleanrl-dir", str(script.parents[1]), "--runs-dir", str(tmp_path / "runs"), "--tasks", "Hopper-v5"]
+    assert cleanrl_runs.main(argv) == 130
+    assert capsys.readouterr().err == f"stopped by SIGINT; the runs that finished are in {tmp_path / 'runs'}\n"
+
+
 def test_cleanrl_runs_refuse_bad_arguments_in_one_line_with_exit_2(tmp_path, capsys):
     import cleanrl_runs
 
