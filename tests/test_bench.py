@@ -43,6 +43,16 @@ def test_a_run_given_a_flag_its_agent_lacks_fails_alone_in_one_line(tmp_path, ca
     assert not (tmp_path / "r.json").exists()
 
 
+def test_a_ctrl_c_ends_reproduce_in_one_line_saying_the_same_command_resumes(tmp_path, monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reproduce, "train", interrupted)
+    assert reproduce.main(["--tasks", "CartPole-v1", "--json", str(tmp_path / "r.json")]) == 130
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == "stopped by SIGINT; the same command resumes the stopped runs and skips the recorded ones"
+
+
 def test_seeds_split_between_invocations_train_each_run_asked_for_once():
     args = reproduce.parse_cli(["--tasks", "Hopper-v5", "--agents", "Spiking-PPO", "--seeds", "3", "--from-seed", "2"])
     other = {"name": "other", "task": "Hopper-v5", "agent": "Spiking-PPO", "seed": 3}
