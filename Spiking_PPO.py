@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 
 import numpy as np
@@ -30,9 +31,9 @@ import torch.nn as nn
 from spikingjelly.activation_based import functional, neuron
 from torch.distributions import Normal
 
-from machinery import commands, cost, envs, fast_if, presets, run, session, speed
+from machinery import commands, cost, envs, presets, run, session, speed
 from machinery.cli import flag
-from machinery.fast_if import IFSpikeCount, IFSpikes, check_fast_path_applies, fast_path_mismatch, lif_readout_weights
+from machinery.fast_if import IFSpikeCount, IFSpikes, check_fast_path_applies, lif_readout_weights
 from machinery.run import Agent
 from machinery.speed import Adam, clip_grad_norm_, exit_now
 
@@ -491,26 +492,10 @@ def build_spiking_agent(num_inputs: int, num_actions: int, args: SpikingArgs) ->
     )  # fmt: skip
 
 
-@torch.no_grad()
-def spiking_diagnostics(model: ActorCritic, states: torch.Tensor) -> dict[str, float]:
-    """Each hidden spiking layer on the batch: its mean firing rate (the fraction of the T steps a
-    neuron fires), and the fraction of its neurons silent on the whole batch. The tags name the
-    branch, and the layer from the second on (actor_layer2, ...). The fast path's kernels step the
-    tutorial's IF layers; a network they do not compute (a changed `branch`) runs step by step."""
-    computed_fast = fast_path_mismatch(model, NonSpikingLIFNode) is None
-    hidden_spikes = fast_if.hidden_spikes if computed_fast else cost.hidden_spikes
-    scalars = {}
-    for name, branch in (("actor", model.actor), ("critic", model.critic)):
-        for layer, spikes in enumerate(hidden_spikes(branch, model.T, states), start=1):
-            rates, tag = spikes.mean(dim=0), name if layer == 1 else f"{name}_layer{layer}"
-            scalars[f"snn/firing_rate/{tag}"] = float(rates.mean())
-            scalars[f"snn/never_firing_fraction/{tag}"] = float((rates.amax(dim=0) == 0).float().mean())
-    return scalars
-
-
 AGENT = Agent(
-    "Spiking-PPO", "Spiking_PPO", SpikingArgs, build_spiking_agent, __doc__.split("\n\n")[0], spiking_diagnostics
-)
+    "Spiking-PPO", "Spiking_PPO", SpikingArgs, build_spiking_agent, __doc__.split("\n\n")[0],
+    diagnostics=partial(cost.firing_rates, readout_cls=NonSpikingLIFNode),  # TensorBoard's snn/ scalars
+)  # fmt: skip
 
 if __name__ == "__main__":
     exit_now(main(AGENT))

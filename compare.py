@@ -33,9 +33,8 @@ import numpy as np
 from machinery import stats
 from machinery.checkpoints import CheckpointError, read_checkpoint
 from machinery.cli import OneLineParser, UsageError, cli_flag, flags_for_each, given_flags, hyperparameters, make_folder
-from machinery.cli import parse_args as parse_training_args
 from machinery.envs import solved_return
-from machinery.presets import with_preset
+from machinery.presets import resolve
 from machinery.run import logged_scalars, side_by_side
 
 ROOT = Path(__file__).resolve().parent
@@ -93,7 +92,7 @@ def training_flags(args: argparse.Namespace) -> dict[str, list[str]]:
                 raise UsageError(f"{cli_flag(given)} after --: compare.py sets it for each run; {OWN_FLAGS[given]}")
             if given in cls.ACTION_FLAGS:
                 raise UsageError(f"{cli_flag(given)} after --: not a training flag")
-        with_preset(parse_training_args(cls, argv), given_flags(cls, argv))
+        resolve(cls, argv)
     return shares
 
 

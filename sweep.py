@@ -161,7 +161,7 @@ def as_args(trial: dict, runs_dir: str) -> Spiking_PPO.Args:
             argv.append(cli.cli_flag(name) if SWITCH[str(value).lower()] else f"--no-{cli.cli_flag(name)[2:]}")
         else:
             raise UsageError(f"{cli.cli_flag(name)} is a switch: give it as true or false, not {value!r}")
-    return presets.with_preset(cli.parse_args(agent.args_cls, argv), cli.given_flags(agent.args_cls, argv))
+    return presets.resolve(agent.args_cls, argv)
 
 
 def run_trial(config: dict) -> None:

@@ -35,8 +35,8 @@ import Spiking_PPO  # noqa: E402
 from compare import common_grid, read_curves  # noqa: E402
 from machinery import stats  # noqa: E402
 from machinery.checkpoints import CheckpointError, read_checkpoint  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, given_flags, hyperparameters, make_folder, parse_args  # noqa: E402
-from machinery.presets import with_preset  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, hyperparameters, make_folder  # noqa: E402
+from machinery.presets import resolve  # noqa: E402
 from machinery.run import side_by_side  # noqa: E402
 from Spiking_PPO import SpikingArgs  # noqa: E402
 
@@ -86,7 +86,7 @@ def resolved_args(task: str, flags: list[str], args_cls: type = SpikingArgs):
     """The arguments a run of `task` with these flags trains with, its preset resolved as the scripts
     do, the flags parsed as `args_cls`'s (the agent's); a UsageError names a flag it lacks."""
     argv = ["--env-id", task, *flags]
-    return with_preset(parse_args(args_cls, argv), given_flags(args_cls, argv))
+    return resolve(args_cls, argv)
 
 
 def num_envs(task: str, flags: list[str], args_cls: type = SpikingArgs) -> int:
@@ -133,7 +133,7 @@ def earlier_run(args: argparse.Namespace, agent: str, cmd: list[str]) -> tuple[P
     """The run directory in --runs-dir that an earlier call started for this command (its last.pt holds
     the same arguments: task, seed, budget, every flag), and the step it reached; None if there is none."""
     cls, argv = AGENTS[agent].args_cls, cmd[2:]
-    wanted = hyperparameters(with_preset(parse_args(cls, argv), given_flags(cls, argv)))
+    wanted = hyperparameters(resolve(cls, argv))
     wanted.pop("runs_dir")  # the directory is where it was found, however it was spelt
     pattern = f"{wanted['env_id']}__{AGENTS[agent].script}__{wanted['seed']}__*"
     for run_dir in sorted(Path(args.runs_dir).glob(pattern), reverse=True):  # the latest first

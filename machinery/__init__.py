@@ -15,7 +15,8 @@ needs around it, one concern per module:
 - `replay`: `--eval-only`, `--render` and `--capture-video`: a checkpoint played again;
 - `resources`: what a run will allocate, checked before anything is;
 - `stats`: results over seeds (standard deviation, how many seeds, when an interval means something);
-- `cost`: operations, spikes and energy per decision (SpikingJelly's op_counter);
+- `cost`: operations, spikes and energy per decision (SpikingJelly's op_counter), and the firing
+  rates logged at each update;
 - `nir_export`: the spiking actor as a NIR graph;
 - `speed`: measured speed settings (Adam without torch.optim's import cost, the allocator).
 

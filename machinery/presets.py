@@ -20,7 +20,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from machinery.cli import apply_preset
+from machinery.cli import apply_preset, given_flags, parse_args
 from machinery.envs import env_spec
 
 _CLEANRL = dict(
@@ -49,3 +49,9 @@ def with_preset(args: Any, given: set[str]) -> Any:
     """args with the values of --preset for its env's kind of action space, where no flag was given."""
     kind = "Discrete" if isinstance(env_spec(args.env_id).action_space, gym.spaces.Discrete) else "Box"
     return apply_preset(args, PRESETS[args.preset][kind], given)
+
+
+def resolve(args_cls: type, argv: list[str]) -> Any:
+    """argv parsed as `args_cls` with its --preset applied: what a script trains with (the tools that
+    start runs check their flags with it before they start any)."""
+    return with_preset(parse_args(args_cls, argv), given_flags(args_cls, argv))

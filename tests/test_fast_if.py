@@ -13,7 +13,7 @@ from machinery import fast_if
 from machinery.cli import apply_preset
 from machinery.presets import PRESETS
 from machinery.speed import Adam
-from Spiking_PPO import ActorCritic, NonSpikingLIFNode, SpikingArgs, ppo_update, spiking_diagnostics
+from Spiking_PPO import AGENT, ActorCritic, NonSpikingLIFNode, SpikingArgs, ppo_update
 
 
 def firing_regimes(spikes_per_step):
@@ -173,7 +173,7 @@ def test_the_fast_path_refuses_a_network_it_does_not_compute_and_the_reference_p
     assert message in str(refused.value) and "--snn-impl reference" in str(refused.value)
     dist, value = model(torch.randn(5, 6))  # step by step, as the modules define it
     assert dist.loc.shape == (5, 3) and value.shape == (5, 1) and torch.isfinite(dist.loc).all()
-    scalars = spiking_diagnostics(model, torch.randn(5, 6))  # stepped as defined, not by the IF kernels
+    scalars = AGENT.diagnostics(model, torch.randn(5, 6))  # stepped as defined, not by the IF kernels
     tags = {f"snn/{kind}/{name}" for kind in ("firing_rate", "never_firing_fraction") for name in ("actor", "critic")}
     assert scalars.keys() == tags and all(0 <= value <= 1 for value in scalars.values())
 
@@ -182,7 +182,7 @@ def test_the_fast_path_refuses_a_network_it_does_not_compute_and_the_reference_p
 def test_the_tutorials_network_and_its_variants_by_flag_are_the_fast_paths(hidden_layers, soft_reset):
     model = ActorCritic(6, 3, 24, hidden_layers=hidden_layers, readout_tau=16.0, soft_reset=soft_reset)
     assert fast_if.fast_path_mismatch(model, NonSpikingLIFNode) is None
-    assert spiking_diagnostics(model, torch.randn(5, 6))  # firing rates of every IF layer
+    assert AGENT.diagnostics(model, torch.randn(5, 6))  # firing rates of every IF layer
 
 
 def test_a_branch_built_of_other_neurons_is_refused_when_the_model_is_built(monkeypatch):

@@ -55,7 +55,7 @@ def test_firing_rates_count_the_spikes_of_the_hidden_layer():
         model.actor[0].bias.copy_(torch.tensor([0.0, 0.3, 0.5, 1.0, 2.0, -1.0, 0.26, 0.99]))
     # over 4 steps: 0 and -1 never fire, 0.3 and 0.26 fire at step 4, 0.5 at steps 2 and 4,
     # 0.99 at step 2 (0.99 + 0.99 >= 1) and 4, 1.0 and 2.0 at every step
-    scalars_ = Spiking_PPO.spiking_diagnostics(model, torch.zeros(3, 4))
+    scalars_ = Spiking_PPO.AGENT.diagnostics(model, torch.zeros(3, 4))
     assert scalars_["snn/never_firing_fraction/actor"] == pytest.approx(2 / 8)
     assert scalars_["snn/firing_rate/actor"] == pytest.approx(3.5 / 8)
 
@@ -68,7 +68,7 @@ def test_firing_rates_are_reported_for_every_hidden_layer():
         model.actor[0].bias.copy_(torch.tensor([1.0, 0.5]))  # layer 1 fires at steps 1-4, and at 2 and 4
         model.actor[2].weight.copy_(torch.tensor([[0.5, 0.0], [0.0, 0.4]]))
     # layer 2 sees 0.5 at every step (fires at 2 and 4), and 0.4 at steps 2 and 4 only (0.8 < 1: never)
-    scalars_ = Spiking_PPO.spiking_diagnostics(model, torch.zeros(3, 4))
+    scalars_ = Spiking_PPO.AGENT.diagnostics(model, torch.zeros(3, 4))
     assert scalars_["snn/firing_rate/actor"] == pytest.approx(0.75)
     assert scalars_["snn/firing_rate/actor_layer2"] == pytest.approx(0.25)
     assert scalars_["snn/never_firing_fraction/actor_layer2"] == pytest.approx(0.5)
@@ -83,7 +83,7 @@ def test_firing_rates_of_a_changed_network_count_its_own_neurons_spikes():
         model.actor[0].bias.copy_(torch.tensor([0.0, 1.0, 2.0, 4.0, -1.0, 1.5, 3.0, 1.9]))
     # v <- v + (h - v) / 2 over 4 steps: 0, 1.0 (0.5, 0.75, 0.875, 0.9375) and -1 never fire; 2, 4 and 3
     # fire at every step; 1.5 (0.75, 1.125) and 1.9 (0.95, 1.425) at steps 2 and 4: 16 spikes of 32
-    scalars_ = Spiking_PPO.spiking_diagnostics(model, torch.zeros(3, 4))
+    scalars_ = Spiking_PPO.AGENT.diagnostics(model, torch.zeros(3, 4))
     assert scalars_["snn/firing_rate/actor"] == pytest.approx(16 / 32)
     assert scalars_["snn/never_firing_fraction/actor"] == pytest.approx(3 / 8)
     assert {"snn/firing_rate/critic", "snn/never_firing_fraction/critic"} <= scalars_.keys()
