@@ -3,11 +3,11 @@
 Trains both scripts over K seeds (in parallel, up to the number of cores), with the training flags
 given after `--` (a flag only the SNN has goes to it alone), and compares those runs; or, with
 --read-only, compares the runs already in a runs directory that --select picks. Runs of
-one agent are averaged only if they share their env, length and every hyperparameter but the seed;
-otherwise the tool refuses and names the flags that differ. It draws the evaluation-return curves
-of each agent (mean over seeds, shaded: a 95% bootstrap interval of the mean with 5 or more seeds,
-the range of the runs with fewer) against rollout steps and against training seconds, and writes a
-table per agent: final mean return, rollout steps and training seconds to reach the target return,
+one agent are averaged only if they share their env, length and every hyperparameter but the seed,
+one run per seed; otherwise the tool refuses and names the flags that differ, or the runs of one
+seed. It draws the evaluation-return curves of each agent (mean over seeds, shaded: a 95% bootstrap
+interval of the mean with 5 or more seeds, the range of the runs with fewer) against rollout steps
+and against training seconds, and writes a table per agent: final mean return, rollout steps and training seconds to reach the target return,
 and training seconds per 1e4 rollout steps (mean ± sample standard deviation over seeds).
 
     python compare.py --seeds 5 --max-steps 30000                 # train 5 seeds of each agent, compare them
@@ -49,9 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs-dir", default="runs", help="where runs are written and read")
     parser.add_argument("--env-id", default="CartPole-v0", help="env to train on and compare")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds per agent (1, 2, ..., K)")
-    parser.add_argument("--max-steps", type=int, default=100_000, help="rollout steps per run")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="training runs at once")
+    parser.add_argument("--seeds", type=int, help="seeds per agent (1, 2, ..., K; default 5)")
+    parser.add_argument("--max-steps", type=int, help="rollout steps per run (default 100000)")
+    parser.add_argument("--workers", type=int, help="training runs at once (default: the number of cores)")
     parser.add_argument("--read-only", action="store_true", help="train nothing; compare runs in --runs-dir")
     parser.add_argument(
         "--select", nargs="*", default=[], metavar="FLAG=VALUE", help="with --read-only: only runs made with these"
@@ -67,6 +67,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "flags", nargs="*", help="after --: training flags for both scripts (one only the SNN has goes to it alone)"
     )
     args = parser.parse_args(argv)
+    training = {"seeds": 5, "max_steps": 100_000, "workers": os.cpu_count() or 1}
+    if args.read_only and (given := [cli_flag(k) for k in training if getattr(args, k) is not None]):
+        parser.error(f"{', '.join(given)} with --read-only: it trains nothing; pick runs with --select")
+    for name, default in training.items():
+        setattr(args, name, default if getattr(args, name) is None else getattr(args, name))
     for name in ("seeds", "max_steps", "workers", "bootstrap"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
@@ -156,13 +161,15 @@ def agent_args_class(agent: str) -> type:
 
 
 def check_comparable(run_dirs: list[Path]) -> None:
-    """Refuse to average runs that differ in anything but the seed (and flags that do not change results)."""
-    configs = {}
+    """Refuse to average runs that differ in anything but the seed (and flags that do not change results),
+    or two runs of one seed: the same run twice would count as two seeds and narrow the spread."""
+    configs, seeds = {}, {}
     for run_dir in run_dirs:
         run_args = run_arguments(run_dir) or {}
         configs.setdefault(agent_of(run_dir), []).append(
             {k: v for k, v in run_args.items() if k not in SAME_RESULT_FLAGS}
         )
+        seeds.setdefault((agent_of(run_dir), run_args.get("seed")), []).append(run_dir)
     shared_keys = set.intersection(*(set(c) for runs in configs.values() for c in runs)) if configs else set()
     differing = []
     for key in sorted(shared_keys):  # within an agent, and between the agents (except the SNN's own flags)
@@ -178,6 +185,13 @@ def check_comparable(run_dirs: list[Path]) -> None:
         raise UsageError(
             f"the runs differ in {'; '.join(differing)}: pick comparable ones with --read-only --select FLAG=VALUE"
         )
+    for (agent, seed), same_seed in seeds.items():
+        if len(same_seed) > 1:
+            names = ", ".join(d.name for d in same_seed)
+            raise UsageError(
+                f"{len(same_seed)} runs of {agent} with --seed {seed} ({names}): a seed counts once; "
+                "move all but one out of --runs-dir"
+            )
 
 
 COST_TAGS = ("cost/actor_synops_per_decision", "cost/actor_energy_pj_per_decision")

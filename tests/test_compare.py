@@ -75,6 +75,26 @@ def test_read_only_refuses_to_average_runs_of_different_configurations_and_selec
     assert "| PPO | 1 |" in picked.stdout
 
 
+def test_read_only_refuses_two_runs_of_one_seed_which_would_count_as_two_seeds(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    for _ in range(2):  # the same command twice: two runs of seed 1, the second in a -1 folder if in one second
+        assert run_script("PPO.py", "--max-steps", "128", "--runs-dir", str(runs), "--quiet").returncode == 0
+    first, second = sorted(d.name for d in runs.iterdir())
+    assert compare_tool.main(["--read-only", "--runs-dir", str(runs), "--out", str(tmp_path / "c")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        f"error: 2 runs of PPO with --seed 1 ({first}, {second}): a seed counts once; "
+        "move all but one out of --runs-dir"
+    )
+    assert not (tmp_path / "c.md").exists()
+
+
+@pytest.mark.parametrize("flag", [["--seeds", "3"], ["--max-steps", "512"], ["--workers", "1"]])
+def test_read_only_refuses_the_flags_of_training_which_it_would_ignore(flag, tmp_path, capsys):
+    assert compare_tool.main(["--read-only", "--runs-dir", str(tmp_path), *flag]) == 2
+    assert f"error: {flag[0]} with --read-only: it trains nothing" in capsys.readouterr().err
+
+
 def test_read_only_counts_a_flag_a_run_predates_at_its_default(tmp_path):
     runs = tmp_path / "runs"
     for seed in ("1", "2"):
