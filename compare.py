@@ -7,8 +7,9 @@ one agent are averaged only if they share their env, length and every hyperparam
 one run per seed; otherwise the tool refuses and names the flags that differ, or the runs of one
 seed. It draws the evaluation-return curves of each agent (mean over seeds, shaded: a 95% bootstrap
 interval of the mean with 5 or more seeds, the range of the runs with fewer) against rollout steps
-and against training seconds, and writes a table per agent: final mean return, rollout steps and training seconds to reach the target return,
-and training seconds per 1e4 rollout steps (mean ± sample standard deviation over seeds).
+and against training seconds, and writes a table per agent: final mean return, rollout steps and
+training seconds to reach the target return, and training seconds per 1e4 rollout steps (mean ±
+sample standard deviation over seeds).
 
     python compare.py --seeds 5 --max-steps 30000                 # train 5 seeds of each agent, compare them
     python compare.py --env-id Pendulum-v1 --seeds 5 --max-steps 500000 --target -200 -- --preset cleanrl-bootstrap \
