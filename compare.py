@@ -55,7 +55,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, help="training runs at once (default: the number of cores)")
     parser.add_argument("--read-only", action="store_true", help="train nothing; compare runs in --runs-dir")
     parser.add_argument(
-        "--select", nargs="*", default=[], metavar="FLAG=VALUE", help="with --read-only: only runs made with these"
+        "--select",
+        nargs="*",
+        action="extend",
+        default=[],
+        metavar="FLAG=VALUE",
+        help="with --read-only: only runs made with these",
     )
     parser.add_argument(
         "--target",
@@ -83,6 +88,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for item in args.select:
         if "=" not in item:
             parser.error(f"--select {item!r}: expected FLAG=VALUE")
+    pairs = [item.split("=", 1) for item in args.select]
+    for name in dict.fromkeys(name for name, _ in pairs):
+        if len(values := [value for flag, value in pairs if flag == name]) > 1:
+            parser.error(f"--select gives {name} twice ({', '.join(values)}): a run has one value")
     return args
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 import PPO
 import Spiking_PPO
-from machinery import cli, envs, presets, stats
+from machinery import cli, envs, presets, run, stats
 from machinery.cli import OneLineParser, UsageError
 
 AGENTS = {"snn": Spiking_PPO.AGENT, "ann": PPO.AGENT}
@@ -40,17 +40,22 @@ ROOT = Path(__file__).resolve().parent
 SHIPPING_EXCLUDES = [".venv/", ".git/", "runs/", "sweeps/", "docs/", "bench/", "tests/", "*.png", "*.svg"]
 SWITCH = {"true": True, "1": True, "false": False, "0": False}
 FIXED = ("seed", "runs_dir", "quiet", "resume", "eval_only", "render", "capture_video", "device")
+OWN = {"max_steps": "--max-steps"}  # sweep.py's own flag for every trial, not the space's
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--grid", nargs="*", default=[], metavar="FLAG=V1,V2", help="values to try for a flag")
+    parser.add_argument(
+        "--grid", nargs="*", action="extend", default=[], metavar="FLAG=V1,V2", help="values to try for a flag"
+    )
     parser.add_argument("--space", help="a YAML or JSON file mapping flag names to lists of values")
     parser.add_argument("--random", type=int, help="draw this many configurations at random instead of the grid")
     parser.add_argument("--agents", default="snn,ann", help="comma-separated: snn, ann")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per configuration (1..K)")
     parser.add_argument("--max-steps", type=int, default=20_000, help="rollout steps per trial")
-    parser.add_argument("--set", nargs="*", default=[], metavar="FLAG=V", help="fixed flags for every trial")
+    parser.add_argument(
+        "--set", nargs="*", action="extend", default=[], metavar="FLAG=V", help="fixed flags for every trial"
+    )
     parser.add_argument("--asha", action="store_true", help="stop unpromising trials early (ASHA on the eval mean)")
     parser.add_argument(
         "--target",
@@ -94,7 +99,10 @@ def read_space(args: argparse.Namespace) -> dict[str, list[str]]:
         name, sep, values = item.partition("=")
         if not sep or not values:
             raise UsageError(f"--grid {item!r}: expected FLAG=V1,V2,...")
-        space[name.replace("-", "_")] = [v for v in values.split(",") if v]
+        name = name.replace("-", "_")
+        if name in space:  # the later would silently replace the earlier
+            raise UsageError(f"{cli.cli_flag(name)} is in the search space twice: give all its values at once")
+        space[name] = [v for v in values.split(",") if v]
     return space
 
 
@@ -113,8 +121,12 @@ def trial_configs(args: argparse.Namespace) -> list[dict]:
             raise UsageError(f"empty list of values for {name}")
     known = {f.name for agent in agents for f in dataclasses.fields(AGENTS[agent].args_cls)}
     for name in [*space, *fixed]:
+        if name in OWN:
+            raise UsageError(f"{cli.cli_flag(name)} is the same for every trial: give it as sweep.py's {OWN[name]}")
         if name not in known or name in FIXED:
             raise UsageError(f"unknown or fixed flag {cli.cli_flag(name)} in the search space")
+    if both := sorted(set(space) & set(fixed)):
+        raise UsageError(f"{cli.cli_flag(both[0])} is both searched and fixed by --set: give it one way")
 
     rng = np.random.default_rng(0)
     names = list(space)
@@ -296,10 +308,13 @@ def main(argv: list[str] | None = None) -> int:
         trials = trial_configs(args)
         args.target = sweep_target(args, trials)
         storage = Path(args.storage_path).resolve()
-        cli.make_folder(storage / args.name, f"--storage-path {args.storage_path}")  # before Ray starts
+        # before Ray starts; an earlier sweep of the same name keeps its folder, and this one gets name-1
+        out = run.new_folder(storage / args.name, f"--storage-path {args.storage_path}")
+        args.name = str(Path(args.name).with_name(out.name))
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    print(f"{len(trials)} trials, written to {out}", flush=True)
     send_token_if_there_is_one(args)
     try:
         import ray
@@ -324,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         trainable,
         param_space={
             "trial": tune.grid_search([{**t, "target": args.target} for t in trials]),
-            "storage": str(storage / args.name),
+            "storage": str(out),
         },
         tune_config=tune.TuneConfig(metric="eval_mean", mode="max", scheduler=scheduler),
         run_config=tune.RunConfig(name=args.name, storage_path=str(storage), verbose=0),
@@ -343,10 +358,9 @@ def main(argv: list[str] | None = None) -> int:
             "firing_rate": metrics.get("firing_rate", math.nan),
         }
     ray.shutdown()
-    for stray in (storage / args.name).rglob("*.tmp"):  # the checkpoint write of a trial stopped mid-way
+    for stray in out.rglob("*.tmp"):  # the checkpoint write of a trial stopped mid-way
         stray.unlink()
     results = [by_trial[json.dumps([t["agent"], t["seed"], t["config"]], sort_keys=True)] for t in trials]
-    out = storage / args.name
     print(summarize(trials, results, out, args.target))
     print(f"written: {out}/summary.md, {out}/summary.csv; tensorboard --logdir {out}")
     return 0

@@ -68,18 +68,23 @@ def eval_seed(seed: int, step: int) -> int:
 
 def create_run_dir(runs_dir: str, env_id: str, script: str, seed: int) -> Path:
     """runs/<env-id>__<script>__<seed>__<unix-time>, made unique if another run took the name."""
-    base = Path(runs_dir) / f"{env_id}__{script}__{seed}__{int(time.time())}"
+    return new_folder(Path(runs_dir) / f"{env_id}__{script}__{seed}__{int(time.time())}", f"--runs-dir {runs_dir}")
+
+
+def new_folder(base: Path, flag: str) -> Path:
+    """`base` created, or base-1, base-2, ... where it exists: a folder no earlier run or sweep wrote,
+    claimed by creating it (two processes never get the same one). `flag` names it in errors."""
     for i in range(1000):
         path = base if i == 0 else base.with_name(f"{base.name}-{i}")
         try:
             path.mkdir(parents=True)
             return path
         except FileExistsError:
-            if not Path(runs_dir).is_dir():
-                raise UsageError(f"--runs-dir {runs_dir}: not a directory") from None
+            if not base.parent.is_dir():
+                raise UsageError(f"{flag}: {base.parent} is not a directory") from None
         except OSError as e:
-            raise UsageError(f"--runs-dir {runs_dir}: cannot create {path} ({e.strerror})") from None
-    raise UsageError(f"--runs-dir {runs_dir}: could not create a run directory next to {base}")
+            raise UsageError(f"{flag}: cannot create {path} ({e.strerror})") from None
+    raise UsageError(f"{flag}: could not create a folder next to {base}")
 
 
 def resolve_device(name: str) -> torch.device:

@@ -73,6 +73,9 @@ def test_read_only_refuses_to_average_runs_of_different_configurations_and_selec
     picked = compare("--read-only", "--runs-dir", str(runs), "--select", "max_steps=384", "--out", "c", cwd=tmp_path)
     assert picked.returncode == 0, picked.stderr
     assert "| PPO | 1 |" in picked.stdout
+    both = ["--select", "max_steps=384", "--select", "seed=1"]  # given twice: both apply
+    picked = compare("--read-only", "--runs-dir", str(runs), *both, "--out", "c", cwd=tmp_path)
+    assert picked.returncode == 0 and "| PPO | 1 |" in picked.stdout, picked.stderr
 
 
 def test_read_only_refuses_two_runs_of_one_seed_which_would_count_as_two_seeds(tmp_path, capsys):
@@ -185,6 +188,12 @@ def test_an_env_with_no_reward_threshold_asks_for_a_target(tmp_path, capsys):
     assert compare_tool.main(["--env-id", "Pendulum-v1", "--seeds", "1", "--runs-dir", str(tmp_path / "runs")]) == 2
     assert "'Pendulum-v1' has no reward threshold in gymnasium's registry: give --target" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_select_refuses_two_values_of_one_flag(tmp_path, capsys):
+    argv = ["--read-only", "--runs-dir", str(tmp_path), "--select", "T=4", "--select", "T=8"]
+    assert compare_tool.main(argv) == 2
+    assert "error: --select gives T twice (4, 8): a run has one value" in capsys.readouterr().err
 
 
 def test_read_only_refuses_training_flags(tmp_path, capsys):

@@ -32,17 +32,22 @@ TINY = ["--seeds", "1", "--max-steps", "128", "--set", "eval_interval=64", "ppo_
 @needs_ray
 def test_a_two_trial_sweep_writes_a_run_per_trial_and_the_summary(tmp_path):
     argv = ["--grid", "T=4,8", "--agents", "snn", *TINY, "--max-steps", "256"]  # an update before the last eval
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "summary.md").write_text("an earlier sweep's")
     result = sweep(*argv, "--storage-path", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "sweep" / "summary.md").read_text() == "an earlier sweep's"  # this one went to sweep-1
+    assert result.stdout.startswith(f"2 trials, written to {tmp_path / 'sweep-1'}\n")
     runs = sorted(tmp_path.rglob("CartPole-v0__Spiking_PPO__1__*"))
     assert len(runs) == 2 and all(list(run.glob("events.out.tfevents.*")) for run in runs)
-    rows = list(csv.DictReader(open(tmp_path / "sweep" / "summary.csv")))
+    assert all(run.is_relative_to(tmp_path / "sweep-1") for run in runs)
+    rows = list(csv.DictReader(open(tmp_path / "sweep-1" / "summary.csv")))
     assert [(r["agent"], r["config"], r["failed"]) for r in rows] == [
         ("snn", '{"T": "4"}', "0"),
         ("snn", '{"T": "8"}', "0"),
     ]
     assert all(r["final_return"] != "n/a" and r["firing_rate"] != "n/a" for r in rows)
-    assert "Best configuration: snn" in (tmp_path / "sweep" / "summary.md").read_text()
+    assert "Best configuration: snn" in (tmp_path / "sweep-1" / "summary.md").read_text()
     compare = subprocess.run(
         [sys.executable, str(ROOT / "compare.py"), "--read-only", "--runs-dir", str(tmp_path), "--select", "T=4"]
         + ["--out", "c"],
@@ -102,6 +107,10 @@ def test_a_storage_path_that_cannot_hold_the_sweep_fails_before_ray_starts(tmp_p
         (["--grid", "T=4", "--set", "env_id=Pendulum-v1"], "'Pendulum-v1' has no reward threshold"),
         (["--grid", "env_id=CartPole-v0,CartPole-v1"], "the trials run CartPole-v0, CartPole-v1: give --target"),
         (["--grid", "T=4", "--target", "inf"], "--target must be a finite return, got inf"),
+        (["--grid", "T=4,8", "--grid", "T=16"], "--T is in the search space twice: give all its values at once"),
+        (["--grid", "hidden_size=8,16", "--set", "hidden_size=4"], "--hidden-size is both searched and fixed"),
+        (["--grid", "max_steps=100,200"], "--max-steps is the same for every trial: give it as sweep.py's"),
+        (["--set", "max_steps=100"], "--max-steps is the same for every trial: give it as sweep.py's"),
     ],
 )
 def test_a_bad_search_space_fails_before_ray_starts(argv, message, tmp_path, monkeypatch, capsys):
@@ -293,3 +302,13 @@ def test_without_a_search_space_every_trial_runs_the_set_flags_one_per_seed():
         resolved = sweep_module.as_args(trial, "unused")
         assert (resolved.env_id, resolved.hidden_size, resolved.seed) == ("Hopper-v5", 64, trial["seed"])
     assert sweep_module.sweep_target(args, trials) == 3800.0  # Hopper's reward threshold in gymnasium's registry
+
+
+def test_grid_and_set_given_more_than_once_add_up():
+    import sweep as sweep_module
+
+    argv = ["--agents", "snn", "--seeds", "1", "--grid", "T=4,8", "--set", "ppo_epochs=2", "--grid", "hidden_size=8"]
+    trials = sweep_module.trial_configs(sweep_module.parse_args([*argv, "--set", "gamma=0.9"]))
+    assert [t["config"] for t in trials] == [{"T": "4", "hidden_size": "8"}, {"T": "8", "hidden_size": "8"}]
+    resolved = sweep_module.as_args(trials[1], "unused")
+    assert (resolved.T, resolved.hidden_size, resolved.ppo_epochs, resolved.gamma) == (8, 8, 2, 0.9)
