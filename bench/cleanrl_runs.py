@@ -46,6 +46,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="training runs at once")
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "bench" / "runs-cleanrl", help="the runs' directories")
     args = parser.parse_args(argv)
+    args.tasks = list(dict.fromkeys(args.tasks))  # a task named twice is trained once
     if args.seeds <= 0 or args.workers <= 0:
         parser.error("--seeds and --workers must be positive")
     if not 1 <= args.from_seed <= args.seeds:

@@ -71,6 +71,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default=str(ROOT / "bench" / "reproduce"), help="with --plot: output prefix")
     parser.add_argument("flags", nargs="*", help="after --: flags for both scripts (default: --preset cleanrl)")
     args = parser.parse_args(argv)
+    args.tasks, args.agents = list(dict.fromkeys(args.tasks)), list(dict.fromkeys(args.agents))  # a run once
     if args.seeds <= 0 or args.workers <= 0:
         parser.error("--seeds and --workers must be positive")
     if not 1 <= args.from_seed <= args.seeds:

@@ -61,6 +61,8 @@ def test_seeds_split_between_invocations_train_each_run_asked_for_once():
     assert reproduce.jobs_to_run(args, [other, done]) == [("Hopper-v5", "Spiking-PPO", 3)]
     with pytest.raises(reproduce.UsageError, match="--from-seed must be in 1..--seeds"):
         reproduce.parse_cli(["--seeds", "3", "--from-seed", "4"])
+    twice = reproduce.parse_cli(["--tasks", "Hopper-v5", "Hopper-v5", "--agents", "PPO", "PPO", "--seeds", "1"])
+    assert reproduce.jobs_to_run(twice, []) == [("Hopper-v5", "PPO", 1)]  # a task or agent named twice: one run
 
 
 def add(args):
