@@ -23,11 +23,12 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
 from machinery.cli import cli_flag, hyperparameters
-from machinery.envs import obs_statistics
+from machinery.envs import Normalization, make_normalized, obs_statistics, running_mean_std
 
 FORMAT = 2  # 1: the pickled objects of earlier versions, refused
 BEST_KEYS = ("format", "agent", "env_id", "obs_dim", "num_actions", "args", "model", "step", "eval_mean")
@@ -234,6 +235,18 @@ def load_agent(path: str | Path, agent, resume: bool = False) -> tuple[torch.nn.
     except RuntimeError:
         raise CheckpointError(f"{path}: its weights do not fit the network of its own arguments") from None
     return model, ckpt
+
+
+def agent_env(ckpt: dict, **make_kwargs) -> gym.Env:
+    """An env of the checkpoint's task that gives the observations its network was trained on: made
+    with --norm-obs, normalized and clipped with the statistics saved with it, held fixed.
+    `make_kwargs` go to gym.make (render_mode="human", say)."""
+    args = ckpt["args"]
+    norm = Normalization(args["obs_clip"] if args.get("norm_obs") else None, None, args["gamma"])
+    env = make_normalized(ckpt["env_id"], norm, frozen=True, **make_kwargs)
+    if norm.obs_clip is not None:
+        env.set_wrapper_attr("obs_rms", running_mean_std(from_data(ckpt["obs_statistics"])))
+    return env
 
 
 def check_flags_match(path: str | Path, ckpt: dict, args, given: set[str], may_change: tuple[str, ...]) -> None:

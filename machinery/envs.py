@@ -206,9 +206,14 @@ def obs_statistics(vector_env: gym.vector.VectorEnv) -> dict[str, Any]:
 
 def use_obs_statistics(vector_env: gym.vector.VectorEnv, statistics: dict[str, Any]) -> None:
     """Give every env of `vector_env` (made with frozen normalization) these observation statistics."""
+    vector_env.set_attr("obs_rms", running_mean_std(statistics))
+
+
+def running_mean_std(statistics: dict[str, Any]) -> gym.wrappers.utils.RunningMeanStd:
+    """`obs_statistics`'s data as the object gymnasium's NormalizeObservation keeps them in."""
     rms = gym.wrappers.utils.RunningMeanStd(shape=np.shape(statistics["mean"]))
     rms.mean, rms.var, rms.count = np.array(statistics["mean"]), np.array(statistics["var"]), statistics["count"]
-    vector_env.set_attr("obs_rms", rms)
+    return rms
 
 
 def record_video_env(env_id: str, norm: Normalization, folder: str, name: str) -> gym.Env:

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 from helpers import ROOT, run_script, scalars, short_run
@@ -14,7 +16,7 @@ from spikingjelly.activation_based import neuron
 import PPO
 import Spiking_PPO
 from machinery import envs
-from machinery.checkpoints import from_data, load_agent
+from machinery.checkpoints import agent_env, from_data, load_agent
 from machinery.run import eval_seed
 
 UPDATE_TAGS = [
@@ -255,6 +257,43 @@ def test_a_checkpoint_replays_with_the_observation_statistics_it_was_trained_wit
     assert replayed == pytest.approx(evaluate_with(statistics), rel=1e-6)
     other = {"mean": statistics["mean"] + 1.0, "var": statistics["var"] * 4, "count": statistics["count"]}
     assert replayed != pytest.approx(evaluate_with(other), rel=1e-3)
+
+
+def test_agent_env_gives_a_loaded_network_the_observations_it_was_trained_on(runs_dir):
+    """README, "Loading a checkpoint": normalized and clipped by the saved statistics, held fixed,
+    as gymnasium's NormalizeObservation computes it (epsilon 1e-8); the env's own without --norm-obs."""
+    for flags in (["--norm-obs", "--obs-clip", "0.5"], []):
+        argv = ["--env-id", "Pendulum-v1", *flags, "--max-steps", "256", "--eval-interval", "256"]
+        result = run_script("PPO.py", *argv, "--runs-dir", str(runs_dir / str(len(flags))))
+        assert result.returncode == 0, result.stderr
+        (run_dir,) = (runs_dir / str(len(flags))).iterdir()
+        _, ckpt = load_agent(run_dir / "best.pt", PPO.AGENT)
+        env, raw = agent_env(ckpt), gym.make("Pendulum-v1")
+        obs, raw_obs = env.reset(seed=3)[0], raw.reset(seed=3)[0]
+        clipped = 0
+        for _ in range(50):
+            expected = raw_obs
+            if flags:
+                stats = from_data(ckpt["obs_statistics"])
+                expected = (raw_obs - stats["mean"]) / np.sqrt(stats["var"] + 1e-8)
+                clipped += np.abs(expected).max() > 0.5
+                expected = np.clip(expected, -0.5, 0.5)
+            np.testing.assert_allclose(obs, expected, rtol=1e-6, atol=1e-7)
+            obs, raw_obs = env.step([0.5])[0], raw.step([0.5])[0]
+        assert (clipped > 0) == bool(flags)  # the clip at --obs-clip was seen to apply
+
+
+def test_the_readmes_loading_example_runs_on_a_normalized_continuous_checkpoint(runs_dir):
+    argv = ["--env-id", "Pendulum-v1", "--norm-obs", "--max-steps", "128", "--eval-interval", "128"]
+    assert run_script("Spiking_PPO.py", *argv, "--runs-dir", str(runs_dir)).returncode == 0
+    (run_dir,) = runs_dir.iterdir()
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("## Loading a checkpoint", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace = {}
+    exec(example.replace("runs/CartPole-v0__Spiking_PPO__1__1795480000/best.pt", str(run_dir / "best.pt")), namespace)
+    assert namespace["ckpt"]["env_id"] == "Pendulum-v1" and namespace["obs"].shape == (3,)
+    statistics = from_data(namespace["ckpt"]["obs_statistics"])  # its observations normalized with them
+    np.testing.assert_array_equal(namespace["env"].get_wrapper_attr("obs_rms").mean, statistics["mean"])
 
 
 def test_mean_action_replays_the_policy_without_its_noise(runs_dir):
