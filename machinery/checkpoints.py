@@ -6,7 +6,8 @@ numpy arrays and scalars (env states, RNG states) are stored as tagged tensors a
 numpy (`to_data` / `from_data`). `best.pt` holds what replay and sharing need (weights, arguments,
 env, step, eval mean, observation normalization statistics); `last.pt` adds what exact resume needs
 (optimizer, RNG states, counters, the partial rollout, the envs' states, normalization included).
-This module knows the format, not how training uses it.
+This module knows the format, not how training uses it; `load_agent` and `agent_env` give a
+checkpoint's network and the env whose observations it was trained on, for use outside training.
 """
 
 from __future__ import annotations
