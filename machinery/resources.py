@@ -85,6 +85,7 @@ def check_machine_can_run(args, obs_dim: int, num_actions: int) -> None:
     if need > 0.8 * available:
         largest = [part for part in sorted(parts, key=parts.get, reverse=True) if parts[part] > need / 10]
         raise UsageError(
-            f"this run would need about {need / 2**30:.1f} GiB and {available / 2**30:.1f} GiB are available; "
+            f"this run would need about {need / 2**30:.1f} GiB, more than 80% of the {available / 2**30:.1f} GiB "
+            "available; "
             f"the most goes to {' and '.join(largest)}: lower them"
         )
