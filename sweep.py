@@ -31,7 +31,7 @@ import numpy as np
 
 import PPO
 import Spiking_PPO
-from machinery import cli, envs, presets, run, stats
+from machinery import cli, envs, presets, resources, run, stats
 from machinery.cli import OneLineParser, UsageError
 
 AGENTS = {"snn": Spiking_PPO.AGENT, "ann": PPO.AGENT}
@@ -63,13 +63,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="return that counts as solved (default: the env's reward threshold in its gymnasium spec)",
     )
     parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS"), help="Ray cluster to run on")
-    parser.add_argument("--num-cpus", type=int, help="CPUs of the embedded Ray (default: all cores)")
+    parser.add_argument("--num-cpus", type=int, help="CPUs of the embedded Ray, one trial each (default: all cores)")
     parser.add_argument("--storage-path", default="sweeps", help="where Tune writes the trials")
     parser.add_argument("--name", default="sweep", help="the sweep's directory under --storage-path")
     args = parser.parse_args(argv)
     for name in ("seeds", "max_steps", "random", "num_cpus"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
+    if args.num_cpus is not None and args.address:
+        raise UsageError("--num-cpus sizes the embedded Ray; a cluster at --address has the CPUs its nodes gave it")
+    if args.num_cpus is not None and args.num_cpus > (cores := resources.usable_cores()):
+        raise UsageError(f"--num-cpus {args.num_cpus} is more than the {cores} cores this process may use")
     return args
 
 

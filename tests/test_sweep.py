@@ -26,12 +26,13 @@ def sweep(*args, cwd, env=None):
     )
 
 
-TINY = ["--seeds", "1", "--max-steps", "128", "--set", "eval_interval=64", "ppo_epochs=2", "--num-cpus", "2"]
+TINY = ["--seeds", "1", "--max-steps", "128", "--set", "eval_interval=64", "ppo_epochs=2"]
+LOCAL = [*TINY, "--num-cpus", "2"]  # the embedded Ray's size; a cluster has its own
 
 
 @needs_ray
 def test_a_two_trial_sweep_writes_a_run_per_trial_and_the_summary(tmp_path):
-    argv = ["--grid", "T=4,8", "--agents", "snn", *TINY, "--max-steps", "256"]  # an update before the last eval
+    argv = ["--grid", "T=4,8", "--agents", "snn", *LOCAL, "--max-steps", "256"]  # an update before the last eval
     (tmp_path / "sweep").mkdir()
     (tmp_path / "sweep" / "summary.md").write_text("an earlier sweep's")
     result = sweep(*argv, "--storage-path", str(tmp_path), cwd=tmp_path)
@@ -64,7 +65,7 @@ def test_a_failing_trial_is_reported_and_the_others_finish(ray_head, tmp_path):
     (Ray's default would join that cluster, and refuse --num-cpus there)."""
     env, _, _ = ray_head
     grid = ["--grid", "learning_rate=1e-3,1e30", "--agents", "ann"]
-    result = sweep(*grid, *TINY, "--max-steps", "512", "--storage-path", str(tmp_path), cwd=tmp_path, env=env)
+    result = sweep(*grid, *LOCAL, "--max-steps", "512", "--storage-path", str(tmp_path), cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = {r["config"]: r for r in csv.DictReader(open(tmp_path / "sweep" / "summary.csv"))}
     assert rows['{"learning_rate": "1e30"}']["failed"] == "1"
@@ -111,6 +112,8 @@ def test_a_storage_path_that_cannot_hold_the_sweep_fails_before_ray_starts(tmp_p
         (["--grid", "hidden_size=8,16", "--set", "hidden_size=4"], "--hidden-size is both searched and fixed"),
         (["--grid", "max_steps=100,200"], "--max-steps is the same for every trial: give it as sweep.py's"),
         (["--set", "max_steps=100"], "--max-steps is the same for every trial: give it as sweep.py's"),
+        (["--grid", "T=4", "--num-cpus", "2", "--address", "127.0.0.1:1"], "--num-cpus sizes the embedded Ray"),
+        (["--grid", "T=4", "--num-cpus", "100000"], "--num-cpus 100000 is more than the"),
     ],
 )
 def test_a_bad_search_space_fails_before_ray_starts(argv, message, tmp_path, monkeypatch, capsys):
@@ -138,7 +141,7 @@ def test_a_trial_resolves_its_preset_and_switches_as_the_scripts_do():
 
 @needs_ray
 def test_asha_early_stopping_runs_to_a_summary(tmp_path):
-    argv = ["--grid", "hidden_size=16,32", "--agents", "ann", "--asha", *TINY, "--max-steps", "256"]
+    argv = ["--grid", "hidden_size=16,32", "--agents", "ann", "--asha", *LOCAL, "--max-steps", "256"]
     result = sweep(*argv, "--storage-path", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = list(csv.DictReader(open(tmp_path / "sweep" / "summary.csv")))
