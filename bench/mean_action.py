@@ -99,6 +99,13 @@ def groups(runs: list[dict]) -> dict[str, list[dict]]:
         for r in own:
             label = ", ".join([*agent, *(f"{k}={arg(r, k)}" for k in differing)])
             grouped.setdefault(label, []).append(r)
+    for label, members in grouped.items():  # the same run twice would count as two seeds
+        seeds = [arg(r, "seed") for r in members]
+        if twice := [r["run_dir"] for r in members if seeds.count(arg(r, "seed")) > 1]:
+            raise UsageError(
+                f"{label}: {len(twice)} runs of one seed ({', '.join(twice)}): a seed counts once; "
+                "drop all but one from the JSON"
+            )
     return grouped
 
 
@@ -125,10 +132,11 @@ def main(argv: list[str] | None = None) -> int:
             record = measure(run_dir, args.episodes)
             add_record(path, record)  # each replay kept as it finishes, the file replaced whole
             print(f"{run_dir}: {record['sampled']:.1f} sampled, {record['mean_action']:.1f} mean", file=sys.stderr)
+        summary = table(json.loads(path.read_text())["runs"])
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(table(json.loads(path.read_text())["runs"]))
+    print(summary)
     print(f"\nwritten: {args.json}")
     return 0
 

@@ -402,6 +402,9 @@ def test_mean_action_groups_runs_by_agent_and_the_arguments_that_differ_within_i
         "SNN, E, tau=16": [1],
         "Spiking-PPO, E": [1, 2],
     }
+    twice = [run("PPO", 1) | {"run_dir": "a"}, run("PPO", 1) | {"run_dir": "b"}, run("PPO", 2) | {"run_dir": "c"}]
+    with pytest.raises(mean_action.UsageError, match=r"^PPO, E: 2 runs of one seed \(a, b\): a seed counts once"):
+        mean_action.groups(twice)
 
 
 def test_mean_action_refuses_a_directory_without_last_pt_in_one_line(tmp_path):
@@ -423,7 +426,8 @@ def test_mean_action_replays_only_the_runs_its_json_lacks(tmp_path, monkeypatch,
     record = {"agent": "PPO", "env_id": "E", "args": {"seed": 1}, "policy_std": 0.5, "sampled": 1.0, "mean_action": 2.0}
     out.write_text(json.dumps({"runs": [record | {"run_dir": str(old)}]}))
     replayed = []
-    monkeypatch.setattr(mean_action, "measure", lambda d, n: replayed.append(d) or record | {"run_dir": str(d)})
+    seed_2 = record | {"args": {"seed": 2}}
+    monkeypatch.setattr(mean_action, "measure", lambda d, n: replayed.append(d) or seed_2 | {"run_dir": str(d)})
     assert mean_action.main([str(old), str(new), "--json", str(out)]) == 0
     assert replayed == [new] and [r["run_dir"] for r in json.loads(out.read_text())["runs"]] == [str(old), str(new)]
     assert "| PPO, E | 2 | 1.0 ± 0.0 | 2.0 ± 0.0 | 0.500 ± 0.000 |" in capsys.readouterr().out
