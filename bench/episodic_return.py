@@ -33,6 +33,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("run_dirs", nargs="+", type=Path, help="run directories, each with a TensorBoard log")
     parser.add_argument("--last", type=int, default=100, help="training episodes averaged per run (rlops: 100)")
     args = parser.parse_args(argv)
+    args.run_dirs = list(dict.fromkeys(args.run_dirs))  # a run named twice (overlapping globs) counts once
     if args.last < 1:
         parser.error(f"--last must be a number > 0, got {args.last}")
     return args

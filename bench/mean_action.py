@@ -42,6 +42,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--episodes", type=int, default=10, help="episodes per replay")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results-mean-action.json"), help="where to write")
     args = parser.parse_args(argv)
+    args.run_dirs = list(dict.fromkeys(args.run_dirs))  # a run named twice (overlapping globs) is replayed once
     for run_dir in args.run_dirs:
         if not (run_dir / "last.pt").is_file():
             parser.error(f"{run_dir}: no last.pt there (give the directories of finished runs)")

@@ -470,6 +470,8 @@ def test_episodic_return_reduces_runs_as_openrlbenchmark_reduces_cleanrls(tmp_pa
     out = capsys.readouterr().out
     assert f"| a | {per_run[0]:.2f} |" in out and f"| c | {per_run[2]:.2f} (only 30 episodes) |" in out
     assert f"Over the 3 runs: {np.mean(per_run):.2f} ± {np.std(per_run):.2f}" in out
+    assert episodic_return.main([str(tmp_path / name) for name in (*logged, "a")]) == 0  # a run named twice
+    assert f"Over the 3 runs: {np.mean(per_run):.2f}" in capsys.readouterr().out
     assert episodic_return.main([str(tmp_path / "a"), "--last", "0"]) == 2
     assert "--last must be a number > 0, got 0" in capsys.readouterr().err
 
