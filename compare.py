@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from machinery import stats
+from machinery import resources, stats
 from machinery.checkpoints import CheckpointError, read_checkpoint
 from machinery.cli import OneLineParser, UsageError, cli_flag, flags_for_each, given_flags, hyperparameters, make_folder
 from machinery.envs import solved_return
@@ -73,7 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "flags", nargs="*", help="after --: training flags for both scripts (one only the SNN has goes to it alone)"
     )
     args = parser.parse_args(argv)
-    training = {"seeds": 5, "max_steps": 100_000, "workers": os.cpu_count() or 1}
+    training = {"seeds": 5, "max_steps": 100_000, "workers": resources.usable_cores()}
     if args.read_only and (given := [cli_flag(k) for k in training if getattr(args, k) is not None]):
         parser.error(f"{', '.join(given)} with --read-only: it trains nothing; pick runs with --select")
     for name, default in training.items():
@@ -81,6 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("seeds", "max_steps", "workers", "bootstrap"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
+    resources.check_cores(args.workers, "--workers")  # the table reports each run's training seconds
     if args.select and not args.read_only:
         parser.error("--select picks among existing runs: use it with --read-only")
     if args.flags and args.read_only:

@@ -72,8 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
     if args.num_cpus is not None and args.address:
         raise UsageError("--num-cpus sizes the embedded Ray; a cluster at --address has the CPUs its nodes gave it")
-    if args.num_cpus is not None and args.num_cpus > (cores := resources.usable_cores()):
-        raise UsageError(f"--num-cpus {args.num_cpus} is more than the {cores} cores this process may use")
+    if args.num_cpus is not None:
+        resources.check_cores(args.num_cpus, "--num-cpus")
     return args
 
 

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import cleanrl_scripts  # noqa: E402
 
+from machinery import resources  # noqa: E402
 from machinery.cli import OneLineParser, UsageError, make_folder  # noqa: E402
 from machinery.run import side_by_side  # noqa: E402
 
@@ -43,12 +44,13 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS), help="tasks to train on")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per task (1, 2, ..., K)")
     parser.add_argument("--from-seed", type=int, default=1, help="train seeds from this one to --seeds")
-    parser.add_argument("--workers", type=int, default=2, help="training runs at once")
+    parser.add_argument("--workers", type=int, default=min(2, resources.usable_cores()), help="training runs at once")
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "bench" / "runs-cleanrl", help="the runs' directories")
     args = parser.parse_args(argv)
     args.tasks = list(dict.fromkeys(args.tasks))  # a task named twice is trained once
     if args.seeds <= 0 or args.workers <= 0:
         parser.error("--seeds and --workers must be positive")
+    resources.check_cores(args.workers, "--workers")  # each run's seconds are recorded
     if not 1 <= args.from_seed <= args.seeds:
         parser.error(f"--from-seed must be in 1..--seeds ({args.seeds}), got {args.from_seed}")
     cleanrl_scripts.check_checkout(args.cleanrl_dir, args.tasks)

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 import PPO  # noqa: E402
 import Spiking_PPO  # noqa: E402
 from compare import common_grid, read_curves  # noqa: E402
-from machinery import stats  # noqa: E402
+from machinery import resources, stats  # noqa: E402
 from machinery.checkpoints import CheckpointError, read_checkpoint  # noqa: E402
 from machinery.cli import OneLineParser, UsageError, hyperparameters, make_folder  # noqa: E402
 from machinery.presets import resolve  # noqa: E402
@@ -64,7 +64,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
         "--from-seed", type=int, default=1, help="train seeds from this one to --seeds (to split seeds between runs)"
     )
     parser.add_argument("--name", default="cleanrl", help="the configuration (--plot: the one drawn)")
-    parser.add_argument("--workers", type=int, default=2, help="training runs at once")
+    parser.add_argument("--workers", type=int, default=min(2, resources.usable_cores()), help="training runs at once")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results-reproduce.json"), help="results file")
     parser.add_argument("--runs-dir", default=str(ROOT / "bench" / "runs-reproduce"), help="the runs' directories")
     parser.add_argument("--plot", action="store_true", help="train nothing: figure and table from the JSON")
@@ -74,6 +74,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     args.tasks, args.agents = list(dict.fromkeys(args.tasks)), list(dict.fromkeys(args.agents))  # a run once
     if args.seeds <= 0 or args.workers <= 0:
         parser.error("--seeds and --workers must be positive")
+    resources.check_cores(args.workers, "--workers")  # each run's seconds are recorded
     if not 1 <= args.from_seed <= args.seeds:
         parser.error(f"--from-seed must be in 1..--seeds ({args.seeds}), got {args.from_seed}")
     if args.plot:

@@ -41,6 +41,13 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def check_cores(count: int, flag: str) -> None:
+    """A UsageError if `count` (torch threads, runs at once) is more than the cores this process may
+    use: they would take turns on the cores, each slower, and report seconds that are not a core's."""
+    if count > (cores := usable_cores()):
+        raise UsageError(f"{flag} {count} is more than the {cores} cores this process may use")
+
+
 def estimate_bytes(args, obs_dim: int, num_actions: int) -> dict[str, int]:
     """The largest allocations of a run, by what causes them (keys name the flags)."""
     T = getattr(args, "T", 1)  # the spiking network keeps [T, batch, hidden] tensors for its gradient
@@ -69,9 +76,7 @@ def cpp_compiler() -> str:
 def check_machine_can_run(args, obs_dim: int, num_actions: int) -> None:
     """A UsageError if the run cannot fit in memory, asks for more threads than there are cores, or
     asks for --compile where there is no C++ compiler (torch would fail at the first update)."""
-    cores = usable_cores()
-    if args.threads > cores:
-        raise UsageError(f"--threads {args.threads} is more than the {cores} cores this process may use")
+    check_cores(args.threads, "--threads")
     if asks_to_compile(args) and shutil.which(cpp_compiler()) is None:
         raise UsageError(
             f"--compile needs a C++ compiler and there is no {cpp_compiler()} on PATH: install one "

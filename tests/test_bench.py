@@ -545,3 +545,23 @@ def test_the_table_of_cleanrl_s_own_script_shows_what_the_scripts_wrote():
     for task, published, *measured in rows:
         assert published == "{:.2f} ± {:.2f}".format(*reproduce.TASKS[task]["cleanrl"])
         assert measured == [summaries.get((output, task), "-") for output in outputs], task
+
+
+@pytest.mark.parametrize("tool, argv", [("reproduce", ["--json", "r.json"]), ("cleanrl_runs", ["--cleanrl-dir", "."])])
+def test_the_training_tools_refuse_more_runs_at_once_than_cores(tool, argv, tmp_path, monkeypatch, capsys):
+    from machinery import resources
+
+    monkeypatch.setattr(resources, "usable_cores", lambda: 2)
+    monkeypatch.chdir(tmp_path)  # were it to train, nothing of it would land in the repository
+    argv = [
+        *argv,
+        "--runs-dir",
+        "runs",
+        "--seeds",
+        "1",
+        "--tasks",
+        "CartPole-v1" if tool == "reproduce" else "Hopper-v5",
+    ]
+    assert __import__(tool).main([*argv, "--workers", "3"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == "error: --workers 3 is more than the 2 cores this process may use"

@@ -196,6 +196,13 @@ def test_select_refuses_two_values_of_one_flag(tmp_path, capsys):
     assert "error: --select gives T twice (4, 8): a run has one value" in capsys.readouterr().err
 
 
+def test_more_runs_at_once_than_cores_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(compare_tool.resources, "usable_cores", lambda: 2)
+    assert compare_tool.main(["--workers", "3", "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "error: --workers 3 is more than the 2 cores" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_read_only_refuses_training_flags(tmp_path, capsys):
     assert compare_tool.main(["--read-only", "--runs-dir", str(tmp_path), "--", "--T", "4"]) == 2
     assert "with --read-only, pick runs with --select" in capsys.readouterr().err

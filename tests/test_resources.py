@@ -34,3 +34,11 @@ def test_a_deep_wide_network_is_refused_naming_its_layers(monkeypatch):
     need = float(re.search(r"need about ([\d.]+) GiB", str(refusal.value)).group(1))
     assert 80 <= need <= 200
     assert "more than 80% of the 24.0 GiB available" in str(refusal.value)  # the margin it keeps, said
+
+
+def test_check_cores_refuses_more_than_the_cores_this_process_may_use(monkeypatch):
+    """Threads or runs beyond the cores take turns on them, and the seconds they report are not a core's."""
+    monkeypatch.setattr(resources, "usable_cores", lambda: 2)
+    resources.check_cores(2, "--workers")
+    with pytest.raises(UsageError, match=r"^--workers 3 is more than the 2 cores this process may use$"):
+        resources.check_cores(3, "--workers")
