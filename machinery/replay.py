@@ -75,6 +75,8 @@ def replay(args, agent, given: set[str], evaluate: Callable) -> None:
     if args.render:
         play(envs.make_envs([partial(envs.make_normalized, spec.env_id, norm, frozen=True, render_mode="human")]))
     if args.capture_video:
-        folder, name = str(Path(args.eval_only).parent / "videos"), Path(args.eval_only).stem
-        play(envs.make_envs([partial(envs.record_video_env, spec.env_id, norm, folder, name)]))
-        print(f"video: {folder}")
+        # named for what it shows, so that a replay of another step, seed or mode writes a file of its own
+        folder = Path(args.eval_only).parent / "videos"
+        name = f"{Path(args.eval_only).stem}-step{ckpt['step']}-seed{args.seed}{'-mean-action' * args.mean_action}"
+        play(envs.make_envs([partial(envs.record_video_env, spec.env_id, norm, str(folder), name)]))
+        print(f"video: {folder / name}-episode-0.mp4")

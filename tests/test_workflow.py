@@ -176,6 +176,14 @@ def test_capture_video_writes_an_mp4_beside_the_checkpoint(runs_dir):
     assert result.returncode == 0, result.stderr
     (video,) = (run_dir / "videos").glob("*.mp4")
     assert video.read_bytes()[4:8] == b"ftyp" and video.stat().st_size > 1000
+    step = torch.load(run_dir / "best.pt", weights_only=True)["step"]
+    assert video.name == f"best-step{step}-seed1-episode-0.mp4" and f"video: {video}" in result.stdout
+    argv = ["--eval-only", str(run_dir / "best.pt"), "--capture-video", "--eval-episodes", "2", "--seed", "2"]
+    assert run_script("PPO.py", *argv, "--mean-action").returncode == 0  # another episode, in a file of its own
+    assert sorted(v.name for v in (run_dir / "videos").glob("*.mp4")) == [
+        video.name,
+        f"best-step{step}-seed2-mean-action-episode-0.mp4",
+    ]
 
 
 def test_capture_video_draws_a_mujoco_task_off_screen_without_a_display(runs_dir):
