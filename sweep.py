@@ -8,7 +8,7 @@ RAY_ADDRESS) the trials run on an existing Ray cluster.
 
     python sweep.py --grid T=4,8,16 --seeds 3 --agents snn,ann --max-steps 20000
     python sweep.py --space space.yaml --asha                 # a space from a YAML or JSON file
-    python sweep.py --grid learning_rate=1e-4,3e-3 --random 8 # 8 random draws (log-uniform)
+    python sweep.py --grid learning_rate=1e-4,3e-4,1e-3 --grid T=4,8,16 --random 4  # 4 of the 9, at random
     python sweep.py --seeds 10 --set preset=cleanrl env_id=Hopper-v5   # no space: 10 seeds of one configuration
 
 Ray is an optional dependency: pip install -r requirements-sweep.txt
@@ -132,12 +132,8 @@ def trial_configs(args: argparse.Namespace) -> list[dict]:
     if both := sorted(set(space) & set(fixed)):
         raise UsageError(f"{cli.cli_flag(both[0])} is both searched and fixed by --set: give it one way")
 
-    rng = np.random.default_rng(0)
     names = list(space)
-    if args.random:
-        combos = [tuple(rng.choice(space[n]) for n in names) for _ in range(args.random)]
-    else:
-        combos = list(itertools.product(*(space[n] for n in names)))
+    combos = random_combinations(space, args.random) if args.random else list(itertools.product(*space.values()))
     trials, seen = [], set()
     for agent in agents:
         fields = {f.name: f for f in dataclasses.fields(AGENTS[agent].args_cls)}
@@ -154,6 +150,25 @@ def trial_configs(args: argparse.Namespace) -> list[dict]:
     for trial in trials:  # parse and range-check every trial's flags now, before Ray starts
         cli.validate(as_args(trial, "unused"))
     return trials
+
+
+def random_combinations(space: dict[str, list[str]], count: int) -> list[tuple[str, ...]]:
+    """`count` distinct combinations of the space's values, drawn at random (seeded: the same each time),
+    in the grid's order; without building the grid, which can be too large to list."""
+    sizes = [len(values) for values in space.values()]
+    if count > (total := math.prod(sizes)):
+        raise UsageError(f"--random {count}: the grid has only {total} configurations; leave --random out to run all")
+    rng, picked = np.random.default_rng(0), set()
+    while len(picked) < count:
+        picked.add(int(rng.integers(total)))
+    combos = []
+    for index in sorted(picked):  # the index in the grid, read digit by digit in mixed radix
+        combo = []
+        for values, size in zip(reversed(space.values()), reversed(sizes), strict=True):
+            index, digit = divmod(index, size)
+            combo.append(values[digit])
+        combos.append(tuple(reversed(combo)))
+    return combos
 
 
 def sweep_target(args: argparse.Namespace, trials: list[dict]) -> float:

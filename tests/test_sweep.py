@@ -2,6 +2,7 @@
 
 import csv
 import importlib.util
+import json
 import math
 import os
 import socket
@@ -315,3 +316,22 @@ def test_grid_and_set_given_more_than_once_add_up():
     assert [t["config"] for t in trials] == [{"T": "4", "hidden_size": "8"}, {"T": "8", "hidden_size": "8"}]
     resolved = sweep_module.as_args(trials[1], "unused")
     assert (resolved.T, resolved.hidden_size, resolved.ppo_epochs, resolved.gamma) == (8, 8, 2, 0.9)
+
+
+def test_random_draws_that_many_distinct_configurations_of_the_grid():
+    import itertools
+
+    import sweep as sweep_module
+
+    space = {"T": ["4", "8", "16"], "hidden_size": ["8", "16"], "gamma": ["0.9", "0.99"]}
+    grid = list(itertools.product(*space.values()))
+    for count in (1, 5, 12):
+        drawn = sweep_module.random_combinations(space, count)
+        assert len(set(drawn)) == count and set(drawn) <= set(grid)
+        assert drawn == sorted(drawn, key=grid.index)  # in the grid's order
+        assert drawn == sweep_module.random_combinations(space, count)  # seeded
+    argv = ["--agents", "snn", "--seeds", "1", "--grid", "T=4,8", "--grid", "hidden_size=8,16,32", "--random", "4"]
+    trials = sweep_module.trial_configs(sweep_module.parse_args(argv))
+    assert len({json.dumps(t["config"]) for t in trials}) == 4  # before, repeated draws ran fewer
+    with pytest.raises(sweep_module.UsageError, match="--random 13: the grid has only 12 configurations"):
+        sweep_module.random_combinations(space, 13)
