@@ -1,7 +1,8 @@
 """Compare the spiking agent with its ANN twin over several seeds.
 
 Trains both scripts over K seeds (in parallel, up to the number of cores), with the training flags
-given after `--` (a flag only the SNN has goes to it alone), and compares those runs; or, with
+given after `--` (a flag only the SNN has goes to it alone), and compares those runs (resuming one the
+same command started before and was stopped, taking one it finished as it is); or, with
 --read-only, compares the runs already in a runs directory that --select picks. Runs of
 one agent are averaged only if they share their env, length and every hyperparameter but the seed,
 one run per seed; otherwise the tool refuses and names the flags that differ, or the runs of one
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from machinery import resources, stats
-from machinery.checkpoints import CheckpointError, read_checkpoint
+from machinery.checkpoints import CheckpointError, find_run, read_checkpoint
 from machinery.cli import OneLineParser, UsageError, cli_flag, flags_for_each, given_flags, hyperparameters, make_folder
 from machinery.envs import solved_return
 from machinery.presets import resolve
@@ -113,25 +114,34 @@ def training_flags(args: argparse.Namespace) -> dict[str, list[str]]:
 
 
 def train_runs(args: argparse.Namespace) -> list[Path]:
-    """Train every seed of both agents; the run directories they wrote."""
+    """Train every seed of both agents; the run directories they wrote. A run that this same command
+    started before in --runs-dir (every flag alike: `find_run`) is resumed where it stopped, or taken
+    as it is if it finished: a Ctrl-C loses nothing, and a call with more --seeds trains the new ones."""
     shares = training_flags(args)
-    commands = [
-        [sys.executable, str(ROOT / f"{script}.py"), "--env-id", args.env_id, "--seed", str(seed)]
-        + ["--max-steps", str(args.max_steps), "--runs-dir", args.runs_dir, "--quiet", *shares[name]]
-        for name, script in AGENTS.items()
-        for seed in range(1, args.seeds + 1)
-    ]
-    # torch would start one thread per core in every run; the runs are the parallelism here.
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    results = list(
-        side_by_side(lambda c: subprocess.run(c, capture_output=True, text=True, env=env), commands, args.workers)
-    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # torch would start a thread per core in every run
+
+    def train(job: tuple[str, int]) -> tuple[Path | None, subprocess.CompletedProcess | None]:
+        name, seed = job
+        agent = importlib.import_module(AGENTS[name]).AGENT
+        flags = ["--env-id", args.env_id, "--seed", str(seed), "--max-steps", str(args.max_steps)]
+        flags += ["--runs-dir", args.runs_dir, "--quiet", *shares[name]]
+        earlier = find_run(args.runs_dir, agent, resolve(agent.args_cls, flags))
+        if earlier is not None and earlier[1] >= args.max_steps:
+            print(f"{name} seed {seed}: finished before, in {earlier[0]}", file=sys.stderr)
+            return earlier[0], None
+        if earlier is not None:
+            print(f"{name} seed {seed}: resuming {earlier[0]} from step {earlier[1]}", file=sys.stderr)
+            flags = ["--resume", str(earlier[0]), "--quiet"]
+        script = str(ROOT / f"{AGENTS[name]}.py")
+        return None, subprocess.run([sys.executable, script, *flags], capture_output=True, text=True, env=env)
+
+    jobs = [(name, seed) for name in AGENTS for seed in range(1, args.seeds + 1)]
     run_dirs = []
-    for command, result in zip(commands, results, strict=True):
-        if result.returncode != 0:
+    for (name, seed), (done, result) in zip(jobs, side_by_side(train, jobs, args.workers), strict=True):
+        if result is not None and result.returncode != 0:
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise UsageError(f"{Path(command[1]).name} --seed {command[5]} failed: {last}")
-        run_dirs.append(Path(re.search(r"run directory (.+)$", result.stdout.strip()).group(1)))
+            raise UsageError(f"{AGENTS[name]}.py --seed {seed} failed: {last}")
+        run_dirs.append(done or Path(re.search(r"run directory (.+)$", result.stdout.strip()).group(1)))
     return run_dirs
 
 
@@ -310,7 +320,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("stopped by SIGINT; the runs it stopped kept their last.pt in --runs-dir", file=sys.stderr)
+        print(
+            "stopped by SIGINT; the runs it stopped kept their last.pt, and the same command resumes them",
+            file=sys.stderr,
+        )
         return 128 + signal.SIGINT
     try:
         plot(curves, 0, args, f"{args.out}-steps")

@@ -34,8 +34,8 @@ import PPO  # noqa: E402
 import Spiking_PPO  # noqa: E402
 from compare import common_grid, read_curves  # noqa: E402
 from machinery import resources, stats  # noqa: E402
-from machinery.checkpoints import CheckpointError, read_checkpoint  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, hyperparameters, make_folder  # noqa: E402
+from machinery.checkpoints import find_run  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, make_folder  # noqa: E402
 from machinery.presets import resolve  # noqa: E402
 from machinery.run import side_by_side  # noqa: E402
 from Spiking_PPO import SpikingArgs  # noqa: E402
@@ -131,23 +131,6 @@ def jobs_to_run(args: argparse.Namespace, runs: list[dict]) -> list[tuple[str, s
     ]
 
 
-def earlier_run(args: argparse.Namespace, agent: str, cmd: list[str]) -> tuple[Path, int] | None:
-    """The run directory in --runs-dir that an earlier call started for this command (its last.pt holds
-    the same arguments: task, seed, budget, every flag), and the step it reached; None if there is none."""
-    cls, argv = AGENTS[agent].args_cls, cmd[2:]
-    wanted = hyperparameters(resolve(cls, argv))
-    wanted.pop("runs_dir")  # the directory is where it was found, however it was spelt
-    pattern = f"{wanted['env_id']}__{AGENTS[agent].script}__{wanted['seed']}__*"
-    for run_dir in sorted(Path(args.runs_dir).glob(pattern), reverse=True):  # the latest first
-        try:
-            ckpt = read_checkpoint(run_dir / "last.pt", agent, resume=True)
-        except CheckpointError:  # not a run of ours, or one killed before its first checkpoint
-            continue
-        if {k: v for k, v in ckpt["args"].items() if k != "runs_dir"} == wanted:
-            return run_dir, ckpt["step"]
-    return None
-
-
 def train(args: argparse.Namespace) -> None:
     path = Path(args.json)
     jobs = jobs_to_run(args, json.loads(path.read_text())["runs"] if path.exists() else [])
@@ -157,7 +140,8 @@ def train(args: argparse.Namespace) -> None:
         task, agent, seed = job
         try:
             cmd = command(args, task, agent, seed)
-            earlier, max_steps = earlier_run(args, agent, cmd), int(cmd[cmd.index("--max-steps") + 1])
+            run_args = resolve(AGENTS[agent].args_cls, cmd[2:])
+            earlier, max_steps = find_run(args.runs_dir, AGENTS[agent], run_args), run_args.max_steps
         except UsageError as e:  # a flag of the other agent's alone (--T for PPO.py): this run cannot start
             print(f"failed: {SCRIPTS[agent]} on {task}, seed {seed}: {e}", file=sys.stderr)
             return

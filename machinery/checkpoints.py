@@ -250,6 +250,21 @@ def agent_env(ckpt: dict, **make_kwargs) -> gym.Env:
     return env
 
 
+def find_run(runs_dir: str | Path, agent, args) -> tuple[Path, int] | None:
+    """The latest run under `runs_dir` of `agent` whose last.pt was made with `args` (every hyperparameter
+    but --runs-dir, the seed and the budget included), and the step it reached; None if there is none.
+    What the tools that train many runs use to resume a run they stopped, or to reuse one they finished."""
+    wanted = {k: v for k, v in hyperparameters(args).items() if k != "runs_dir"}
+    for run_dir in sorted(Path(runs_dir).glob(f"{args.env_id}__{agent.script}__{args.seed}__*"), reverse=True):
+        try:
+            ckpt = read_checkpoint(run_dir / "last.pt", agent.name, resume=True)
+        except CheckpointError:  # not a run of ours, or one killed before its first checkpoint
+            continue
+        if {k: v for k, v in ckpt["args"].items() if k != "runs_dir"} == wanted:
+            return run_dir, ckpt["step"]
+    return None
+
+
 def check_flags_match(path: str | Path, ckpt: dict, args, given: set[str], may_change: tuple[str, ...]) -> None:
     """Refuse flags given on the command line that contradict the run the checkpoint belongs to."""
     for name in sorted(given - set(may_change)):

@@ -1,5 +1,6 @@
 """The comparison tool, on tiny runs of both agents."""
 
+import signal
 import subprocess
 import sys
 import time
@@ -61,6 +62,35 @@ def test_it_compares_the_runs_it_trained_not_others_in_the_runs_dir(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "| PPO | 1 |" in result.stdout  # the 512-step run is not averaged in
     assert len(list(runs.glob("CartPole-v0__PPO__*"))) == 2
+
+
+def test_the_same_command_again_resumes_a_stopped_run_and_takes_finished_ones_as_they_are(tmp_path):
+    runs, cmp = tmp_path / "runs", ["--max-steps", "512", "--runs-dir", str(tmp_path / "runs"), "--out", "c"]
+    flags = ["--env-id", "CartPole-v0", "--seed", "1", "--max-steps", "512", "--runs-dir", str(runs), "--quiet"]
+    # seed 1 of the ANN as compare.py starts it, stopped by a signal after its first checkpoints
+    first = subprocess.Popen(
+        [sys.executable, str(ROOT / "PPO.py"), *flags, "--eval-interval", "128"], stdout=subprocess.PIPE, text=True
+    )
+    assert first.stdout.readline().startswith("step")
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=60)
+    (stopped,) = runs.iterdir()
+    stopped_at = torch.load(stopped / "last.pt", weights_only=True)["step"]
+    assert stopped_at < 512
+
+    result = compare("--seeds", "1", *cmp, "--", "--eval-interval", "128", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"PPO seed 1: resuming {stopped} from step {stopped_at}" in result.stderr
+    assert sorted(runs.glob("*__PPO__*")) == [stopped] and len(list(runs.glob("*__Spiking_PPO__*"))) == 1
+    assert torch.load(stopped / "last.pt", weights_only=True)["step"] == 512
+    table = (tmp_path / "c.md").read_text()
+
+    again = compare("--seeds", "1", *cmp, "--", "--eval-interval", "128", cwd=tmp_path)
+    assert again.returncode == 0 and again.stderr.count("finished before") == 2, again.stderr
+    assert len(list(runs.iterdir())) == 2 and (tmp_path / "c.md").read_text() == table
+    more = compare("--seeds", "2", *cmp, "--", "--eval-interval", "128", cwd=tmp_path)  # seed 2 alone is trained
+    assert more.returncode == 0 and more.stderr.count("finished before") == 2, more.stderr
+    assert len(list(runs.iterdir())) == 4 and "| PPO | 2 |" in more.stdout
 
 
 def test_read_only_refuses_to_average_runs_of_different_configurations_and_select_picks(tmp_path):
@@ -175,7 +205,10 @@ def test_ctrl_c_starts_no_further_run_and_ends_in_one_line(tmp_path, monkeypatch
     runs = tmp_path / "runs"
     assert compare_tool.main(["--seeds", "3", "--workers", "1", "--runs-dir", str(runs)]) == 130
     assert len(started) <= 2  # of 6 runs: the pending ones were cancelled
-    assert capsys.readouterr().err == "stopped by SIGINT; the runs it stopped kept their last.pt in --runs-dir\n"
+    assert (
+        capsys.readouterr().err
+        == "stopped by SIGINT; the runs it stopped kept their last.pt, and the same command resumes them\n"
+    )
 
 
 def test_a_target_that_is_not_a_finite_return_is_refused_before_anything_is_trained(tmp_path, capsys):
