@@ -225,6 +225,16 @@ def run_trial(config: dict) -> None:
     Spiking_PPO.train(args, AGENTS[trial["agent"]], on_eval=on_eval)
 
 
+def ran_to_its_end(trial: dict, metrics: dict) -> bool:
+    """Whether a trial's last report is its run's last evaluation (or the one that reached
+    --stop-at-return): ASHA stops a trial after an earlier one, whose return is not a final one."""
+    args = as_args(trial, "unused")
+    last_step = math.ceil(args.max_steps / args.num_steps) * args.num_steps  # the loop trains whole rollouts
+    last_evaluation = last_step // args.eval_interval * args.eval_interval
+    target = args.stop_at_return
+    return metrics["step"] >= last_evaluation or (target is not None and metrics["eval_mean"] >= target)
+
+
 def summarize(trials: list[dict], results: list[dict], out: Path, target: float) -> str:
     """Per configuration and agent: final return, time to target, firing rate; CSV and Markdown."""
     groups: dict[tuple, list[dict]] = {}
@@ -240,7 +250,8 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
                 "agent": agent,
                 "config": config,
                 "seeds": len(members),
-                "failed": len(members) - len(done),
+                "failed": sum(m["status"] == "failed" for m in members),
+                "stopped_early": sum(m["status"] == "stopped" for m in members),
                 "final_return": stats.mean_interval([m["eval_mean"] for m in done]),
                 "steps_to_target": stats.mean_interval(steps),
                 "seconds_to_target": stats.mean_interval([m["seconds_to_target"] for m in done]),
@@ -260,14 +271,13 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
         writer.writerows(rows)
     top = max(r["_rank"] for r in rows)
     best = [r for r in rows if r["_rank"] == top]
-    lines = [
-        f"| agent | configuration | seeds | failed | final eval return | rollout steps to {target:g} "
-        f"| seconds to {target:g} | hidden firing rate (%) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
+    stopped = any(r["stopped_early"] for r in rows)  # a column only where there were any (--asha)
+    header = ["agent", "configuration", "seeds", "failed", *["stopped early"] * stopped, "final eval return"]
+    header += [f"rollout steps to {target:g}", f"seconds to {target:g}", "hidden firing rate (%)"]
+    keys = ["seeds", "failed", *["stopped_early"] * stopped, "final_return", "steps_to_target", "seconds_to_target"]
+    lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
     lines += [
-        f"| {r['agent']} | `{r['config']}` | {r['seeds']} | {r['failed']} | {r['final_return']} "
-        f"| {r['steps_to_target']} | {r['seconds_to_target']} | {r['firing_rate']} |"
+        f"| {r['agent']} | `{r['config']}` | " + " | ".join(str(r[k]) for k in keys) + f" | {r['firing_rate']} |"
         for r in rows
     ]
     names = " and ".join(f"{r['agent']} `{r['config']}`" for r in best)
@@ -277,7 +287,8 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
         f"{best[0]['final_return']}, rollout steps to {target:g} {best[0]['steps_to_target']}).",
         f"Mean [interval] over seeds; the interval is the {stats.interval_kind(min(r['seeds'] for r in rows))}. "
         "(k/n seeds): only k of the n seeds reached the target, and the figure is over those. "
-        "Failed trials are left out.",
+        "Failed trials are left out"
+        + (", and so are those stopped early (by ASHA), whose last return is not a final one." if stopped else "."),
     ]
     table = "\n".join(lines) + "\n"
     (out / "summary.md").write_text(table)
@@ -370,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics = result.metrics or {}
         ok = result.error is None and "eval_mean" in metrics
         by_trial[json.dumps([trial["agent"], trial["seed"], trial["config"]], sort_keys=True)] = {
-            "status": "ok" if ok else "failed",
+            "status": ("ok" if ran_to_its_end(trial, metrics) else "stopped") if ok else "failed",
             "eval_mean": metrics.get("eval_mean", math.nan),
             "steps_to_target": metrics.get("steps_to_target", math.nan),
             "seconds_to_target": metrics.get("seconds_to_target", math.nan),

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from helpers import ROOT
 
 # pytest-xdist runs a test file in one worker (--dist loadfile, pyproject.toml): these tests must
@@ -148,6 +149,22 @@ def test_asha_early_stopping_runs_to_a_summary(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "sweep" / "summary.csv")))
     assert sorted(r["config"] for r in rows) == ['{"hidden_size": "16"}', '{"hidden_size": "32"}']
     assert not list(tmp_path.rglob("*.tmp"))  # no half-written checkpoint of a stopped trial is left
+    # a trial counts as stopped early exactly when its run did not reach --max-steps
+    steps = [torch.load(last, weights_only=True)["step"] for last in tmp_path.rglob("last.pt")]
+    assert sum(int(r["stopped_early"]) for r in rows) == sum(step < 256 for step in steps)
+
+
+def test_a_trial_stopped_early_is_counted_and_its_return_left_out(tmp_path):
+    import sweep
+
+    trials = [{"agent": "ann", "seed": seed, "config": {"T": "4"}} for seed in (1, 2)]
+    result = {"steps_to_target": math.nan, "seconds_to_target": math.nan, "firing_rate": math.nan}
+    results = [result | {"status": "ok", "eval_mean": 100.0}, result | {"status": "stopped", "eval_mean": 10.0}]
+    table = sweep.summarize(trials, results, tmp_path, 195.0)
+    assert '| ann | `{"T": "4"}` | 2 | 0 | 1 | 100.0 [100.0, 100.0] |' in table
+    assert "and so are those stopped early (by ASHA)" in table
+    (row,) = csv.DictReader(open(tmp_path / "summary.csv"))
+    assert (row["failed"], row["stopped_early"]) == ("0", "1")
 
 
 def test_the_training_scripts_never_import_ray():
@@ -335,3 +352,15 @@ def test_random_draws_that_many_distinct_configurations_of_the_grid():
     assert len({json.dumps(t["config"]) for t in trials}) == 4  # before, repeated draws ran fewer
     with pytest.raises(sweep_module.UsageError, match="--random 13: the grid has only 12 configurations"):
         sweep_module.random_combinations(space, 13)
+
+
+def test_a_trial_ran_to_its_end_at_its_runs_last_evaluation_or_its_target():
+    import sweep
+
+    # --max-steps 300 trains 3 rollouts of 128 steps, to step 384, evaluated every 100: last at 300
+    trial = {"agent": "ann", "flags": {"max_steps": "300", "eval_interval": "100", "seed": "1"}}
+    assert sweep.ran_to_its_end(trial, {"step": 300, "eval_mean": 20.0})
+    assert not sweep.ran_to_its_end(trial, {"step": 200, "eval_mean": 20.0})  # ASHA stopped it there
+    with_target = {**trial, "flags": {**trial["flags"], "stop_at_return": "150"}}
+    assert sweep.ran_to_its_end(with_target, {"step": 100, "eval_mean": 160.0})
+    assert not sweep.ran_to_its_end(with_target, {"step": 100, "eval_mean": 140.0})
