@@ -235,6 +235,12 @@ def ran_to_its_end(trial: dict, metrics: dict) -> bool:
     return metrics["step"] >= last_evaluation or (target is not None and metrics["eval_mean"] >= target)
 
 
+def over(done: list[dict], key: str, scale: float = 1.0) -> str:
+    """Mean [interval] of `key` over the trials that ran to their end; "-" where none did (nothing to
+    average: not "not reached", which says the target was missed)."""
+    return stats.mean_interval([m[key] * scale for m in done]) if done else "-"
+
+
 def summarize(trials: list[dict], results: list[dict], out: Path, target: float) -> str:
     """Per configuration and agent: final return, time to target, firing rate; CSV and Markdown."""
     groups: dict[tuple, list[dict]] = {}
@@ -252,10 +258,10 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
                 "seeds": len(members),
                 "failed": sum(m["status"] == "failed" for m in members),
                 "stopped_early": sum(m["status"] == "stopped" for m in members),
-                "final_return": stats.mean_interval([m["eval_mean"] for m in done]),
-                "steps_to_target": stats.mean_interval(steps),
-                "seconds_to_target": stats.mean_interval([m["seconds_to_target"] for m in done]),
-                "firing_rate": stats.mean_interval([m["firing_rate"] * 100 for m in done]) if agent == "snn" else "",
+                "final_return": over(done, "eval_mean"),
+                "steps_to_target": over(done, "steps_to_target"),
+                "seconds_to_target": over(done, "seconds_to_target"),
+                "firing_rate": over(done, "firing_rate", 100) if agent == "snn" else "",
                 # best: highest mean final return, then more seeds reaching the target, then fewer steps to it
                 "_rank": (
                     round(float(np.mean([m["eval_mean"] for m in done])), 6) if done else -math.inf,
@@ -270,7 +276,7 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
         writer.writeheader()
         writer.writerows(rows)
     top = max(r["_rank"] for r in rows)
-    best = [r for r in rows if r["_rank"] == top]
+    best = [r for r in rows if r["_rank"] == top and any(r["_rank"][0] > -math.inf for r in rows)]
     stopped = any(r["stopped_early"] for r in rows)  # a column only where there were any (--asha)
     header = ["agent", "configuration", "seeds", "failed", *["stopped early"] * stopped, "final eval return"]
     header += [f"rollout steps to {target:g}", f"seconds to {target:g}", "hidden firing rate (%)"]
@@ -284,7 +290,9 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
     lines += [
         "",
         f"Best configuration{' (a tie)' if len(best) > 1 else ''}: {names} (final eval return "
-        f"{best[0]['final_return']}, rollout steps to {target:g} {best[0]['steps_to_target']}).",
+        f"{best[0]['final_return']}, rollout steps to {target:g} {best[0]['steps_to_target']})."
+        if best
+        else "No trial ran to its end: no configuration to call best.",
         f"Mean [interval] over seeds; the interval is the {stats.interval_kind(min(r['seeds'] for r in rows))}. "
         "(k/n seeds): only k of the n seeds reached the target, and the figure is over those. "
         "Failed trials are left out"
@@ -393,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     results = [by_trial[json.dumps([t["agent"], t["seed"], t["config"]], sort_keys=True)] for t in trials]
     print(summarize(trials, results, out, args.target))
     print(f"written: {out}/summary.md, {out}/summary.csv; tensorboard --logdir {out}")
+    if all(r["status"] == "failed" for r in results):
+        print(f"error: every trial failed; each one's error.txt under {out} says why", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -154,6 +154,19 @@ def test_asha_early_stopping_runs_to_a_summary(tmp_path):
     assert sum(int(r["stopped_early"]) for r in rows) == sum(step < 256 for step in steps)
 
 
+@needs_ray
+def test_a_sweep_whose_every_trial_failed_says_so_and_exits_1(tmp_path):
+    argv = ["--grid", "learning_rate=1e30", "--agents", "ann", *LOCAL, "--max-steps", "256"]
+    result = sweep(*argv, "--storage-path", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: every trial failed; each one's error.txt under {tmp_path / 'sweep'} says why"
+    )
+    assert list((tmp_path / "sweep").rglob("error.txt"))
+    assert "No trial ran to its end: no configuration to call best." in result.stdout
+    assert '| ann | `{"learning_rate": "1e30"}` | 1 | 1 | - | - | - |  |' in result.stdout
+
+
 def test_a_trial_stopped_early_is_counted_and_its_return_left_out(tmp_path):
     import sweep
 
