@@ -113,6 +113,10 @@ def training_flags(args: argparse.Namespace) -> dict[str, list[str]]:
     return shares
 
 
+class RunFailed(Exception):
+    """A run compare.py trained did not end well (it diverged, say): not the command's fault, exit status 1."""
+
+
 def train_runs(args: argparse.Namespace) -> list[Path]:
     """Train every seed of both agents; the run directories they wrote. A run that this same command
     started before in --runs-dir (every flag alike: `find_run`) is resumed where it stopped, or taken
@@ -136,13 +140,16 @@ def train_runs(args: argparse.Namespace) -> list[Path]:
         return None, subprocess.run([sys.executable, script, *flags], capture_output=True, text=True, env=env)
 
     jobs = [(name, seed) for name in AGENTS for seed in range(1, args.seeds + 1)]
-    run_dirs = []
-    for (name, seed), (done, result) in zip(jobs, side_by_side(train, jobs, args.workers), strict=True):
-        if result is not None and result.returncode != 0:
-            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise UsageError(f"{AGENTS[name]}.py --seed {seed} failed: {last}")
-        run_dirs.append(done or Path(re.search(r"run directory (.+)$", result.stdout.strip()).group(1)))
-    return run_dirs
+    outcomes = list(side_by_side(train, jobs, args.workers))
+    failed = [(job, result) for job, (_, result) in zip(jobs, outcomes, strict=True) if result and result.returncode]
+    if failed:
+        ((name, seed), result), others = failed[0], len(failed) - 1
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1].removeprefix("error: ")
+        more = f" (and {others} more run{'s' * (others > 1)})" if others else ""
+        raise RunFailed(f"{AGENTS[name]}.py --seed {seed} failed{more}: {last}")
+    return [
+        done or Path(re.search(r"run directory (.+)$", result.stdout.strip()).group(1)) for done, result in outcomes
+    ]
 
 
 def found_runs(args: argparse.Namespace) -> list[Path]:
@@ -319,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except RunFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(
             "stopped by SIGINT; the runs it stopped kept their last.pt, and the same command resumes them",

@@ -191,6 +191,17 @@ def test_an_out_that_cannot_be_written_is_refused_before_anything_is_trained(tmp
     assert not runs.exists()
 
 
+def test_runs_that_fail_are_reported_in_one_line_with_exit_status_1(tmp_path, monkeypatch, capsys):
+    """A run that diverged is not bad input (exit 2): the scripts exit 1 for it, and so does compare.py."""
+    diverged = "error: non-finite loss or parameters in update 1 (rollout step 128); stopped"
+    monkeypatch.setattr(
+        compare_tool.subprocess, "run", lambda command, **kwargs: subprocess.CompletedProcess(command, 1, "", diverged)
+    )
+    assert compare_tool.main(["--seeds", "2", "--workers", "1", "--runs-dir", str(tmp_path / "runs")]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"error: Spiking_PPO.py --seed 1 failed (and 3 more runs): {diverged.removeprefix('error: ')}"
+
+
 def test_ctrl_c_starts_no_further_run_and_ends_in_one_line(tmp_path, monkeypatch, capsys):
     started = []
 
