@@ -131,12 +131,13 @@ def jobs_to_run(args: argparse.Namespace, runs: list[dict]) -> list[tuple[str, s
     ]
 
 
-def train(args: argparse.Namespace) -> None:
+def train(args: argparse.Namespace) -> int:
+    """Train and record every run asked for that the JSON lacks; how many of them failed."""
     path = Path(args.json)
     jobs = jobs_to_run(args, json.loads(path.read_text())["runs"] if path.exists() else [])
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the runs are the parallelism here
 
-    def run(job: tuple[str, str, int]) -> None:
+    def run(job: tuple[str, str, int]) -> bool:
         task, agent, seed = job
         try:
             cmd = command(args, task, agent, seed)
@@ -144,14 +145,14 @@ def train(args: argparse.Namespace) -> None:
             earlier, max_steps = find_run(args.runs_dir, AGENTS[agent], run_args), run_args.max_steps
         except UsageError as e:  # a flag of the other agent's alone (--T for PPO.py): this run cannot start
             print(f"failed: {SCRIPTS[agent]} on {task}, seed {seed}: {e}", file=sys.stderr)
-            return
+            return False
         record = {"name": args.name, "task": task, "agent": agent, "seed": seed, "command": " ".join(cmd[1:])}
         if earlier is None or earlier[1] < max_steps:
             todo = cmd if earlier is None else [*cmd[:2], "--resume", str(earlier[0]), "--quiet"]
             result = subprocess.run(todo, capture_output=True, text=True, env=env)
             if result.returncode != 0:
                 print(f"failed: {' '.join(todo)}: {result.stderr.strip()[-300:]}", file=sys.stderr)
-                return
+                return False
             if earlier is not None:  # a resumed run computes what an uninterrupted one does (README, Resume)
                 record["resumed_from_step"] = earlier[1]
         run_dir = earlier[0] if earlier else Path(re.search(r"run directory (.+)$", result.stdout.strip()).group(1))
@@ -159,8 +160,9 @@ def train(args: argparse.Namespace) -> None:
         record |= {"final": float(curve[-1, 2]), "seconds": float(curve[-1, 1]), "curve": curve.tolist()}
         add_record(path, record)
         print(f"{task} {agent} seed {seed}: final eval return {record['final']:.1f} in {record['seconds']:.0f} s")
+        return True
 
-    list(side_by_side(run, jobs, args.workers))
+    return sum(not ok for ok in side_by_side(run, jobs, args.workers))
 
 
 def share_of_ann(snn: float, ann: float) -> str:
@@ -271,7 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_cli(argv)
         if not args.plot:
-            train(args)
+            if failed := train(args):  # each said why above; a cluster job must not read success
+                print(
+                    f"error: {failed} run{'s' * (failed > 1)} failed (above); the others are recorded", file=sys.stderr
+                )
+                return 1
             return 0
         runs = json.loads(Path(args.json).read_text())["runs"]
     except (UsageError, FileNotFoundError) as e:

@@ -35,11 +35,12 @@ def test_flags_of_one_agent_alone_pass_through_to_its_runs():
     assert run[run.index("--activation") + 1] == "tanh" and run[run.index("--max-steps") + 1] == str(1_000_000)
 
 
-def test_a_run_given_a_flag_its_agent_lacks_fails_alone_in_one_line(tmp_path, capsys):
+def test_a_run_given_a_flag_its_agent_lacks_fails_alone_in_one_line_and_the_call_exits_1(tmp_path, capsys):
     argv = ["--tasks", "CartPole-v1", "--agents", "PPO", "--seeds", "1", "--json", str(tmp_path / "r.json")]
-    reproduce.train(reproduce.parse_cli([*argv, "--runs-dir", str(tmp_path / "runs"), "--", "--T", "8"]))
-    (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith("failed: ") and line.endswith("unrecognized arguments: --T 8")
+    assert reproduce.main([*argv, "--runs-dir", str(tmp_path / "runs"), "--", "--T", "8"]) == 1
+    failed, summary = capsys.readouterr().err.strip().splitlines()
+    assert failed.startswith("failed: ") and failed.endswith("unrecognized arguments: --T 8")
+    assert summary == "error: 1 run failed (above); the others are recorded"
     assert not (tmp_path / "r.json").exists()
 
 
