@@ -276,7 +276,7 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
         writer.writeheader()
         writer.writerows(rows)
     top = max(r["_rank"] for r in rows)
-    best = [r for r in rows if r["_rank"] == top and any(r["_rank"][0] > -math.inf for r in rows)]
+    best = [r for r in rows if r["_rank"] == top] if top[0] > -math.inf else []  # none: no trial ran to its end
     stopped = any(r["stopped_early"] for r in rows)  # a column only where there were any (--asha)
     header = ["agent", "configuration", "seeds", "failed", *["stopped early"] * stopped, "final eval return"]
     header += [f"rollout steps to {target:g}", f"seconds to {target:g}", "hidden firing rate (%)"]
