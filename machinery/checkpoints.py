@@ -252,7 +252,7 @@ def agent_env(ckpt: dict, **make_kwargs) -> gym.Env:
 
 def find_run(runs_dir: str | Path, agent, args) -> tuple[Path, int] | None:
     """The latest run under `runs_dir` of `agent` whose last.pt was made with `args` (every hyperparameter
-    but --runs-dir, the seed and the budget included), and the step it reached; None if there is none.
+    alike, the seed and the budget too; --runs-dir aside), and the step it reached; None if there is none.
     What the tools that train many runs use to resume a run they stopped, or to reuse one they finished."""
     wanted = {k: v for k, v in hyperparameters(args).items() if k != "runs_dir"}
     for run_dir in sorted(Path(runs_dir).glob(f"{args.env_id}__{agent.script}__{args.seed}__*"), reverse=True):
