@@ -11,7 +11,10 @@ import pytest
 import torch
 from helpers import ROOT, SHORT, run_script, short_run
 
-from machinery.checkpoints import CheckpointError, from_data, read_checkpoint, to_data
+import PPO
+import Spiking_PPO
+from machinery.checkpoints import CheckpointError, find_run, from_data, read_checkpoint, to_data
+from machinery.cli import parse_args
 
 
 def test_to_data_and_back_keeps_numpy_types_and_values():
@@ -160,3 +163,13 @@ def test_an_env_that_cannot_be_pickled_trains_checkpoints_and_resumes(runs_dir, 
     assert "a resumed run starts new episodes" in resumed.stderr
     assert torch.load(run_dir / "last.pt", weights_only=True)["step"] == 512
     assert len(log.read_text().split()) >= steps_before + 256 * 4  # the resumed session trained on it
+
+
+def test_find_run_finds_the_run_of_the_same_arguments_and_the_step_it_reached(runs_dir):
+    run_dir, _ = short_run("PPO.py", runs_dir)
+    argv = [*SHORT, "--runs-dir", str(runs_dir)]
+    last = torch.load(run_dir / "last.pt", weights_only=True)["step"]
+    assert find_run(runs_dir, PPO.AGENT, parse_args(PPO.AGENT.args_cls, argv)) == (run_dir, last)
+    for other in (["--seed", "2"], ["--hidden-size", "8"], ["--max-steps", "999"]):  # any flag that differs
+        assert find_run(runs_dir, PPO.AGENT, parse_args(PPO.AGENT.args_cls, [*argv, *other])) is None
+    assert find_run(runs_dir, Spiking_PPO.AGENT, parse_args(Spiking_PPO.AGENT.args_cls, argv)) is None
