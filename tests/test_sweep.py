@@ -2,6 +2,7 @@
 
 import csv
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -349,8 +350,6 @@ def test_grid_and_set_given_more_than_once_add_up():
 
 
 def test_random_draws_that_many_distinct_configurations_of_the_grid():
-    import itertools
-
     import sweep as sweep_module
 
     space = {"T": ["4", "8", "16"], "hidden_size": ["8", "16"], "gamma": ["0.9", "0.99"]}
