@@ -118,9 +118,9 @@ class RunFailed(Exception):
 
 
 def train_runs(args: argparse.Namespace) -> list[Path]:
-    """Train every seed of both agents; the run directories they wrote. A run that this same command
-    started before in --runs-dir (every flag alike: `find_run`) is resumed where it stopped, or taken
-    as it is if it finished: a Ctrl-C loses nothing, and a call with more --seeds trains the new ones."""
+    """Train every seed of both agents; the run directories they wrote. A run in --runs-dir made with
+    every flag alike (`find_run`: one this same command started before, say) is resumed where it
+    stopped, or taken as it is if it finished: a Ctrl-C loses nothing, and more --seeds train the new ones."""
     shares = training_flags(args)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # torch would start a thread per core in every run
 
