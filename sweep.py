@@ -23,6 +23,7 @@ import itertools
 import json
 import math
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -296,7 +297,11 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
         f"Mean [interval] over seeds; the interval is the {stats.interval_kind(min(r['seeds'] for r in rows))}. "
         "(k/n seeds): only k of the n seeds reached the target, and the figure is over those. "
         "Failed trials are left out"
-        + (", and so are those stopped early (by ASHA), whose last return is not a final one." if stopped else "."),
+        + (
+            ", and so are those stopped before their end (by ASHA or a Ctrl-C): their last return is not a final one."
+            if stopped
+            else "."
+        ),
     ]
     table = "\n".join(lines) + "\n"
     (out / "summary.md").write_text(table)
@@ -382,14 +387,19 @@ def main(argv: list[str] | None = None) -> int:
         tune_config=tune.TuneConfig(metric="eval_mean", mode="max", scheduler=scheduler),
         run_config=tune.RunConfig(name=args.name, storage_path=str(storage), verbose=0),
     )
-    grid = tuner.fit()
-    by_trial = {}
+    grid = tuner.fit()  # a Ctrl-C ends it early, Ray Tune saving what the trials reported so far
+    by_trial, interrupted = {}, False
     for result in grid:
         trial = result.config["trial"]
         metrics = result.metrics or {}
-        ok = result.error is None and "eval_mean" in metrics
+        # a trial a Ctrl-C stopped, or never started, has no report marked done (ASHA's stopped ones do)
+        interrupted |= result.error is None and not metrics.get("done", False)
+        if result.error is not None:
+            status = "failed"
+        else:
+            status = "ok" if "eval_mean" in metrics and ran_to_its_end(trial, metrics) else "stopped"
         by_trial[json.dumps([trial["agent"], trial["seed"], trial["config"]], sort_keys=True)] = {
-            "status": ("ok" if ran_to_its_end(trial, metrics) else "stopped") if ok else "failed",
+            "status": status,
             "eval_mean": metrics.get("eval_mean", math.nan),
             "steps_to_target": metrics.get("steps_to_target", math.nan),
             "seconds_to_target": metrics.get("seconds_to_target", math.nan),
@@ -401,6 +411,12 @@ def main(argv: list[str] | None = None) -> int:
     results = [by_trial[json.dumps([t["agent"], t["seed"], t["config"]], sort_keys=True)] for t in trials]
     print(summarize(trials, results, out, args.target))
     print(f"written: {out}/summary.md, {out}/summary.csv; tensorboard --logdir {out}")
+    if interrupted:
+        print(
+            "stopped by SIGINT; the summary covers the trials as they stood; a new call starts a new sweep",
+            file=sys.stderr,
+        )
+        return 128 + signal.SIGINT
     if all(r["status"] == "failed" for r in results):
         print(f"error: every trial failed; each one's error.txt under {out} says why", file=sys.stderr)
         return 1

@@ -6,6 +6,7 @@ import itertools
 import json
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -176,7 +177,7 @@ def test_a_trial_stopped_early_is_counted_and_its_return_left_out(tmp_path):
     results = [result | {"status": "ok", "eval_mean": 100.0}, result | {"status": "stopped", "eval_mean": 10.0}]
     table = sweep.summarize(trials, results, tmp_path, 195.0)
     assert '| ann | `{"T": "4"}` | 2 | 0 | 1 | 100.0 [100.0, 100.0] |' in table
-    assert "and so are those stopped early (by ASHA)" in table
+    assert "and so are those stopped before their end (by ASHA or a Ctrl-C)" in table
     (row,) = csv.DictReader(open(tmp_path / "summary.csv"))
     assert (row["failed"], row["stopped_early"]) == ("0", "1")
 
@@ -376,3 +377,22 @@ def test_a_trial_ran_to_its_end_at_its_runs_last_evaluation_or_its_target():
     with_target = {**trial, "flags": {**trial["flags"], "stop_at_return": "150"}}
     assert sweep.ran_to_its_end(with_target, {"step": 100, "eval_mean": 160.0})
     assert not sweep.ran_to_its_end(with_target, {"step": 100, "eval_mean": 140.0})
+
+
+@needs_ray
+def test_a_ctrl_c_ends_a_sweep_with_the_summary_of_its_trials_as_they_stood_and_status_130(tmp_path):
+    argv = ["--grid", "T=4,8", "--agents", "snn", "--seeds", "1", "--max-steps", "100000", "--num-cpus", "2"]
+    command = [sys.executable, str(ROOT / "sweep.py"), *argv, "--storage-path", str(tmp_path)]
+    sweep_process = subprocess.Popen(command, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not list(tmp_path.rglob("last.pt")) and time.monotonic() < deadline:  # a trial's run has begun
+        time.sleep(0.5)
+    sweep_process.send_signal(signal.SIGINT)
+    stdout, stderr = sweep_process.communicate(timeout=300)
+    assert sweep_process.returncode == 130, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == (
+        "stopped by SIGINT; the summary covers the trials as they stood; a new call starts a new sweep"
+    )
+    rows = list(csv.DictReader(open(tmp_path / "sweep" / "summary.csv")))
+    assert sum(int(r["stopped_early"]) for r in rows) == 2  # neither ran its 100000 steps
+    assert "No trial ran to its end" in stdout
