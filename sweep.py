@@ -124,10 +124,12 @@ def trial_configs(args: argparse.Namespace) -> list[dict]:
     for name, values in space.items():
         if not values:
             raise UsageError(f"empty list of values for {name}")
-    known = {f.name for agent in agents for f in dataclasses.fields(AGENTS[agent].args_cls)}
+    known = {name for agent in agents for name in fields_of(agent)}
     for name in [*space, *fixed]:
         if name in OWN:
             raise UsageError(f"{cli.cli_flag(name)} is the same for every trial: give it as sweep.py's {OWN[name]}")
+        if name not in known and (owners := [a for a in AGENTS if name in fields_of(a)]):
+            raise UsageError(f"{cli.cli_flag(name)} is a flag of {owners[0]} alone, which --agents leaves out")
         if name not in known or name in FIXED:
             raise UsageError(f"unknown or fixed flag {cli.cli_flag(name)} in the search space")
     if both := sorted(set(space) & set(fixed)):
@@ -151,6 +153,11 @@ def trial_configs(args: argparse.Namespace) -> list[dict]:
     for trial in trials:  # parse and range-check every trial's flags now, before Ray starts
         cli.validate(as_args(trial, "unused"))
     return trials
+
+
+def fields_of(agent: str) -> set[str]:
+    """The flags (by field name) of an agent of --agents."""
+    return {f.name for f in dataclasses.fields(AGENTS[agent].args_cls)}
 
 
 def random_combinations(space: dict[str, list[str]], count: int) -> list[tuple[str, ...]]:

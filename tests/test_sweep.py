@@ -107,6 +107,7 @@ def test_a_storage_path_that_cannot_hold_the_sweep_fails_before_ray_starts(tmp_p
         (["--grid", "T="], "expected FLAG=V1,V2"),
         (["--agents", "snn", "--random", "3"], "--random draws from a search space: give --grid"),
         (["--grid", "seed=1,2"], "unknown or fixed flag --seed"),
+        (["--grid", "T=4,8", "--agents", "ann"], "--T is a flag of snn alone, which --agents leaves out"),
         (["--grid", "T=4", "--agents", "cnn"], "unknown agent 'cnn'"),
         (["--grid", "norm_adv=maybe"], "--norm-adv is a switch: give it as true or false, not 'maybe'"),
         (["--grid", "T=4", "--set", "env_id=Pendulum-v1"], "'Pendulum-v1' has no reward threshold"),
