@@ -37,7 +37,7 @@ from machinery.checkpoints import CheckpointError, find_run, read_checkpoint
 from machinery.cli import OneLineParser, UsageError, cli_flag, flags_for_each, given_flags, hyperparameters, make_folder
 from machinery.envs import solved_return
 from machinery.presets import resolve
-from machinery.run import logged_scalars, side_by_side
+from machinery.run import Agent, logged_scalars, side_by_side
 
 ROOT = Path(__file__).resolve().parent
 AGENTS = {"Spiking-PPO": "Spiking_PPO", "PPO": "PPO"}  # TensorBoard name -> script
@@ -126,7 +126,7 @@ def train_runs(args: argparse.Namespace) -> list[Path]:
 
     def train(job: tuple[str, int]) -> tuple[Path | None, subprocess.CompletedProcess | None]:
         name, seed = job
-        agent = importlib.import_module(AGENTS[name]).AGENT
+        agent = agent_record(name)
         flags = ["--env-id", args.env_id, "--seed", str(seed), "--max-steps", str(args.max_steps)]
         flags += ["--runs-dir", args.runs_dir, "--quiet", *shares[name]]
         earlier = find_run(args.runs_dir, agent, resolve(agent.args_cls, flags))
@@ -184,8 +184,13 @@ def default_arguments(agent: str) -> dict:
     return hyperparameters(agent_args_class(agent)())
 
 
+def agent_record(agent: str) -> Agent:
+    """The script's `Agent` (its name, args class, network), by the agent's TensorBoard name."""
+    return importlib.import_module(AGENTS[agent]).AGENT
+
+
 def agent_args_class(agent: str) -> type:
-    return importlib.import_module(AGENTS[agent]).AGENT.args_cls
+    return agent_record(agent).args_cls
 
 
 def check_comparable(run_dirs: list[Path]) -> None:
