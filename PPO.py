@@ -5,13 +5,12 @@ The network has the spiking one's shape with ReLU in place of the IF neurons (or
 evaluation, logging, checkpoints) is `Spiking_PPO`'s training loop, imported rather than copied, so
 the comparison is fair by construction.
 
-    python PPO.py            # same flags as Spiking_PPO.py, minus the SNN ones, plus --compile, --activation
+    python PPO.py            # same flags as Spiking_PPO.py, minus the SNN ones, plus --activation
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 import torch.nn as nn
@@ -27,11 +26,8 @@ ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
 @dataclass
 class AnnArgs(Args):
-    compile: bool = flag(False, "torch.compile the policy step and the mini-batch step (faster; needs a C++ compiler)")
     activation: str = flag("relu", "hidden units' nonlinearity: relu (the IF neuron's twin) or tanh (CleanRL's)",
                            choices=tuple(ACTIVATIONS))  # fmt: skip
-
-    RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = (*Args.RESUME_MAY_CHANGE, "compile")
 
 
 class ActorCritic(nn.Module):

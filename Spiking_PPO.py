@@ -33,7 +33,7 @@ from torch.distributions import Normal
 
 from machinery import commands, cost, envs, presets, run, session, speed
 from machinery.cli import flag
-from machinery.fast_if import IFSpikeCount, IFSpikes, check_fast_path_applies, lif_readout_weights
+from machinery.fast_if import check_fast_path_applies, if_spike_count, if_spikes, lif_readout_weights
 from machinery.run import Agent
 from machinery.speed import Adam, clip_grad_norm_, exit_now
 
@@ -48,6 +48,7 @@ class Args:
     seed: int = flag(1, "seed for python, numpy, torch and every environment", "seed")
     device: str = flag("cpu", "torch device: cpu (the fastest for these small networks), cuda, or auto")
     threads: int = flag(1, "torch CPU threads; the tutorial's tiny networks run fastest on one", "positive")
+    compile: bool = flag(False, "torch.compile the policy step and the mini-batch step (faster; needs a C++ compiler)")
     max_steps: int = flag(100_000, "rollout steps to train for (one step advances every env)", "positive")
     num_steps: int = flag(128, "rollout steps per env between two PPO updates", "positive")
     preset: str = flag(
@@ -103,7 +104,7 @@ class Args:
     ACTION_FLAGS: ClassVar[tuple[str, ...]] = (
         "quiet", "resume", "eval_only", "render", "mean_action", "capture_video", "report"
     )  # fmt: skip
-    RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = ("max_steps", "stop_at_return", "device", "threads")
+    RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = ("max_steps", "stop_at_return", "device", "threads", "compile")
 
 
 @dataclass
@@ -200,16 +201,16 @@ class ActorCritic(nn.Module):
         neurons = if_node.v_threshold, if_node.surrogate_function.alpha, if_node.v_reset is None
         if self._middle:  # deeper layers see spikes that change over the T steps: run the steps, all at once
             h = torch.stack((critic_in(x), actor_in(x))).unsqueeze(1)  # [branch, 1 step (the same at each), batch, H]
-            spikes = IFSpikes.apply(h, self.T, *neurons)
+            spikes = if_spikes(h, self.T, *neurons)
             for critic_mid, actor_mid in self._middle:
                 weight = torch.stack((critic_mid.weight, actor_mid.weight)).transpose(1, 2)
                 bias = torch.stack((critic_mid.bias, actor_mid.bias)).unsqueeze(1)
                 currents = torch.baddbmm(bias, spikes.flatten(1, -2), weight).view_as(spikes)
-                spikes = IFSpikes.apply(currents, self.T, *neurons)
+                spikes = if_spikes(currents, self.T, *neurons)
             critic_counts, actor_counts = torch.matmul(self.readout_w, spikes.flatten(2)).view(2, len(x), -1)
         else:
             h = torch.cat((critic_in(x), actor_in(x)), dim=-1)
-            counts = IFSpikeCount.apply(h, self.readout_w, *neurons)
+            counts = if_spike_count(h, self.readout_w, *neurons)
             critic_counts, actor_counts = counts.split(critic_in.out_features, dim=-1)
         # sum_t w[t] (W spike[t] + b) = W counts + sum(w) b, in one op
         value = torch.addmm(critic_out.bias, critic_counts, critic_out.weight.t(), beta=self.readout_w_sum)
@@ -468,7 +469,7 @@ def train(args: Args, agent: Agent, resume_from: dict | None = None, on_eval: Ca
         orthogonal_init(model)
     optimizer = Adam(model.parameters(), lr=args.learning_rate, eps=args.adam_eps)
     rollout = Rollout(args.num_steps, args.num_envs, spec.obs_dim, spec.num_actions, device)
-    # the loop's two hottest functions, as they are or, with PPO.py --compile, fused by torch.compile
+    # the loop's two hottest functions, as they are or, with --compile, fused by torch.compile
     act_fn, step_fn = speed.hot_path(act, gradient_step, ppo_loss, model, optimizer, args, spec)
     # The envs, the run directory and its signals; a resumed run's state is put back here.
     with session.training(args, agent, spec, model, optimizer, rollout, resume_from, on_eval) as t:

@@ -31,7 +31,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 from reproduce import SCRIPTS, add_record  # noqa: E402
 
 from machinery import stats  # noqa: E402
-from machinery.checkpoints import RETIRED_FLAGS  # noqa: E402
 from machinery.cli import OneLineParser, UsageError, make_folder  # noqa: E402
 from Spiking_PPO import SpikingArgs  # noqa: E402
 
@@ -94,8 +93,7 @@ def groups(runs: list[dict]) -> dict[str, list[dict]]:
     grouped: dict[str, list[dict]] = {}
     for agent in dict.fromkeys((r["agent"], r["env_id"]) for r in runs):
         own = [r for r in runs if (r["agent"], r["env_id"]) == agent]
-        retired = set(RETIRED_FLAGS.get(agent[0], ()))  # saved by older versions, meaningless now
-        keys = sorted({k for r in own for k in r["args"]} - NOT_CONFIGURATION - retired)
+        keys = sorted({k for r in own for k in r["args"]} - NOT_CONFIGURATION)
         differing = [k for k in keys if len({json.dumps(arg(r, k)) for r in own}) > 1]
         for r in own:
             label = ", ".join([*agent, *(f"{k}={arg(r, k)}" for k in differing)])

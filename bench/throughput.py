@@ -1,16 +1,16 @@
 """Throughput at CleanRL's own settings: environment steps per second of both agents' training loop,
 and, given a CleanRL checkout, of CleanRL's own scripts beside them on the same machine.
 
-Runs `PPO.py` (as it is, and with `--compile`: "PPO-compile") and `Spiking_PPO.py` with `--preset
-cleanrl` on CartPole-v1 and HalfCheetah-v5 for a fixed number of environment steps, with no
-evaluation (CleanRL's loop has none), one run at a time, and reports the loop's own count of seconds
-(start-up left out, as CleanRL's SPS leaves it out), the median of --runs runs. With --cleanrl-dir,
-CleanRL's `ppo.py` (CartPole-v1) and `ppo_continuous_action.py` (HalfCheetah-v5) run for the same
-steps, in turn with the agents, at their defaults (torch's own thread count) and on one thread as
-our scripts run; their last printed SPS is their figure, and the ratios are to the faster of the
-two. Without it, the ratios are to the figures issue #13 gives for this machine class
-(ISSUE_CLEANRL_SPS). `--compile` compiles at start-up, so its compilation is left out too; the JSON
-keeps each of our runs' wall time, start-up included (`wall_seconds_all`).
+Runs `PPO.py` and `Spiking_PPO.py`, each as it is and with `--compile` ("PPO-compile",
+"Spiking-PPO-compile"), with `--preset cleanrl` on CartPole-v1 and HalfCheetah-v5 for a fixed number
+of environment steps, with no evaluation (CleanRL's loop has none), one run at a time, and reports
+the loop's own count of seconds (start-up left out, as CleanRL's SPS leaves it out), the median of
+--runs runs. With --cleanrl-dir, CleanRL's `ppo.py` (CartPole-v1) and `ppo_continuous_action.py`
+(HalfCheetah-v5) run for the same steps, in turn with the agents, at their defaults (torch's own
+thread count) and on one thread as our scripts run; their last printed SPS is their figure, and the
+ratios are to the faster of the two. Without it, the ratios are to the figures issue #13 gives for
+this machine class (ISSUE_CLEANRL_SPS). `--compile` compiles at start-up, so its compilation is left
+out too; the JSON keeps each of our runs' wall time, start-up included (`wall_seconds_all`).
 
 It also times the work that sets the spiking agent apart at these settings: the matrix products of
 its hidden layers after the first, which see spikes that change over the T steps and so run on T
@@ -51,8 +51,18 @@ from machinery.cli import OneLineParser, UsageError, make_folder  # noqa: E402
 # environment steps per second its loop prints): ppo.py on CartPole-v1 ran 100k steps in 14 s, about
 # 9,000 steps/s in its loop; ppo_continuous_action.py on HalfCheetah about 2,100 steps/s.
 ISSUE_CLEANRL_SPS = {"CartPole-v1": 9_000, "HalfCheetah-v5": 2_100}
-AGENTS = {"PPO": ("PPO.py", []), "PPO-compile": ("PPO.py", ["--compile"]), "Spiking-PPO": ("Spiking_PPO.py", [])}
-COLUMNS = {"PPO": "PPO (ANN)", "PPO-compile": "PPO (ANN), --compile", "Spiking-PPO": "Spiking PPO"}
+AGENTS = {
+    "PPO": ("PPO.py", []),
+    "PPO-compile": ("PPO.py", ["--compile"]),
+    "Spiking-PPO": ("Spiking_PPO.py", []),
+    "Spiking-PPO-compile": ("Spiking_PPO.py", ["--compile"]),
+}
+COLUMNS = {
+    "PPO": "PPO (ANN)",
+    "PPO-compile": "PPO (ANN), --compile",
+    "Spiking-PPO": "Spiking PPO",
+    "Spiking-PPO-compile": "Spiking PPO, --compile",
+}
 CLEANRL_RUNS = {"CleanRL": False, "CleanRL, 1 thread": True}  # name: on one thread (OMP_NUM_THREADS=1)
 
 
@@ -167,7 +177,7 @@ def table(results: dict, tasks: list[str]) -> str:
     CleanRL ran (the faster of its two thread settings), else the issue's figure."""
     runs, measured = results["runs"], results["cleanrl_dir"] is not None
     cleanrl_head = "CleanRL (its SPS here: default threads / 1 thread)" if measured else "CleanRL (issue #13's figure)"
-    lines = [f"| task | {cleanrl_head} | {' | '.join(COLUMNS.values())} |", "|---|---:|---:|---:|---:|"]
+    lines = [f"| task | {cleanrl_head} | {' | '.join(COLUMNS.values())} |", "|---|" + "---:|" * (1 + len(COLUMNS))]
     for task in tasks:
         sps = {name: runs.get(f"{task} {name}", {}).get("env_steps_per_s") for name in (*AGENTS, *CLEANRL_RUNS)}
         if measured:

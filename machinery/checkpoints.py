@@ -34,9 +34,6 @@ from machinery.envs import Normalization, make_normalized, obs_statistics, runni
 FORMAT = 2  # 1: the pickled objects of earlier versions, refused
 BEST_KEYS = ("format", "agent", "env_id", "obs_dim", "num_actions", "args", "model", "step", "eval_mean")
 LAST_KEYS = ("optimizer", "rng", "updates", "best", "elapsed_seconds", "rollout", "envs", "obs")
-# Flags an agent's runs saved in earlier versions and that it no longer has, dropped on reading so
-# that those checkpoints still load: --compile was shared until it became PPO.py's alone.
-RETIRED_FLAGS = {"Spiking-PPO": ("compile",)}
 
 
 class CheckpointError(Exception):
@@ -130,8 +127,6 @@ def read_checkpoint(path: str | Path, agent_name: str, resume: bool = False) -> 
         raise CheckpointError(f"{path}: not a complete checkpoint (no {', '.join(missing)})")
     if ckpt["agent"] != agent_name:
         raise CheckpointError(f"{path}: a {ckpt['agent']} checkpoint, not {agent_name}")
-    for name in RETIRED_FLAGS.get(agent_name, ()):
-        ckpt["args"].pop(name, None)
     return ckpt
 
 
@@ -252,15 +247,17 @@ def agent_env(ckpt: dict, **make_kwargs) -> gym.Env:
 
 def find_run(runs_dir: str | Path, agent, args) -> tuple[Path, int] | None:
     """The latest run under `runs_dir` of `agent` whose last.pt was made with `args` (every hyperparameter
-    alike, the seed and the budget too; --runs-dir aside), and the step it reached; None if there is none.
-    What the tools that train many runs use to resume a run they stopped, or to reuse one they finished."""
+    alike, the seed and the budget too; --runs-dir aside; a flag the run's version did not have counts as
+    its default), and the step it reached; None if there is none. What the tools that train many runs use
+    to resume a run they stopped, or to reuse one they finished."""
     wanted = {k: v for k, v in hyperparameters(args).items() if k != "runs_dir"}
     for run_dir in sorted(Path(runs_dir).glob(f"{args.env_id}__{agent.script}__{args.seed}__*"), reverse=True):
         try:
             ckpt = read_checkpoint(run_dir / "last.pt", agent.name, resume=True)
-        except CheckpointError:  # not a run of ours, or one killed before its first checkpoint
-            continue
-        if {k: v for k, v in ckpt["args"].items() if k != "runs_dir"} == wanted:
+            saved = hyperparameters(agent.args_cls(**ckpt["args"]))
+        except (CheckpointError, TypeError):  # not a run of ours, one killed before its first checkpoint, or
+            continue  # one with a flag this version does not have
+        if {k: v for k, v in saved.items() if k != "runs_dir"} == wanted:
             return run_dir, ckpt["step"]
     return None
 

@@ -175,6 +175,11 @@ def validate(args: Any, rollout: bool = True) -> None:
 
         if not torch.cuda.is_available():
             raise UsageError("--device cuda asked for, but no CUDA device is available; use --device cpu")
+    if args.compile and getattr(args, "snn_impl", "fast") == "reference":
+        raise UsageError(
+            "--compile compiles the fast path, and --snn-impl reference calls the neurons step by step: leave "
+            "one of them out"
+        )
     if getattr(args, "report", None) and not args.eval_only:
         raise UsageError("--report writes what a replay measured: use it with --eval-only CHECKPOINT")
     if (args.render or args.capture_video or args.mean_action) and not args.eval_only:

@@ -26,9 +26,13 @@ closed form applies: `IFSpikes` steps their IF neurons through T, forward and ba
 kernel call each. In such a network the next layer needs the first IF layer's spikes step by step
 too, so `IFSpikes` also takes a single input to apply at every step, without T copies of it.
 
-On the CPU two numba kernels run the time loop, vectorized across neurons (torch would pay its
+On the CPU numba kernels run the time loop, vectorized across neurons (torch would pay its
 per-op overhead at each of the T steps); on other devices the same loop runs as torch ops. Both
 add potentials in the neuron's own order, so the spikes are bit-identical to SpikingJelly's.
+Under torch.compile (--compile) the numba kernels are torch custom ops (`cpu_kernel`), which the
+compiler keeps as they are and compiles the rest of the network around; the autograd Functions
+are in the form torch.func's transforms accept (`setup_context`), so that the compiled mini-batch
+step can take the gradient through them.
 """
 
 from __future__ import annotations
@@ -48,6 +52,37 @@ NUMBA_ON_CPU = True  # False runs the portable torch kernels on the CPU too (the
 # float32 throughout (f32 constants): a float64 literal would widen the loop and stop LLVM from
 # vectorizing it.
 f32 = np.float32
+
+
+def numba_runs(t: torch.Tensor) -> bool:
+    """Whether the numba kernels compute on `t`: a float32 CPU tensor, unless NUMBA_ON_CPU is off."""
+    return t.device.type == "cpu" and t.dtype == torch.float32 and NUMBA_ON_CPU
+
+
+def cpu_kernel(schema: str, fake):
+    """A numba kernel on arrays as a function of contiguous tensors, returning new tensors.
+
+    Eagerly it is called as it is. Under torch.compile, which cannot trace numba, it is the custom
+    op spiking_ppo::<its name> (`schema` its signature, `fake` the shapes of its outputs): a node the
+    compiled graph calls as it is. Only under torch.compile, because a custom op's dispatch costs
+    about 8 us a call, a tenth of the rollout's policy step at the cleanrl preset.
+    """
+
+    def wrap(kernel):
+        def on_tensors(*args):
+            out = kernel(*(a.numpy() if isinstance(a, torch.Tensor) else a for a in args))
+            return tuple(map(torch.from_numpy, out)) if isinstance(out, tuple) else torch.from_numpy(out)
+
+        name = kernel.__name__.strip("_")
+        op = torch.library.custom_op(f"spiking_ppo::{name}", on_tensors, mutates_args=(), schema=schema)
+        op.register_fake(fake)
+
+        def call(*args):
+            return op(*args) if torch.compiler.is_compiling() else on_tensors(*args)
+
+        return call
+
+    return wrap
 
 
 def lif_readout_weights(tau: float, T: int) -> torch.Tensor:
@@ -115,6 +150,10 @@ def fast_path_mismatch(model, readout_cls: type) -> str | None:
     return None
 
 
+@cpu_kernel(
+    "(Tensor h, float threshold, float alpha, Tensor w, bool soft_reset) -> (Tensor, Tensor)",
+    lambda h, threshold, alpha, w, soft_reset: (h.new_empty(h.shape), h.new_empty((w.shape[0], *h.shape))),
+)
 @numba.njit(cache=True)
 def _if_forward_cpu(h, threshold, alpha, w, soft_reset):  # pragma: no cover (compiled)
     th, al, limit = f32(threshold), f32(alpha), f32(SURROGATE_ARG_LIMIT)
@@ -131,6 +170,10 @@ def _if_forward_cpu(h, threshold, alpha, w, soft_reset):  # pragma: no cover (co
     return count, u_seq
 
 
+@cpu_kernel(
+    "(Tensor u_seq, Tensor sig, float threshold, float alpha, Tensor w, bool soft_reset) -> Tensor",
+    lambda u_seq, sig, threshold, alpha, w, soft_reset: u_seq.new_empty(u_seq.shape[1:]),
+)
 @numba.njit(cache=True)
 def _if_gradient_factor_cpu(u_seq, sig, threshold, alpha, w, soft_reset):  # pragma: no cover (compiled)
     th, al = f32(threshold), f32(alpha)
@@ -152,9 +195,9 @@ def _if_gradient_factor_cpu(u_seq, sig, threshold, alpha, w, soft_reset):  # pra
 def if_forward(h: torch.Tensor, threshold: float, alpha: float, w: torch.Tensor, soft_reset: bool = False):
     """Weighted spike counts sum_t w[t] spike[t], and the surrogate's argument at each step [T, *h.shape]."""
     T = len(w)
-    if h.device.type == "cpu" and h.dtype == torch.float32 and NUMBA_ON_CPU:
-        count, u_seq = _if_forward_cpu(h.detach().reshape(-1).numpy(), threshold, alpha, w.numpy(), soft_reset)
-        return torch.from_numpy(count).view_as(h), torch.from_numpy(u_seq).view(T, *h.shape)
+    if numba_runs(h):
+        count, u_seq = _if_forward_cpu(h.detach().reshape(-1).contiguous(), threshold, alpha, w, soft_reset)
+        return count.view_as(h), u_seq.view(T, *h.shape)
     v_seq = h.new_empty((T, *h.shape))  # potentials before each reset
     v = torch.zeros_like(h)
     for t in range(T):
@@ -187,11 +230,9 @@ def if_gradient_factor(
     reset), and the count gains w[t] surrogate'[t] dv[t].
     """
     T, sig = len(w), torch.sigmoid(u_seq)
-    if u_seq.device.type == "cpu" and u_seq.dtype == torch.float32 and NUMBA_ON_CPU:
-        factor = _if_gradient_factor_cpu(
-            u_seq.view(T, -1).numpy(), sig.view(T, -1).numpy(), threshold, alpha, w.numpy(), soft_reset
-        )
-        return torch.from_numpy(factor).view(u_seq.shape[1:])
+    if numba_runs(u_seq):
+        factor = _if_gradient_factor_cpu(u_seq.view(T, -1), sig.view(T, -1), threshold, alpha, w, soft_reset)
+        return factor.view(u_seq.shape[1:])
     surrogate_grad = alpha * sig * (1.0 - sig)
     a = reset_gradient(u_seq, surrogate_grad, threshold, alpha, soft_reset)
     dv = torch.ones_like(u_seq)
@@ -206,23 +247,37 @@ class IFSpikeCount(torch.autograd.Function):
     Forward: ``sum_t w[t] * spike[t]``. Backward: the gradient autograd would find through the
     unrolled IFNode recurrence with its sigmoid surrogate, reset included (hard, or soft with
     `soft_reset`); with a constant input it is a per-neuron factor times the incoming gradient.
+    Its second output, the surrogate's argument at each step, is what backward needs (`if_forward`):
+    an output rather than a saved intermediate, as torch.func requires; `if_spike_count` drops it.
     """
 
     @staticmethod
-    def forward(ctx, h: torch.Tensor, w: torch.Tensor, threshold: float, alpha: float, soft_reset: bool = False):
-        count, u_seq = if_forward(h, threshold, alpha, w, soft_reset)
-        ctx.save_for_backward(u_seq, w)
-        ctx.threshold, ctx.alpha, ctx.soft_reset = threshold, alpha, soft_reset
-        return count
+    def forward(h: torch.Tensor, w: torch.Tensor, threshold: float, alpha: float, soft_reset: bool):
+        return if_forward(h, threshold, alpha, w, soft_reset)
 
     @staticmethod
-    def backward(ctx, grad_count: torch.Tensor):
+    def setup_context(ctx, inputs, output):
+        _, w, ctx.threshold, ctx.alpha, ctx.soft_reset = inputs
+        ctx.save_for_backward(output[1], w)
+        ctx.mark_non_differentiable(output[1])
+
+    @staticmethod
+    def backward(ctx, grad_count: torch.Tensor, _):
         u_seq, w = ctx.saved_tensors
         factor = if_gradient_factor(u_seq, ctx.threshold, ctx.alpha, w, ctx.soft_reset)
         return grad_count * factor, None, None, None, None
 
 
+def if_spike_count(h: torch.Tensor, w: torch.Tensor, threshold: float, alpha: float, soft_reset: bool):
+    """`IFSpikeCount`: the weighted spike counts of IF neurons under the constant input h, differentiable."""
+    return IFSpikeCount.apply(h, w, threshold, alpha, soft_reset)[0]
+
+
 # ---- IF layers whose spikes are needed step by step (deeper networks) ---------------------------
+@cpu_kernel(
+    "(Tensor x, int T, float threshold, float alpha, bool soft_reset) -> (Tensor, Tensor)",
+    lambda x, T, threshold, alpha, soft_reset: tuple(x.new_empty((x.shape[0], T, x.shape[2])) for _ in "su"),
+)
 @numba.njit(cache=True)
 def _if_steps_forward_cpu(x, T, threshold, alpha, soft_reset):  # pragma: no cover (compiled)
     th, al, limit = f32(threshold), f32(alpha), f32(SURROGATE_ARG_LIMIT)
@@ -243,6 +298,13 @@ def _if_steps_forward_cpu(x, T, threshold, alpha, soft_reset):  # pragma: no cov
     return spikes, u_seq
 
 
+@cpu_kernel(
+    "(Tensor grad_spikes, Tensor u_seq, Tensor sig, float threshold, float alpha, bool summed, bool soft_reset)"
+    " -> Tensor",
+    lambda grad_spikes, u_seq, sig, threshold, alpha, summed, soft_reset: u_seq.new_empty(
+        (u_seq.shape[0], 1 if summed else u_seq.shape[1], u_seq.shape[2])
+    ),
+)
 @numba.njit(cache=True)
 def _if_steps_backward_cpu(grad_spikes, u_seq, sig, threshold, alpha, summed, soft_reset):  # pragma: no cover
     th, al = f32(threshold), f32(alpha)
@@ -272,9 +334,9 @@ def if_steps_forward(
     (clamped as in `if_forward`), from x [G, T, *shape] (a current per step) or [G, 1, *shape] (the
     same at each)."""
     shape, rows = (x.shape[0], T, *x.shape[2:]), x.detach().reshape(x.shape[0], x.shape[1], -1)
-    if x.device.type == "cpu" and x.dtype == torch.float32 and NUMBA_ON_CPU:
-        spikes, u_seq = _if_steps_forward_cpu(rows.contiguous().numpy(), T, threshold, alpha, soft_reset)
-        return torch.from_numpy(spikes).view(shape), torch.from_numpy(u_seq).view(shape)
+    if numba_runs(x):
+        spikes, u_seq = _if_steps_forward_cpu(rows.contiguous(), T, threshold, alpha, soft_reset)
+        return spikes.view(shape), u_seq.view(shape)
     v_seq, v = rows.new_empty((rows.shape[0], T, rows.shape[2])), torch.zeros_like(rows[:, 0])
     for t in range(T):
         torch.add(v, rows[:, 0] if rows.shape[1] == 1 else rows[:, t], out=v_seq[:, t])
@@ -289,9 +351,9 @@ def if_steps_backward(grad_spikes, u_seq, threshold: float, alpha: float, summed
     G, T = u_seq.shape[:2]
     shape = (G, 1, *u_seq.shape[2:]) if summed else u_seq.shape
     sig = torch.sigmoid(u_seq)  # in torch: vectorized, which numba's exp in the loop is not
-    if u_seq.device.type == "cpu" and u_seq.dtype == torch.float32 and NUMBA_ON_CPU:
-        flat = (a.reshape(G, T, -1).contiguous().numpy() for a in (grad_spikes, u_seq, sig))
-        return torch.from_numpy(_if_steps_backward_cpu(*flat, threshold, alpha, summed, soft_reset)).view(shape)
+    if numba_runs(u_seq):
+        flat = (a.reshape(G, T, -1).contiguous() for a in (grad_spikes, u_seq, sig))
+        return _if_steps_backward_cpu(*flat, threshold, alpha, summed, soft_reset).view(shape)
     surrogate_grad = alpha * sig * (1.0 - sig)
     reset_grad = reset_gradient(u_seq, surrogate_grad, threshold, alpha, soft_reset)
     grad_x, grad_after = torch.empty_like(u_seq), torch.zeros_like(u_seq[:, 0])
@@ -314,21 +376,31 @@ class IFSpikes(torch.autograd.Function):
     `if_gradient_factor`), and dL/dx[t] = dL/dv[t] = dL/dv_after[t-1] (summed over t for a constant
     input). v[t] comes back from the surrogate's saved argument, as in `if_gradient_factor`. On the
     CPU numba runs both loops over T (torch would pay its per-op overhead at each step); elsewhere
-    they run as torch ops.
+    they run as torch ops. Its second output is the surrogate's argument, as `IFSpikeCount`'s;
+    `if_spikes` drops it.
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, T: int, threshold: float, alpha: float, soft_reset: bool = False):
-        spikes, u_seq = if_steps_forward(x, T, threshold, alpha, soft_reset)
-        ctx.save_for_backward(u_seq)
-        ctx.threshold, ctx.alpha, ctx.summed, ctx.soft_reset = threshold, alpha, x.shape[1] == 1, soft_reset
-        return spikes
+    def forward(x: torch.Tensor, T: int, threshold: float, alpha: float, soft_reset: bool):
+        return if_steps_forward(x, T, threshold, alpha, soft_reset)
 
     @staticmethod
-    def backward(ctx, grad_spikes: torch.Tensor):
+    def setup_context(ctx, inputs, output):
+        x, _, ctx.threshold, ctx.alpha, ctx.soft_reset = inputs
+        ctx.summed = x.shape[1] == 1
+        ctx.save_for_backward(output[1])
+        ctx.mark_non_differentiable(output[1])
+
+    @staticmethod
+    def backward(ctx, grad_spikes: torch.Tensor, _):
         (u_seq,) = ctx.saved_tensors
         grad_x = if_steps_backward(grad_spikes, u_seq, ctx.threshold, ctx.alpha, ctx.summed, ctx.soft_reset)
         return grad_x, None, None, None, None
+
+
+def if_spikes(x: torch.Tensor, T: int, threshold: float, alpha: float, soft_reset: bool) -> torch.Tensor:
+    """`IFSpikes`: the spikes [G, T, ...] of IF neurons driven by x [G, T or 1, ...], differentiable."""
+    return IFSpikes.apply(x, T, threshold, alpha, soft_reset)[0]
 
 
 def hidden_spikes(branch: nn.Sequential, T: int, x: torch.Tensor) -> list[torch.Tensor]:
@@ -339,6 +411,6 @@ def hidden_spikes(branch: nn.Sequential, T: int, x: torch.Tensor) -> list[torch.
     neurons = if_node.v_threshold, if_node.surrogate_function.alpha, if_node.v_reset is None
     layers, spikes = [], x[None, None]  # one group, and every step sees the same observation
     for linear in branch[:-2:2]:
-        spikes = IFSpikes.apply(linear(spikes), T, *neurons)
+        spikes = if_spikes(linear(spikes), T, *neurons)
         layers.append(spikes[0])
     return layers

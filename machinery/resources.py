@@ -3,7 +3,7 @@
 The range checks of `cli` accept any positive size; this module refuses the sizes the machine
 cannot honour: a run whose rollout, network temporaries, environments and evaluation would not
 fit in the memory available now, more torch threads than the cores the process may use, and
-PPO.py's --compile without the C++ compiler it needs. The memory estimate is deliberately rough
+--compile without the C++ compiler it needs. The memory estimate is deliberately rough
 (within a small factor): it is there to turn a MemoryError an hour into a run into a one-line
 refusal that names the flags. It knows sizes, not what they mean.
 """
@@ -15,7 +15,6 @@ import shutil
 import sys
 
 from machinery.cli import UsageError
-from machinery.speed import asks_to_compile
 
 # Measured here (process RSS growth over 100 envs; a worker's Private_Dirty in smaps_rollup): an env
 # made in this process takes 4 kB (CartPole-v1) to 1.07 MB (Hopper-v5); an async env's worker,
@@ -77,7 +76,7 @@ def check_machine_can_run(args, obs_dim: int, num_actions: int) -> None:
     """A UsageError if the run cannot fit in memory, asks for more threads than there are cores, or
     asks for --compile where there is no C++ compiler (torch would fail at the first update)."""
     check_cores(args.threads, "--threads")
-    if asks_to_compile(args) and shutil.which(cpp_compiler()) is None:
+    if args.compile and shutil.which(cpp_compiler()) is None:
         raise UsageError(
             f"--compile needs a C++ compiler and there is no {cpp_compiler()} on PATH: install one "
             "(or name it in $CXX), or leave --compile out"

@@ -15,12 +15,11 @@
 - `keep_freed_memory_for_reuse`: glibc otherwise returns the spiking network's 1 MB temporaries
   to the kernel after each mini-batch and page-faults them back in for the next.
 - `exit_now`: skip the interpreter's teardown, 0.5 to 0.9 s once torch is loaded.
-- `hot_path` (compiles with PPO.py --compile, off by default): the rollout's policy step under
+- `hot_path` (compiles with --compile, off by default): the rollout's policy step under
   torch.compile, and each mini-batch's whole step (loss, gradient, clipping, Adam) as one compiled
   function (`FusedGradientStep`). At 64 units an eager torch op costs more in dispatch than in
   arithmetic, and so did autograd's engine around a compiled loss (README, Throughput). The spiking
-  agent has no such flag: dynamo cannot trace its numba kernels, and compiling the loss around them
-  gained nothing.
+  network's numba kernels enter the compiled graphs as custom ops (machinery/fast_if.py).
 
 Nothing here changes what is computed, only how fast; compiling (`hot_path` with --compile) alone
 changes float rounding (its fused kernels sum in another order), which is why it is a flag and not
@@ -102,12 +101,12 @@ def clip_grad_norm_(params: list[torch.Tensor], max_norm: float) -> torch.Tensor
 
 
 def hot_path(act, gradient_step, loss, model: torch.nn.Module, optimizer: Adam, args, spec):
-    """`act` and `gradient_step` as they are, or, where the agent's arguments ask for it (PPO.py
-    --compile), `act` under torch.compile and `gradient_step` as `FusedGradientStep` of `loss`, both
+    """`act` and `gradient_step` as they are, or, where the arguments ask for it (--compile), `act`
+    under torch.compile and `gradient_step` as `FusedGradientStep` of `loss`, both
     compiled now, at start-up (seconds), on inputs of the shapes the training loop gives them, so that
     the loop runs them compiled from its first step (`spec`, the env's, gives the shapes). Nothing
     of the model or the optimizer changes: the warm-up steps copies of them."""
-    if not asks_to_compile(args):
+    if not args.compile:
         return act, gradient_step
     act, step = torch.compile(act), FusedGradientStep(loss, model, optimizer)
     device, envs, batch = next(model.parameters()).device, args.num_envs, args.mini_batch_size
@@ -124,7 +123,7 @@ def hot_path(act, gradient_step, loss, model: torch.nn.Module, optimizer: Adam, 
 
 class FusedGradientStep:
     """`gradient_step` (the loss of a mini-batch, its gradient, clipping, Adam's update) as one function
-    that torch.compile fuses, for PPO.py --compile. Compiling the loss alone left most of a mini-batch's
+    that torch.compile fuses, for --compile. Compiling the loss alone left most of a mini-batch's
     time to the framework around the kernels: autograd's engine, the compiled backward's wrappers, the
     clipping's and Adam's own calls. Here torch.func computes the gradient inside the compiled graph,
     and the clipping and Adam's update follow in it, in place, on the model's parameters and the
@@ -134,7 +133,7 @@ class FusedGradientStep:
 
     Called as `gradient_step` is, for the model and optimizer it was made for. The same function as
     `gradient_step` with our `Adam` to float rounding (tests/test_ppo_update.py), for a model all of
-    whose parameters take part in the loss, as the ANN's do (Adam skips a parameter that has no
+    whose parameters take part in the loss, as both agents' do (Adam skips a parameter that has no
     gradient; here it would get a zero one)."""
 
     def __init__(self, loss, model: torch.nn.Module, optimizer: Adam):
@@ -183,11 +182,6 @@ class FusedGradientStep:
             denom = v.sqrt() / bias_correction2.sqrt() + eps
             p.sub_((lr / bias_correction1) * m / denom)
         return loss, terms
-
-
-def asks_to_compile(args) -> bool:
-    """Whether a run's arguments ask for torch.compile: only PPO.py's have the flag."""
-    return getattr(args, "compile", False)
 
 
 def tune_for_speed(threads: int) -> None:

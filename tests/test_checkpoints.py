@@ -1,5 +1,6 @@
 """machinery.checkpoints: plain data on disk, never code; exact resume; old and crafted files refused."""
 
+import dataclasses
 import os
 import pickle
 import subprocess
@@ -112,18 +113,23 @@ gym.register("FileLoggingCartPole-v0", entry_point=FileLoggingCartPole, kwargs={
 """
 
 
-def test_a_spiking_run_from_when_compile_was_a_shared_flag_replays_and_resumes(runs_dir):
-    """Spiking runs saved `compile: False` with their arguments until --compile became PPO.py's alone."""
+def test_a_spiking_run_saved_before_it_had_compile_replays_resumes_and_is_found_as_such(runs_dir):
+    """While --compile was PPO.py's alone, spiking runs saved their arguments without it: it counts
+    as its default (off), so such a run replays, resumes, and is the run that `find_run` (compare.py,
+    bench/reproduce.py) reuses for the same flags."""
     run_dir, _ = short_run("Spiking_PPO.py", runs_dir)
+    args = Spiking_PPO.SpikingArgs(**torch.load(run_dir / "last.pt", weights_only=True)["args"])
     for name in ("best.pt", "last.pt"):
         ckpt = torch.load(run_dir / name, weights_only=True)
-        ckpt["args"]["compile"] = False
+        del ckpt["args"]["compile"]
         torch.save(ckpt, run_dir / name)
+    assert find_run(runs_dir, Spiking_PPO.AGENT, args) == (run_dir, 256)
+    assert find_run(runs_dir, Spiking_PPO.AGENT, dataclasses.replace(args, compile=True)) is None
     replayed = run_script("Spiking_PPO.py", "--eval-only", str(run_dir / "best.pt"), "--eval-episodes", "2")
     assert replayed.returncode == 0, replayed.stderr
     resumed = run_script("Spiking_PPO.py", "--resume", str(run_dir), "--max-steps", "384", "--quiet")
     assert resumed.returncode == 0 and "done: 384 steps" in resumed.stdout, resumed.stderr
-    assert "compile" not in torch.load(run_dir / "last.pt", weights_only=True)["args"]
+    assert torch.load(run_dir / "last.pt", weights_only=True)["args"]["compile"] is False
 
 
 def test_a_run_from_before_training_episodes_were_recorded_resumes(runs_dir):

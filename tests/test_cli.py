@@ -167,21 +167,28 @@ def adam_steps(checkpoint) -> float:
     return torch.load(checkpoint, weights_only=True)["optimizer"]["state"][0]["step"].item()
 
 
-def test_compile_trains_the_ann_and_is_refused_where_it_cannot_run(runs_dir, monkeypatch):
-    compiled = run_process("PPO.py", *SHORT_RUN, "--compile", "--quiet", "--runs-dir", str(runs_dir / "ann"))
+@pytest.mark.parametrize("script", ["PPO.py", "Spiking_PPO.py"])
+def test_compile_trains_either_agent_and_resumes_compiled(script, runs_dir):
+    compiled = run_process(script, *SHORT_RUN, "--compile", "--quiet", "--runs-dir", str(runs_dir))
     assert compiled.returncode == 0 and "done: 384 steps" in compiled.stdout, compiled.stderr
     # the compiled step keeps Adam's state where Adam does: the run resumes, compiled, from its last.pt,
     # and steps on from the saved state (3 updates' Adam steps, then 4 updates')
-    run_dir = only_run_dir(runs_dir / "ann")
+    run_dir = only_run_dir(runs_dir)
     saved = adam_steps(run_dir / "last.pt")
-    resumed = run_process("PPO.py", "--resume", str(run_dir), "--max-steps", "512", "--quiet")
+    resumed = run_process(script, "--resume", str(run_dir), "--max-steps", "512", "--quiet")
     assert resumed.returncode == 0 and "done: 512 steps" in resumed.stdout, resumed.stderr
     assert saved > 0 and adam_steps(run_dir / "last.pt") == saved * 4 / 3
-    snn = run_script("Spiking_PPO.py", "--compile", "--runs-dir", str(runs_dir / "snn"))  # PPO.py's flag alone
-    assert snn.returncode == 2 and snn.stderr.strip() == "error: unrecognized arguments: --compile"
-    assert "--compile" not in run_script("Spiking_PPO.py", "--help").stdout
+
+
+def test_compile_is_refused_where_it_cannot_run(runs_dir, monkeypatch):
+    reference = run_script("Spiking_PPO.py", "--compile", "--snn-impl", "reference", "--runs-dir", str(runs_dir))
+    assert reference.returncode == 2 and reference.stderr.strip() == (
+        "error: --compile compiles the fast path, and --snn-impl reference calls the neurons step by step: "
+        "leave one of them out"
+    )
     monkeypatch.setenv("CXX", "no-such-c++-compiler")
-    no_compiler = run_script("PPO.py", "--compile", "--runs-dir", str(runs_dir / "none"))
-    assert no_compiler.returncode == 2 and len(no_compiler.stderr.strip().splitlines()) == 1
-    assert "--compile needs a C++ compiler and there is no no-such-c++-compiler on PATH" in no_compiler.stderr
-    assert not (runs_dir / "snn").exists() and not (runs_dir / "none").exists()
+    for script in ("PPO.py", "Spiking_PPO.py"):
+        no_compiler = run_script(script, "--compile", "--runs-dir", str(runs_dir))
+        assert no_compiler.returncode == 2 and len(no_compiler.stderr.strip().splitlines()) == 1
+        assert "--compile needs a C++ compiler and there is no no-such-c++-compiler on PATH" in no_compiler.stderr
+    assert not runs_dir.exists()

@@ -53,7 +53,7 @@ def test_a_constant_input_fires_as_often_as_the_reset_allows(soft_reset):
     [0.5, 1). One that subtracts the threshold fires floor(16 h) times: every count from 0 to 16.
     The currents are odd multiples of 1/2048, whose sums float32 holds exactly."""
     h = (2 * torch.arange(1200, dtype=torch.float64) + 1) / 2048  # (0, 1.17)
-    count = fast_if.IFSpikeCount.apply(h.float()[:, None], torch.ones(16), 1.0, 4.0, soft_reset)[:, 0]
+    count = fast_if.if_spike_count(h.float()[:, None], torch.ones(16), 1.0, 4.0, soft_reset)[:, 0]
     if soft_reset:
         expected, counts = torch.floor(16 * h).clamp(max=16), set(range(17))
     else:

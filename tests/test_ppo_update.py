@@ -10,7 +10,6 @@ import torch
 
 from machinery.speed import Adam, FusedGradientStep, hot_path
 from PPO import ActorCritic as AnnActorCritic
-from PPO import AnnArgs
 from Spiking_PPO import (
     ActorCritic,
     Args,
@@ -40,6 +39,15 @@ def rollout(model, seed=0):
 def new_model(seed=1, hidden_layers=1):
     torch.manual_seed(seed)
     return AnnActorCritic(OBS, ACTIONS, 16, hidden_layers=hidden_layers)
+
+
+def new_spiking_model(seed=1, hidden_layers=1):
+    torch.manual_seed(seed)
+    model = ActorCritic(OBS, ACTIONS, 16, T=8, hidden_layers=hidden_layers)
+    for branch in (model.actor, model.critic):
+        with torch.no_grad():
+            branch[0].weight.mul_(3)  # the observations' currents make the first layer fire
+    return model
 
 
 def update(model, args, batch, seed=5, optimizer=None):
@@ -195,14 +203,19 @@ def test_orthogonal_init_has_the_usual_gains_and_zero_biases(spiking):
             assert torch.count_nonzero(layer.bias) == 0
 
 
-def test_the_compiled_gradient_step_and_policy_step_are_the_eager_ones_to_float_rounding():
-    """--compile (PPO.py) runs `act` under torch.compile and `gradient_step` as one compiled function
-    (speed.FusedGradientStep): the same functions, their float32 sums in another order. Ten Adam
-    steps, with clipping that binds and a learning rate that changes each step (as --anneal-lr
-    changes it) without a recompilation, leave the same parameters and optimizer state."""
-    args = AnnArgs(compile=True, num_envs=4, mini_batch_size=BATCH, norm_adv=True, joint_ratio=True)
+@pytest.mark.parametrize(
+    "network, hidden_layers", [("ann", 2), ("snn", 1), ("snn", 2)]
+)  # the SNN's two fast paths: the spike count (IFSpikeCount), and spikes step by step (IFSpikes)
+def test_the_compiled_gradient_step_and_policy_step_are_the_eager_ones_to_float_rounding(network, hidden_layers):
+    """--compile runs `act` under torch.compile and `gradient_step` as one compiled function
+    (speed.FusedGradientStep; the SNN's numba kernels as custom ops in it): the same functions, their
+    float32 sums in another order. Ten Adam steps, with clipping that binds and a learning rate that
+    changes each step (as --anneal-lr changes it) without a recompilation, leave the same parameters
+    and optimizer state."""
+    args = Args(compile=True, num_envs=4, mini_batch_size=BATCH, norm_adv=True, joint_ratio=True)
     args.clip_vloss, args.max_grad_norm, args.adam_eps = True, 0.05, 1e-5
-    models = [new_model(hidden_layers=2) for _ in range(2)]
+    build = new_model if network == "ann" else new_spiking_model
+    models = [build(hidden_layers=hidden_layers) for _ in range(2)]
     batch = rollout(models[0])
     for model in models:
         with torch.no_grad():
