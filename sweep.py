@@ -233,6 +233,33 @@ def run_trial(config: dict) -> None:
     Spiking_PPO.train(args, AGENTS[trial["agent"]], on_eval=on_eval)
 
 
+METRICS = ("eval_mean", "steps_to_target", "seconds_to_target", "firing_rate")
+
+
+def trial_outcomes(grid, trials: list[dict]) -> tuple[list[dict], bool]:
+    """Each trial's status ("ok", "stopped" early or "failed") and last reported metrics, in the order
+    of `trials`, from Ray Tune's results; and whether a Ctrl-C interrupted any of them."""
+
+    def key(trial: dict) -> str:
+        return json.dumps([trial["agent"], trial["seed"], trial["config"]], sort_keys=True)
+
+    by_trial, interrupted = {}, False
+    for result in grid:
+        if result.config is None:  # no metrics, not even the config a started trial has: a Ctrl-C came first
+            interrupted = True  # it is the trial that no result accounts for, below
+            continue
+        trial, metrics = result.config["trial"], result.metrics
+        # a trial a Ctrl-C stopped has no report marked done (ASHA's stopped ones do)
+        interrupted |= result.error is None and not metrics.get("done", False)
+        if result.error is not None:
+            status = "failed"
+        else:
+            status = "ok" if "eval_mean" in metrics and ran_to_its_end(trial, metrics) else "stopped"
+        by_trial[key(trial)] = {"status": status} | {name: metrics.get(name, math.nan) for name in METRICS}
+    never_started = {"status": "stopped"} | dict.fromkeys(METRICS, math.nan)
+    return [by_trial.get(key(trial), never_started) for trial in trials], interrupted
+
+
 def ran_to_its_end(trial: dict, metrics: dict) -> bool:
     """Whether a trial's last report is its run's last evaluation (or the one that reached
     --stop-at-return): ASHA stops a trial after an earlier one, whose return is not a final one."""
@@ -395,27 +422,10 @@ def main(argv: list[str] | None = None) -> int:
         run_config=tune.RunConfig(name=args.name, storage_path=str(storage), verbose=0),
     )
     grid = tuner.fit()  # a Ctrl-C ends it early, Ray Tune saving what the trials reported so far
-    by_trial, interrupted = {}, False
-    for result in grid:
-        trial = result.config["trial"]
-        metrics = result.metrics or {}
-        # a trial a Ctrl-C stopped, or never started, has no report marked done (ASHA's stopped ones do)
-        interrupted |= result.error is None and not metrics.get("done", False)
-        if result.error is not None:
-            status = "failed"
-        else:
-            status = "ok" if "eval_mean" in metrics and ran_to_its_end(trial, metrics) else "stopped"
-        by_trial[json.dumps([trial["agent"], trial["seed"], trial["config"]], sort_keys=True)] = {
-            "status": status,
-            "eval_mean": metrics.get("eval_mean", math.nan),
-            "steps_to_target": metrics.get("steps_to_target", math.nan),
-            "seconds_to_target": metrics.get("seconds_to_target", math.nan),
-            "firing_rate": metrics.get("firing_rate", math.nan),
-        }
+    results, interrupted = trial_outcomes(grid, trials)
     ray.shutdown()
     for stray in out.rglob("*.tmp"):  # the checkpoint write of a trial stopped mid-way
         stray.unlink()
-    results = [by_trial[json.dumps([t["agent"], t["seed"], t["config"]], sort_keys=True)] for t in trials]
     print(summarize(trials, results, out, args.target))
     print(f"written: {out}/summary.md, {out}/summary.csv; tensorboard --logdir {out}")
     if interrupted:

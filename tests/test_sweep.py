@@ -170,6 +170,29 @@ def test_a_sweep_whose_every_trial_failed_says_so_and_exits_1(tmp_path):
     assert '| ann | `{"learning_rate": "1e30"}` | 1 | 1 | - | - | - |  |' in result.stdout
 
 
+@needs_ray
+def test_a_trial_a_ctrl_c_stopped_before_it_started_counts_as_stopped_early(tmp_path):
+    """Ray Tune gives such a trial a result without metrics, not even the config it records for a trial
+    that started (the sweep stopped with a TypeError on it): it is the trial no other result accounts for."""
+    from ray.tune import Result
+
+    import sweep as sweep_module
+
+    argv = ["--grid", "T=4,8,16", "--agents", "snn", *TINY]
+    trials = [t | {"target": 195.0} for t in sweep_module.trial_configs(sweep_module.parse_args(argv))]
+    reported = {"config": {"trial": trials[0]}, "eval_mean": 10.0, "step": 64, "done": False}
+    grid = [
+        Result(metrics={}, checkpoint=None, error=None, path=str(tmp_path / "never-started")),
+        Result(metrics=reported, checkpoint=None, error=None, path=str(tmp_path / "stopped")),
+        Result(metrics={"config": {"trial": trials[1]}}, checkpoint=None, error=RuntimeError(), path=str(tmp_path)),
+    ]
+    outcomes, interrupted = sweep_module.trial_outcomes(grid, trials)
+    assert interrupted
+    assert [o["status"] for o in outcomes] == ["stopped", "failed", "stopped"]
+    assert outcomes[0]["eval_mean"] == 10.0
+    assert math.isnan(outcomes[1]["eval_mean"]) and math.isnan(outcomes[2]["eval_mean"])
+
+
 def test_a_trial_stopped_early_is_counted_and_its_return_left_out(tmp_path):
     import sweep
 
