@@ -28,7 +28,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from machinery.cli import cli_flag, hyperparameters
+from machinery.cli import cli_flag, hyperparameters, validate
 from machinery.envs import Normalization, make_normalized, obs_statistics, running_mean_std
 
 FORMAT = 2  # 1: the pickled objects of earlier versions, refused
@@ -278,6 +278,7 @@ def resume_args(args, agent, given: set[str]):
     _, ckpt = load_agent(path, agent, resume=True)
     check_flags_match(args.resume, ckpt, args, given, (*args.ACTION_FLAGS, *args.RESUME_MAY_CHANGE))
     args = dataclasses.replace(args, **{k: v for k, v in ckpt["args"].items() if k not in given})
+    validate(args)  # what may change (--compile, say) against what may not (--snn-impl reference)
     if ckpt["step"] >= args.max_steps:
         raise CheckpointError(
             f"{args.resume} is complete at step {ckpt['step']} (--max-steps {args.max_steps}): "

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from helpers import run_process, run_script, scalars
+from helpers import run_process, run_script, scalars, short_run
 
 import PPO
 import Spiking_PPO
@@ -186,9 +186,15 @@ def test_compile_is_refused_where_it_cannot_run(runs_dir, monkeypatch):
         "error: --compile compiles the fast path, and --snn-impl reference calls the neurons step by step: "
         "leave one of them out"
     )
+    # nor on resuming a run of the reference path, whose --snn-impl a resume keeps
+    run_dir, _ = short_run("Spiking_PPO.py", runs_dir / "reference", "--snn-impl", "reference")
+    saved = (run_dir / "last.pt").read_bytes()
+    resumed = run_script("Spiking_PPO.py", "--resume", str(run_dir), "--max-steps", "512", "--compile")
+    assert resumed.returncode == 2 and resumed.stderr == reference.stderr
+    assert (run_dir / "last.pt").read_bytes() == saved
     monkeypatch.setenv("CXX", "no-such-c++-compiler")
     for script in ("PPO.py", "Spiking_PPO.py"):
         no_compiler = run_script(script, "--compile", "--runs-dir", str(runs_dir))
         assert no_compiler.returncode == 2 and len(no_compiler.stderr.strip().splitlines()) == 1
         assert "--compile needs a C++ compiler and there is no no-such-c++-compiler on PATH" in no_compiler.stderr
-    assert not runs_dir.exists()
+    assert [p.name for p in runs_dir.iterdir()] == ["reference"]
