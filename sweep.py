@@ -245,8 +245,8 @@ def trial_outcomes(grid, trials: list[dict]) -> tuple[list[dict], bool]:
 
     by_trial, interrupted = {}, False
     for result in grid:
-        if result.config is None:  # no metrics, not even the config a started trial has: a Ctrl-C came first
-            interrupted = True  # it is the trial that no result accounts for, below
+        if result.config is None:  # no metrics, not even the config a started trial has: it never started,
+            interrupted |= result.error is None  # a Ctrl-C came first; it is the trial no result accounts for
             continue
         trial, metrics = result.config["trial"], result.metrics
         # a trial a Ctrl-C stopped has no report marked done (ASHA's stopped ones do)
