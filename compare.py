@@ -24,7 +24,6 @@ import argparse
 import functools
 import importlib
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -33,13 +32,12 @@ from pathlib import Path
 import numpy as np
 
 from machinery import resources, stats
-from machinery.checkpoints import CheckpointError, find_run, read_checkpoint
+from machinery.checkpoints import CheckpointError, read_checkpoint
 from machinery.cli import OneLineParser, UsageError, cli_flag, flags_for_each, given_flags, hyperparameters, make_folder
 from machinery.envs import solved_return
 from machinery.presets import resolve
-from machinery.run import Agent, logged_scalars, side_by_side
+from machinery.run import Agent, logged_scalars, side_by_side, train_or_reuse
 
-ROOT = Path(__file__).resolve().parent
 AGENTS = {"Spiking-PPO": "Spiking_PPO", "PPO": "PPO"}  # TensorBoard name -> script
 SAME_RESULT_FLAGS = ("seed", "runs_dir", "device", "threads", "vectorization")  # may differ between the runs
 # what compare.py gives each run itself, and how to ask it for another value
@@ -126,30 +124,22 @@ def train_runs(args: argparse.Namespace) -> list[Path]:
 
     def train(job: tuple[str, int]) -> tuple[Path | None, subprocess.CompletedProcess | None]:
         name, seed = job
-        agent = agent_record(name)
         flags = ["--env-id", args.env_id, "--seed", str(seed), "--max-steps", str(args.max_steps)]
         flags += ["--runs-dir", args.runs_dir, "--quiet", *shares[name]]
-        earlier = find_run(args.runs_dir, agent, resolve(agent.args_cls, flags))
-        if earlier is not None and earlier[1] >= args.max_steps:
-            print(f"{name} seed {seed}: finished before, in {earlier[0]}", file=sys.stderr)
-            return earlier[0], None
-        if earlier is not None:
-            print(f"{name} seed {seed}: resuming {earlier[0]} from step {earlier[1]}", file=sys.stderr)
-            flags = ["--resume", str(earlier[0]), "--quiet"]
-        script = str(ROOT / f"{AGENTS[name]}.py")
-        return None, subprocess.run([sys.executable, script, *flags], capture_output=True, text=True, env=env)
+        run_dir, _, result = train_or_reuse(
+            agent_record(name), flags, lambda what: print(f"{name} seed {seed}: {what}", file=sys.stderr), env
+        )
+        return run_dir, result
 
     jobs = [(name, seed) for name in AGENTS for seed in range(1, args.seeds + 1)]
     outcomes = list(side_by_side(train, jobs, args.workers))
-    failed = [(job, result) for job, (_, result) in zip(jobs, outcomes, strict=True) if result and result.returncode]
+    failed = [(job, result) for job, (run_dir, result) in zip(jobs, outcomes, strict=True) if run_dir is None]
     if failed:
         ((name, seed), result), others = failed[0], len(failed) - 1
         last = (result.stderr.strip().splitlines() or ["no output"])[-1].removeprefix("error: ")
         more = f" (and {others} more run{'s' * (others > 1)})" if others else ""
         raise RunFailed(f"{AGENTS[name]}.py --seed {seed} failed{more}: {last}")
-    return [
-        done or Path(re.search(r"run directory (.+)$", result.stdout.strip()).group(1)) for done, result in outcomes
-    ]
+    return [run_dir for run_dir, _ in outcomes]
 
 
 def found_runs(args: argparse.Namespace) -> list[Path]:

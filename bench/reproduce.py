@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import functools
 import json
 import os
-import re
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -34,10 +33,9 @@ import PPO  # noqa: E402
 import Spiking_PPO  # noqa: E402
 from compare import common_grid, read_curves  # noqa: E402
 from machinery import resources, stats  # noqa: E402
-from machinery.checkpoints import find_run  # noqa: E402
 from machinery.cli import OneLineParser, UsageError, make_folder  # noqa: E402
 from machinery.presets import resolve  # noqa: E402
-from machinery.run import side_by_side  # noqa: E402
+from machinery.run import side_by_side, train_or_reuse  # noqa: E402
 from Spiking_PPO import SpikingArgs  # noqa: E402
 
 # CleanRL's published PPO returns (docs.cleanrl.dev, ppo.py and ppo_continuous_action.py: mean ± std
@@ -139,23 +137,19 @@ def train(args: argparse.Namespace) -> int:
 
     def run(job: tuple[str, str, int]) -> bool:
         task, agent, seed = job
+        say = functools.partial(print, f"{task} {agent} seed {seed}:", file=sys.stderr)
         try:
             cmd = command(args, task, agent, seed)
-            run_args = resolve(AGENTS[agent].args_cls, cmd[2:])
-            earlier, max_steps = find_run(args.runs_dir, AGENTS[agent], run_args), run_args.max_steps
+            run_dir, earlier_step, result = train_or_reuse(AGENTS[agent], cmd[2:], say, env)
         except UsageError as e:  # a flag of the other agent's alone (--T for PPO.py): this run cannot start
             print(f"failed: {SCRIPTS[agent]} on {task}, seed {seed}: {e}", file=sys.stderr)
             return False
+        if run_dir is None:
+            print(f"failed: {' '.join(result.args)}: {result.stderr.strip()[-300:]}", file=sys.stderr)
+            return False
         record = {"name": args.name, "task": task, "agent": agent, "seed": seed, "command": " ".join(cmd[1:])}
-        if earlier is None or earlier[1] < max_steps:
-            todo = cmd if earlier is None else [*cmd[:2], "--resume", str(earlier[0]), "--quiet"]
-            result = subprocess.run(todo, capture_output=True, text=True, env=env)
-            if result.returncode != 0:
-                print(f"failed: {' '.join(todo)}: {result.stderr.strip()[-300:]}", file=sys.stderr)
-                return False
-            if earlier is not None:  # a resumed run computes what an uninterrupted one does (README, Resume)
-                record["resumed_from_step"] = earlier[1]
-        run_dir = earlier[0] if earlier else Path(re.search(r"run directory (.+)$", result.stdout.strip()).group(1))
+        if result is not None and earlier_step is not None:  # a resumed run computes what an uninterrupted one does
+            record["resumed_from_step"] = earlier_step
         curve = read_curves([run_dir], task)[0][agent][0]
         record |= {"final": float(curve[-1, 2]), "seconds": float(curve[-1, 1]), "curve": curve.tolist()}
         add_record(path, record)

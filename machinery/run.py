@@ -3,9 +3,10 @@ and signals.
 
 `Agent` is what the two scripts tell the shared training loop about themselves. `Run` is made once
 per training session (new or resumed) and closed whatever happens; SIGINT and SIGTERM become a
-stop request that the training loop checks; `side_by_side` runs several at once and stops them
-together. It knows where a run's files go and how a run is told to stop, but nothing of how the
-agent learns.
+stop request that the training loop checks. For the tools that train many runs, `train_or_reuse`
+starts a run in a process of its own unless an earlier one with the same flags can be reused or
+resumed, and `side_by_side` runs several at once and stops them together. It knows where a run's
+files go and how a run is told to stop, but nothing of how the agent learns.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from __future__ import annotations
 import fcntl
 import os
 import random
+import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +31,9 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from machinery.checkpoints import find_run
 from machinery.cli import UsageError
+from machinery.presets import resolve
 
 
 @dataclass
@@ -53,6 +59,32 @@ def side_by_side(fn: Callable, jobs: list, workers: int):
         yield from pool.map(fn, jobs)
     finally:
         pool.shutdown(cancel_futures=True)
+
+
+def train_or_reuse(
+    agent: Agent, flags: list[str], say: Callable[[str], None], env: dict[str, str] | None = None
+) -> tuple[Path | None, int | None, subprocess.CompletedProcess | None]:
+    """A run of `agent`'s script with `flags`, in a process of its own, for the tools that train many
+    runs: one under its --runs-dir made with the same flags (`find_run`) is reused if it finished, or
+    resumed where it stopped, so that a Ctrl-C loses nothing and the same command again trains only what
+    is missing; else a new run starts. `say` hears which of these. Returns the run directory (None if
+    the script failed), the step an earlier run had reached (None for a new run) and the script's
+    process (None for a reused run). A UsageError if `flags` are not the script's."""
+    run_args = resolve(agent.args_cls, flags)
+    run_dir, earlier_step = find_run(run_args.runs_dir, agent, run_args) or (None, None)
+    if run_dir is not None and earlier_step >= run_args.max_steps:
+        say(f"finished before, in {run_dir}")
+        return run_dir, earlier_step, None
+    if run_dir is not None:
+        say(f"resuming {run_dir} from step {earlier_step}")
+        flags = ["--resume", str(run_dir), "--quiet"]
+    script = Path(__file__).resolve().parent.parent / f"{agent.script}.py"  # the scripts sit beside this package
+    result = subprocess.run([sys.executable, str(script), *flags], capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        return None, earlier_step, result
+    if run_dir is None:  # a new run's directory, from the last line commands.py prints
+        run_dir = Path(re.search(r"run directory (.+)$", result.stdout.strip()).group(1))
+    return run_dir, earlier_step, result
 
 
 def seed_everything(seed: int) -> None:

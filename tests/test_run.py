@@ -15,7 +15,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import PPO
 import Spiking_PPO
 from machinery.checkpoints import load_agent
-from machinery.run import side_by_side
+from machinery.cli import UsageError
+from machinery.run import side_by_side, train_or_reuse
 
 TINY = ["--max-steps", "256", "--eval-interval", "64", "--eval-episodes", "2", "--ppo-epochs", "2", "--quiet"]
 
@@ -206,3 +207,33 @@ def test_side_by_side_yields_in_order_and_a_ctrl_c_starts_no_further_job():
     with pytest.raises(KeyboardInterrupt):
         list(side_by_side(job, range(6), workers=1))
     assert len(started) <= 2  # of 6: the pending ones were cancelled
+
+
+def test_train_or_reuse_starts_a_run_then_reuses_it_finished_and_resumes_it_stopped(runs_dir):
+    flags = ["--env-id", "CartPole-v1", "--seed", "3", "--runs-dir", str(runs_dir), *TINY]
+    heard = []
+    run_dir, earlier, result = train_or_reuse(PPO.AGENT, flags, heard.append)
+    assert result.returncode == 0 and earlier is None and heard == []
+    assert list(runs_dir.iterdir()) == [run_dir] and torch.load(run_dir / "last.pt", weights_only=True)["step"] == 256
+
+    assert train_or_reuse(PPO.AGENT, flags, heard.append) == (run_dir, 256, None)  # finished: not run again
+    assert heard == [f"finished before, in {run_dir}"]
+
+    longer = [*flags, "--max-steps", "320"]  # another budget is another run: a new one starts
+    other_dir, earlier, _ = train_or_reuse(PPO.AGENT, longer, heard.append)
+    assert other_dir != run_dir and earlier is None
+    ckpt = torch.load(other_dir / "last.pt", weights_only=True)
+    torch.save({**ckpt, "step": 192}, other_dir / "last.pt")  # as if a signal had stopped it at step 192
+    heard.clear()
+    assert train_or_reuse(PPO.AGENT, longer, heard.append)[:2] == (other_dir, 192)
+    assert heard == [f"resuming {other_dir} from step 192"]
+
+
+def test_train_or_reuse_gives_no_run_directory_when_the_script_fails(runs_dir):
+    runs_dir.mkdir(exist_ok=True)
+    (runs_dir / "file").write_text("not a directory")
+    flags = ["--env-id", "CartPole-v1", "--runs-dir", str(runs_dir / "file"), "--max-steps", "64", "--quiet"]
+    run_dir, earlier, result = train_or_reuse(PPO.AGENT, flags, print)
+    assert (run_dir, earlier, result.returncode) == (None, None, 2) and "--runs-dir" in result.stderr
+    with pytest.raises(UsageError, match="unrecognized arguments: --T 8"):
+        train_or_reuse(PPO.AGENT, [*flags, "--T", "8"], print)
