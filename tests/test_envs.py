@@ -2,6 +2,7 @@
 
 import math
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -106,6 +107,46 @@ def test_observation_statistics_are_numpys_over_the_stream_the_envs_saw():
         expected = np.clip((raw[-1][i] - rms.mean) / np.sqrt(rms.var + 1e-8), -1.5, 1.5)
         np.testing.assert_allclose(got[i], expected, rtol=1e-5, atol=1e-6)
     assert (np.abs(got) == 1.5).any() or np.abs(got).max() < 1.5
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "HalfCheetah-v5"])  # float32 and float64 observations
+def test_the_normalized_envs_compute_gymnasiums_wrappers_bit_for_bit(env_id):
+    """The training envs update their running statistics by `RunningMeanStdOfSteps`; the same stack of
+    gymnasium's wrappers alone, on the same actions, returns the same bits, episode ends included."""
+
+    def gymnasiums_own():
+        env = gym.wrappers.RecordEpisodeStatistics(gym.make(env_id))
+        env = gym.wrappers.NormalizeObservation(env)
+        env = gym.wrappers.TransformObservation(env, lambda o: np.clip(o, -10, 10), env.observation_space)
+        return gym.wrappers.ClipReward(gym.wrappers.NormalizeReward(env, gamma=0.99), -10, 10)
+
+    ours = new_training_envs(env_id, 2, "sync", NORMALIZED)
+    theirs = envs_module.make_envs([gymnasiums_own] * 2)
+    np.testing.assert_array_equal(ours.reset(seed=3)[0], theirs.reset(seed=3)[0])
+    ended = 0
+    for action in random_actions(ours, 300, seed=4):  # CartPole's random episodes end every 20 steps or so
+        (obs, reward, terminated, truncated, _), expected = ours.step(action), theirs.step(action)
+        np.testing.assert_array_equal(obs, expected[0])
+        np.testing.assert_array_equal(reward, expected[1])
+        ended += (terminated | truncated).sum()
+    assert ended > 0 or env_id == "HalfCheetah-v5"
+    for name in ("obs_rms", "return_rms"):
+        for fast, slow in zip(ours.get_attr(name), theirs.get_attr(name), strict=True):
+            assert isinstance(fast, envs_module.RunningMeanStdOfSteps)
+            for attribute in ("mean", "var", "count"):
+                np.testing.assert_array_equal(getattr(fast, attribute), getattr(slow, attribute))
+
+
+def test_running_statistics_of_steps_update_as_gymnasiums_from_any_batch():
+    rng = np.random.default_rng(0)
+    fast, slow = envs_module.RunningMeanStdOfSteps(shape=(3,)), gym.wrappers.utils.RunningMeanStd(shape=(3,))
+    for rows in (1, 1, 5, 1, 2, 1):
+        batch = rng.normal(size=(rows, 3)) * 10
+        fast.update(batch)
+        slow.update(batch)
+        np.testing.assert_array_equal(fast.mean, slow.mean)
+        np.testing.assert_array_equal(fast.var, slow.var)
+    assert fast.count == slow.count == 1e-4 + 11
 
 
 def test_frozen_eval_envs_use_the_statistics_they_are_given_and_keep_them():
