@@ -10,6 +10,7 @@ RAY_ADDRESS) the trials run on an existing Ray cluster.
     python sweep.py --space space.yaml --asha                 # a space from a YAML or JSON file
     python sweep.py --grid learning_rate=1e-4,3e-4,1e-3 --grid T=4,8,16 --random 4  # 4 of the 9, at random
     python sweep.py --seeds 10 --set preset=cleanrl env_id=Hopper-v5   # no space: 10 seeds of one configuration
+    python sweep.py --resume sweeps/sweep      # finish a sweep a Ctrl-C (or a lost job) stopped
 
 Ray is an optional dependency: pip install -r requirements-sweep.txt
 """
@@ -32,7 +33,7 @@ import numpy as np
 
 import PPO
 import Spiking_PPO
-from machinery import cli, envs, presets, resources, run, stats
+from machinery import checkpoints, cli, envs, presets, resources, run, stats
 from machinery.cli import OneLineParser, UsageError
 
 AGENTS = {"snn": Spiking_PPO.AGENT, "ann": PPO.AGENT}
@@ -42,6 +43,8 @@ SHIPPING_EXCLUDES = [".venv/", ".git/", "runs/", "sweeps/", "docs/", "bench/", "
 SWITCH = {"true": True, "1": True, "false": False, "0": False}
 FIXED = ("seed", "runs_dir", "quiet", "resume", "eval_only", "render", "capture_video", "device")
 OWN = {"max_steps": "--max-steps"}  # sweep.py's own flag for every trial, not the space's
+SWEEP_FILE = "sweep.json"  # what a sweep was made with, for --resume
+RESUME_MAY_GIVE = ("resume", "address", "num_cpus")  # a resumed sweep's flags are those it was made with
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -67,7 +70,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-cpus", type=int, help="CPUs of the embedded Ray, one trial each (default: all cores)")
     parser.add_argument("--storage-path", default="sweeps", help="where Tune writes the trials")
     parser.add_argument("--name", default="sweep", help="the sweep's directory under --storage-path")
+    parser.add_argument(
+        "--resume",
+        metavar="SWEEP_DIR",
+        help="finish the sweep in SWEEP_DIR that a signal stopped: its trials that had not finished continue "
+        "their runs from their last.pt, those that had keep their results",
+    )
     args = parser.parse_args(argv)
+    if args.resume:  # the sweep's own flags are in its directory; a resume may only say where it runs
+        for name, value in vars(args).items():
+            if name not in RESUME_MAY_GIVE and value != parser.get_default(name):
+                flag = "--" + name.replace("_", "-")
+                raise UsageError(f"{flag} with --resume: a resumed sweep keeps the flags it was made with")
     for name in ("seeds", "max_steps", "random", "num_cpus"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
@@ -204,33 +218,43 @@ def as_args(trial: dict, runs_dir: str) -> Spiking_PPO.Args:
 
 
 def run_trial(config: dict) -> None:
-    """One Tune trial: the scripts' training loop, reporting every evaluation."""
+    """One Tune trial: the scripts' training loop, reporting every evaluation. In a sweep resumed
+    (--resume) after a signal, a trial whose run had begun continues it from its last.pt."""
     import torch
     from ray import tune
 
     torch.set_num_threads(1)  # one core per trial: the trials are the parallelism
     # The run goes straight to the trial's directory in the storage, not to the staging directory
     # Ray copies there while trials run: the copy would meet half-written checkpoints.
-    trial, runs_dir = config["trial"], str(Path(config["storage"]) / Path(tune.get_context().get_trial_dir()).name)
-    args = as_args(trial, runs_dir)
-    first_solved: list[dict] = []
+    trial, runs_dir = config["trial"], Path(config["storage"]) / Path(tune.get_context().get_trial_dir()).name
+    args, agent = as_args(trial, str(runs_dir)), AGENTS[trial["agent"]]
+    # What the trial has told Tune, kept beside its run: a resumed trial's reports go on from it
+    saved = runs_dir / "reports.json"
+    reports = json.loads(saved.read_text()) if saved.exists() else {"first_solved": None, "last": None}
 
     def on_eval(report: dict) -> None:
-        if report["eval_mean"] >= trial["target"] and not first_solved:
-            first_solved.append(report)
-        solved = first_solved[0] if first_solved else {"step": math.nan, "elapsed_seconds": math.nan}
-        tune.report(
-            {
-                **report,
-                "steps_to_target": solved["step"],
-                "seconds_to_target": solved["elapsed_seconds"],
-                "firing_rate": np.mean(
-                    [v for k, v in report.items() if k.startswith("snn/firing_rate/")] or [math.nan]
-                ),
-            }
-        )
+        if report["eval_mean"] >= trial["target"] and reports["first_solved"] is None:
+            reports["first_solved"] = {"step": report["step"], "elapsed_seconds": report["elapsed_seconds"]}
+        solved = reports["first_solved"] or {"step": math.nan, "elapsed_seconds": math.nan}
+        firing_rates = [v for k, v in report.items() if k.startswith("snn/firing_rate/")]
+        reports["last"] = {
+            **report,
+            "steps_to_target": solved["step"],
+            "seconds_to_target": solved["elapsed_seconds"],
+            "firing_rate": float(np.mean(firing_rates)) if firing_rates else math.nan,
+        }
+        checkpoints.write_atomically(saved, lambda f: f.write(json.dumps(reports, default=float).encode()))
+        tune.report(reports["last"])
 
-    Spiking_PPO.train(args, AGENTS[trial["agent"]], on_eval=on_eval)
+    resume_from, earlier = None, checkpoints.find_run(runs_dir, agent, args)
+    if earlier is not None:
+        try:
+            args, resume_from = checkpoints.resume_args(dataclasses.replace(args, resume=str(earlier[0])), agent, set())
+        except checkpoints.RunComplete:  # it ended, but the signal came before Tune heard the trial end
+            if reports["last"] is not None:  # (a run shorter than --eval-interval reports nothing)
+                tune.report(reports["last"])
+            return
+    Spiking_PPO.train(args, agent, resume_from, on_eval=on_eval)
 
 
 METRICS = ("eval_mean", "steps_to_target", "seconds_to_target", "firing_rate")
@@ -379,19 +403,52 @@ def send_token_if_there_is_one(args: argparse.Namespace) -> None:
         os.environ["RAY_AUTH_MODE"] = "token"
 
 
+def new_sweep(args: argparse.Namespace) -> tuple[Path, list[dict]]:
+    """The new sweep's directory, made now (before Ray starts; an earlier sweep of the same name keeps
+    its folder, and this one gets name-1), holding its trials and target for --resume; and its trials."""
+    trials = trial_configs(args)
+    args.target = sweep_target(args, trials)
+    out = run.new_folder(Path(args.storage_path).resolve() / args.name, f"--storage-path {args.storage_path}")
+    checkpoints.write_atomically(
+        out / SWEEP_FILE, lambda f: f.write(json.dumps(vars(args) | {"trials": trials}).encode())
+    )
+    return out, trials
+
+
+def resumed_sweep(args: argparse.Namespace) -> tuple[Path, list[dict]]:
+    """--resume: the sweep's directory and its trials, as `new_sweep` left them."""
+    out = Path(args.resume).resolve()
+    try:
+        made = json.loads((out / SWEEP_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        raise UsageError(
+            f"--resume {args.resume}: not the directory of a sweep (it has no readable {SWEEP_FILE})"
+        ) from None
+    args.target = made["target"]
+    return out, made["trials"]
+
+
+def new_tuner(tune, trainable, args: argparse.Namespace, out: Path, trials: list[dict]):
+    """Ray Tune's run of the trials, with ASHA if --asha asks for it; its record goes to `out`."""
+    scheduler = None
+    if args.asha:
+        scheduler = tune.schedulers.ASHAScheduler(time_attr="step", max_t=args.max_steps, grace_period=1)
+    return tune.Tuner(
+        trainable,
+        param_space={"trial": tune.grid_search([{**t, "target": args.target} for t in trials]), "storage": str(out)},
+        tune_config=tune.TuneConfig(metric="eval_mean", mode="max", scheduler=scheduler),
+        run_config=tune.RunConfig(name=out.name, storage_path=str(out.parent), verbose=0),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
-        trials = trial_configs(args)
-        args.target = sweep_target(args, trials)
-        storage = Path(args.storage_path).resolve()
-        # before Ray starts; an earlier sweep of the same name keeps its folder, and this one gets name-1
-        out = run.new_folder(storage / args.name, f"--storage-path {args.storage_path}")
-        args.name = str(Path(args.name).with_name(out.name))
+        out, trials = resumed_sweep(args) if args.resume else new_sweep(args)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{len(trials)} trials, written to {out}", flush=True)
+    print(f"{len(trials)} trials, {'resumed in' if args.resume else 'written to'} {out}", flush=True)
     send_token_if_there_is_one(args)
     try:
         import ray
@@ -399,7 +456,13 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("error: Ray is not installed: pip install -r requirements-sweep.txt", file=sys.stderr)
         return 2
-
+    if args.resume and not tune.Tuner.can_restore(out):
+        print(
+            f"error: --resume {args.resume}: Ray Tune's record of the sweep is not there (it stopped before Tune "
+            "began): start the sweep anew",
+            file=sys.stderr,
+        )
+        return 2
     try:
         connect(ray, args)
     except (ConnectionError, RuntimeError, ValueError) as e:  # no cluster there, or it refused us
@@ -408,20 +471,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    scheduler = None
-    if args.asha:
-        scheduler = tune.schedulers.ASHAScheduler(time_attr="step", max_t=args.max_steps, grace_period=1)
     trainable = tune.with_resources(run_trial, {"cpu": 1})
-    tuner = tune.Tuner(
-        trainable,
-        param_space={
-            "trial": tune.grid_search([{**t, "target": args.target} for t in trials]),
-            "storage": str(out),
-        },
-        tune_config=tune.TuneConfig(metric="eval_mean", mode="max", scheduler=scheduler),
-        run_config=tune.RunConfig(name=args.name, storage_path=str(storage), verbose=0),
-    )
-    grid = tuner.fit()  # a Ctrl-C ends it early, Ray Tune saving what the trials reported so far
+    grid = (
+        tune.Tuner.restore(str(out), trainable) if args.resume else new_tuner(tune, trainable, args, out, trials)
+    ).fit()  # a Ctrl-C ends it early, Ray Tune saving what the trials reported so far
     results, interrupted = trial_outcomes(grid, trials)
     ray.shutdown()
     for stray in out.rglob("*.tmp"):  # the checkpoint write of a trial stopped mid-way
@@ -430,7 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"written: {out}/summary.md, {out}/summary.csv; tensorboard --logdir {out}")
     if interrupted:
         print(
-            "stopped by SIGINT; the summary covers the trials as they stood; a new call starts a new sweep",
+            "stopped by SIGINT; the summary covers the trials as they stood; "
+            f"resume with: python sweep.py --resume {out}",
             file=sys.stderr,
         )
         return 128 + signal.SIGINT

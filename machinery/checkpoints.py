@@ -21,8 +21,9 @@ import random
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import gymnasium as gym
 import numpy as np
@@ -38,6 +39,10 @@ LAST_KEYS = ("optimizer", "rng", "updates", "best", "elapsed_seconds", "rollout"
 
 class CheckpointError(Exception):
     """A checkpoint that cannot be used: reported in one line, exit status 2."""
+
+
+class RunComplete(CheckpointError):
+    """--resume of a run that has nothing left to train: it reached --max-steps or --stop-at-return."""
 
 
 def to_data(obj: Any) -> Any:
@@ -72,12 +77,17 @@ def from_data(obj: Any) -> Any:
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
-    """Write atomically: a crash or a full disk mid-write leaves the previous file, never a truncated
-    one. The temporary file is in the same directory (a rename is atomic only within a file system)."""
+    write_atomically(path, lambda f: torch.save(payload, f))
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """`write` a file atomically: a crash or a full disk mid-write leaves the previous file, never a
+    truncated one. The temporary file is in the same directory (a rename is atomic only within a file
+    system)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -280,12 +290,12 @@ def resume_args(args, agent, given: set[str]):
     args = dataclasses.replace(args, **{k: v for k, v in ckpt["args"].items() if k not in given})
     validate(args)  # what may change (--compile, say) against what may not (--snn-impl reference)
     if ckpt["step"] >= args.max_steps:
-        raise CheckpointError(
+        raise RunComplete(
             f"{args.resume} is complete at step {ckpt['step']} (--max-steps {args.max_steps}): "
             "give a larger --max-steps to train it further"
         )
     if args.stop_at_return is not None and ckpt["eval_mean"] >= args.stop_at_return:
-        raise CheckpointError(
+        raise RunComplete(
             f"{args.resume} reached --stop-at-return {args.stop_at_return} at step {ckpt['step']}: "
             "give a higher one to train it further"
         )

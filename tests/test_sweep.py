@@ -404,8 +404,8 @@ def test_a_trial_ran_to_its_end_at_its_runs_last_evaluation_or_its_target():
 
 
 @needs_ray
-def test_a_ctrl_c_ends_a_sweep_with_the_summary_of_its_trials_as_they_stood_and_status_130(tmp_path):
-    argv = ["--grid", "T=4,8", "--agents", "snn", "--seeds", "1", "--max-steps", "100000", "--num-cpus", "2"]
+def test_a_ctrl_c_ends_a_sweep_with_its_summary_and_status_130_and_resume_finishes_its_runs(tmp_path):
+    argv = ["--grid", "T=4,8", "--agents", "snn", "--seeds", "1", "--max-steps", "4000", "--num-cpus", "2"]
     command = [sys.executable, str(ROOT / "sweep.py"), *argv, "--storage-path", str(tmp_path)]
     sweep_process = subprocess.Popen(command, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
@@ -413,10 +413,56 @@ def test_a_ctrl_c_ends_a_sweep_with_the_summary_of_its_trials_as_they_stood_and_
         time.sleep(0.5)
     sweep_process.send_signal(signal.SIGINT)
     stdout, stderr = sweep_process.communicate(timeout=300)
+    out = tmp_path / "sweep"
     assert sweep_process.returncode == 130, stderr[-2000:]
     assert stderr.strip().splitlines()[-1] == (
-        "stopped by SIGINT; the summary covers the trials as they stood; a new call starts a new sweep"
+        f"stopped by SIGINT; the summary covers the trials as they stood; resume with: python sweep.py --resume {out}"
     )
-    rows = list(csv.DictReader(open(tmp_path / "sweep" / "summary.csv")))
-    assert sum(int(r["stopped_early"]) for r in rows) == 2  # neither ran its 100000 steps
+    rows = list(csv.DictReader(open(out / "summary.csv")))
+    assert sum(int(r["stopped_early"]) for r in rows) == 2  # neither ran its 4000 steps
     assert "No trial ran to its end" in stdout
+    stopped_at = {run: torch.load(run / "last.pt", weights_only=True)["step"] for run in out.rglob("CartPole-v0__*")}
+    assert stopped_at and all(step < 4000 for step in stopped_at.values())
+
+    resumed = sweep("--resume", str(out), "--num-cpus", "2", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert resumed.stdout.startswith(f"2 trials, resumed in {out}\n")
+    runs = sorted(out.rglob("CartPole-v0__Spiking_PPO__1__*"))
+    assert len(runs) == 2 and set(stopped_at) <= set(runs)  # a begun run went on in its own directory
+    assert all(torch.load(run / "last.pt", weights_only=True)["step"] >= 4000 for run in runs)
+    rows = list(csv.DictReader(open(out / "summary.csv")))
+    assert [(r["config"], r["stopped_early"], r["failed"]) for r in rows] == [
+        ('{"T": "4"}', "0", "0"),
+        ('{"T": "8"}', "0", "0"),
+    ]
+    assert all(r["final_return"] != "n/a" for r in rows)
+
+
+@needs_ray
+def test_resume_of_a_sweep_stopped_before_ray_tune_began_says_to_start_it_anew(tmp_path):
+    (tmp_path / "sweep.json").write_text(json.dumps({"target": 195.0, "trials": []}))
+    result = sweep("--resume", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr == (
+        f"error: --resume {tmp_path}: Ray Tune's record of the sweep is not there (it stopped before Tune began): "
+        "start the sweep anew\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--resume", "{tmp}"], "--resume {tmp}: not the directory of a sweep (it has no readable sweep.json)"),
+        (
+            ["--resume", "{tmp}", "--grid", "T=4"],
+            "--grid with --resume: a resumed sweep keeps the flags it was made with",
+        ),
+        (
+            ["--max-steps", "5", "--resume", "{tmp}"],
+            "--max-steps with --resume: a resumed sweep keeps the flags it was made with",
+        ),
+    ],
+)
+def test_resume_takes_a_sweeps_directory_and_no_flag_that_would_change_the_sweep(argv, message, tmp_path):
+    result = sweep(*(a.format(tmp=tmp_path) for a in argv), cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (2, f"error: {message.format(tmp=tmp_path)}\n")
+    assert list(tmp_path.iterdir()) == []
