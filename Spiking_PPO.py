@@ -33,7 +33,14 @@ from torch.distributions import Normal
 
 from machinery import commands, cost, envs, presets, run, session, speed
 from machinery.cli import flag
-from machinery.fast_if import check_fast_path_applies, if_spike_count, if_spikes, lif_readout_weights
+from machinery.fast_if import (
+    check_fast_path_applies,
+    if_network_counts,
+    if_spike_count,
+    if_spikes,
+    lif_readout_weights,
+    numba_runs,
+)
 from machinery.run import Agent
 from machinery.speed import Adam, clip_grad_norm_, exit_now
 
@@ -170,6 +177,8 @@ class ActorCritic(nn.Module):
         # nn.Sequential's indexing (microseconds a call) and without duplicate state-dict keys.
         self._layers = (self.critic[0], self.actor[0], self.critic[-2], self.actor[-2], self.actor[1])
         self._middle = tuple(zip(self.critic[2:-2:2], self.actor[2:-2:2], strict=True))  # Linears of layers 2, 3...
+        hidden = zip(self.critic[:-2:2], self.actor[:-2:2], strict=True)
+        self._hidden = tuple(linear for pair in hidden for linear in pair)  # every hidden Linear, critic's first
 
     def forward(self, x: torch.Tensor) -> tuple[Normal, torch.Tensor]:
         mu, value = self.forward_fast(x) if self.impl == "fast" else self.forward_reference(x)
@@ -196,10 +205,13 @@ class ActorCritic(nn.Module):
         layers after the first see spikes that change from step to step: their IF neurons step
         through T in one kernel, and both branches' Linears run once on all T steps' spikes, as one
         batched matmul (the tensors hold the branch first, so neither branch's spikes are copied).
+        Without gradient (the rollout's and evaluation's decisions) one kernel computes all of that.
         """
         critic_in, actor_in, critic_out, actor_out, if_node = self._layers
         neurons = if_node.v_threshold, if_node.surrogate_function.alpha, if_node.v_reset is None
-        if self._middle:  # deeper layers see spikes that change over the T steps: run the steps, all at once
+        if self._middle and not torch.is_grad_enabled() and numba_runs(x):  # a decision: one kernel does all
+            critic_counts, actor_counts = if_network_counts(x, self._hidden, self.readout_w, neurons[0], neurons[2])
+        elif self._middle:  # deeper layers see spikes that change over the T steps: run the steps, all at once
             h = torch.stack((critic_in(x), actor_in(x))).unsqueeze(1)  # [branch, 1 step (the same at each), batch, H]
             spikes = if_spikes(h, self.T, *neurons)
             for critic_mid, actor_mid in self._middle:

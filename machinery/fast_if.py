@@ -69,8 +69,13 @@ def cpu_kernel(schema: str, fake):
     """
 
     def wrap(kernel):
+        def as_arrays(a):  # a list of tensors (the fused network's weights) becomes a tuple of arrays
+            if isinstance(a, list | tuple):
+                return tuple(t.numpy() for t in a)
+            return a.numpy() if isinstance(a, torch.Tensor) else a
+
         def on_tensors(*args):
-            out = kernel(*(a.numpy() if isinstance(a, torch.Tensor) else a for a in args))
+            out = kernel(*map(as_arrays, args))
             return tuple(map(torch.from_numpy, out)) if isinstance(out, tuple) else torch.from_numpy(out)
 
         name = kernel.__name__.strip("_")
@@ -414,3 +419,62 @@ def hidden_spikes(branch: nn.Sequential, T: int, x: torch.Tensor) -> list[torch.
         spikes = if_spikes(linear(spikes), T, *neurons)
         layers.append(spikes[0])
     return layers
+
+
+# ---- the whole network without gradient (the rollout's and evaluation's decisions) ------------
+@cpu_kernel(
+    "(Tensor x, Tensor[] weights, Tensor[] biases, Tensor w, float threshold, bool soft_reset) -> Tensor",
+    lambda x, weights, biases, w, threshold, soft_reset: x.new_empty((2, x.shape[0], biases[-1].shape[0])),
+)
+@numba.njit(cache=True)
+def _if_network_counts_cpu(x, weights, biases, w, threshold, soft_reset):  # pragma: no cover (compiled)
+    th = f32(threshold)
+    layers, neurons = len(weights) // 2, biases[0].shape[0]
+    counts = np.zeros((2, x.shape[0], neurons), dtype=x.dtype)
+    h, current, v = np.empty(neurons, x.dtype), np.empty(neurons, x.dtype), np.empty((layers, neurons), x.dtype)
+    fired = np.empty(neurons, dtype=np.int64)  # the indices of the neurons that fired, ascending
+    for g in range(2):  # the critic, then the actor
+        # a layer's input is spikes: W s = the sum of the columns of W where s is 1, rows of W's transpose
+        columns = [np.ascontiguousarray(weights[2 * layer + g].T) for layer in range(1, layers)]
+        for b in range(x.shape[0]):
+            for n in range(neurons):
+                acc = biases[g][n]
+                for i in range(x.shape[1]):
+                    acc += weights[g][n, i] * x[b, i]
+                h[n] = acc
+            v[:] = f32(0)
+            fired_count = 0
+            for t in range(len(w)):
+                for layer in range(layers):
+                    if layer == 0:
+                        current[:] = h
+                    else:
+                        current[:] = biases[2 * layer + g]
+                        for k in range(fired_count):
+                            current += columns[layer - 1][fired[k]]
+                    fired_count = 0
+                    for n in range(neurons):
+                        v_t = v[layer, n] + current[n]
+                        if v_t >= th:
+                            fired[fired_count] = n
+                            fired_count += 1
+                            v[layer, n] = v_t - th if soft_reset else f32(0)
+                        else:
+                            v[layer, n] = v_t
+                for k in range(fired_count):
+                    counts[g, b, fired[k]] += w[t]
+    return counts
+
+
+def if_network_counts(x: torch.Tensor, branches, readout_w: torch.Tensor, threshold: float, soft_reset: bool):
+    """The weighted spike counts sum_t w[t] spike[t] [2, batch, hidden] of the last hidden IF layer of
+    the critic and the actor, from observations x [batch, inputs], for a network of two or more hidden
+    layers and no gradient: what `forward_fast` computes with `IFSpikes` and a matrix product per layer,
+    to float rounding, in one numba call. `branches` are the critic's and the actor's hidden Linears,
+    in pairs, layer by layer. A layer's input is 0 or 1, so its product is a sum of the weight columns
+    of the neurons that fired. Without autograd's bookkeeping, per-op dispatch and the surrogate's
+    arguments, the eager policy step of the cleanrl preset took half the time in the training loop
+    (docs/results.md, "Decisions in one kernel")."""
+    weights = [linear.weight.detach() for linear in branches]
+    biases = [linear.bias.detach() for linear in branches]
+    return _if_network_counts_cpu(x.contiguous(), weights, biases, readout_w, threshold, soft_reset)

@@ -84,6 +84,40 @@ def check_against_the_reference(
         torch.testing.assert_close(grads_f[name], grads_r[name], **TOL, msg=lambda m, name=name: f"{name}: {m}")
 
 
+@pytest.mark.parametrize("hidden_layers", [2, 3])
+@pytest.mark.parametrize("soft_reset", [False, True])
+@pytest.mark.parametrize("batch", [1, 37])
+def test_decisions_without_gradient_are_one_kernel_call_computing_what_training_does(
+    hidden_layers, soft_reset, batch, monkeypatch
+):
+    """The rollout's and evaluation's forward (no gradient) of a deeper network is `if_network_counts`,
+    one numba call: the same outputs as the step-by-step network and as the forward training
+    differentiates."""
+    calls = []
+    monkeypatch.setattr(Spiking_PPO, "if_network_counts", lambda *a: calls.append(1) or fast_if.if_network_counts(*a))
+    fast, reference = fast_and_reference(4, 2, 64, 16, 7 * hidden_layers + batch, hidden_layers, soft_reset=soft_reset)
+    Spiking_PPO.orthogonal_init(fast)
+    reference.load_state_dict(fast.state_dict())
+    for scale in (0.3, 1.0, 4.0):
+        x = torch.randn(batch, 4, generator=torch.Generator().manual_seed(batch)) * scale
+        with torch.inference_mode():
+            decided, value = fast(x)
+            expected, expected_value = reference(x)
+        trained, trained_value = fast(x)  # with gradient: IFSpikes and a matrix product per layer
+        assert len(calls) == 1
+        calls.clear()
+        torch.testing.assert_close(decided.loc, expected.loc, **TOL)
+        torch.testing.assert_close(value, expected_value, **TOL)
+        torch.testing.assert_close(decided.loc, trained.loc.detach(), **TOL)
+        torch.testing.assert_close(value, trained_value.detach(), **TOL)
+    with torch.no_grad():  # potentials that reach the threshold exactly (sums of halves and quarters) fire
+        for network in (fast, reference):
+            for i, layer in enumerate(network.critic[:-2:2] + network.actor[:-2:2]):
+                layer.weight.zero_()
+                layer.bias.fill_(0.5 if i % hidden_layers == 0 else 0.25)
+        torch.testing.assert_close(fast(x)[0].loc, reference(x)[0].loc, **TOL)
+
+
 def test_the_inputs_above_cover_every_firing_regime():
     """Silent neurons, neurons firing at every step and those in between all occur in the tests above."""
     fast, _ = fast_and_reference(4, 2, 32, 16, seed=256 * 100 + 16)
