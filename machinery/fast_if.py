@@ -475,6 +475,6 @@ def if_network_counts(x: torch.Tensor, branches, readout_w: torch.Tensor, thresh
     of the neurons that fired. Without autograd's bookkeeping, per-op dispatch and the surrogate's
     arguments, the eager policy step of the cleanrl preset took half the time in the training loop
     (docs/results.md, "Decisions in one kernel")."""
-    weights = [linear.weight.detach() for linear in branches]
-    biases = [linear.bias.detach() for linear in branches]
+    weights = [linear.weight.detach().contiguous() for linear in branches]  # one array type: numba indexes
+    biases = [linear.bias.detach().contiguous() for linear in branches]  # a tuple of them by a variable
     return _if_network_counts_cpu(x.contiguous(), weights, biases, readout_w, threshold, soft_reset)
