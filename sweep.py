@@ -225,8 +225,9 @@ def run_trial(config: dict) -> None:
 
     torch.set_num_threads(1)  # one core per trial: the trials are the parallelism
     # The run goes straight to the trial's directory in the storage, not to the staging directory
-    # Ray copies there while trials run: the copy would meet half-written checkpoints.
-    trial, runs_dir = config["trial"], Path(config["storage"]) / Path(tune.get_context().get_trial_dir()).name
+    # Ray copies there while trials run: the copy would meet half-written checkpoints. Tune's own
+    # record of where that is follows a sweep moved before --resume.
+    trial, runs_dir = config["trial"], Path(tune.get_context().get_storage().trial_fs_path)
     args, agent = as_args(trial, str(runs_dir)), AGENTS[trial["agent"]]
     # What the trial has told Tune, kept beside its run: a resumed trial's reports go on from it
     saved = runs_dir / "reports.json"
@@ -435,7 +436,7 @@ def new_tuner(tune, trainable, args: argparse.Namespace, out: Path, trials: list
         scheduler = tune.schedulers.ASHAScheduler(time_attr="step", max_t=args.max_steps, grace_period=1)
     return tune.Tuner(
         trainable,
-        param_space={"trial": tune.grid_search([{**t, "target": args.target} for t in trials]), "storage": str(out)},
+        param_space={"trial": tune.grid_search([{**t, "target": args.target} for t in trials])},
         tune_config=tune.TuneConfig(metric="eval_mean", mode="max", scheduler=scheduler),
         run_config=tune.RunConfig(name=out.name, storage_path=str(out.parent), verbose=0),
     )

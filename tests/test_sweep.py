@@ -421,14 +421,19 @@ def test_a_ctrl_c_ends_a_sweep_with_its_summary_and_status_130_and_resume_finish
     rows = list(csv.DictReader(open(out / "summary.csv")))
     assert sum(int(r["stopped_early"]) for r in rows) == 2  # neither ran its 4000 steps
     assert "No trial ran to its end" in stdout
-    stopped_at = {run: torch.load(run / "last.pt", weights_only=True)["step"] for run in out.rglob("CartPole-v0__*")}
-    assert stopped_at and all(step < 4000 for step in stopped_at.values())
+    stopped_at = {run.relative_to(out) for run in out.rglob("CartPole-v0__*")}
+    assert stopped_at and all(torch.load(out / run / "last.pt", weights_only=True)["step"] < 4000 for run in stopped_at)
 
+    moved = tmp_path / "elsewhere" / "sweep"  # copied off a cluster's scratch, say: it resumes where it is now
+    moved.parent.mkdir()
+    out = out.rename(moved)
     resumed = sweep("--resume", str(out), "--num-cpus", "2", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert resumed.stdout.startswith(f"2 trials, resumed in {out}\n")
-    runs = sorted(out.rglob("CartPole-v0__Spiking_PPO__1__*"))
-    assert len(runs) == 2 and set(stopped_at) <= set(runs)  # a begun run went on in its own directory
+    runs = {run.relative_to(out) for run in out.rglob("CartPole-v0__Spiking_PPO__1__*")}
+    assert len(runs) == 2 and stopped_at <= runs  # a begun run went on in its own directory
+    assert not (tmp_path / "sweep").exists()
+    runs = [out / run for run in runs]
     assert all(torch.load(run / "last.pt", weights_only=True)["step"] >= 4000 for run in runs)
     rows = list(csv.DictReader(open(out / "summary.csv")))
     assert [(r["config"], r["stopped_early"], r["failed"]) for r in rows] == [
