@@ -27,6 +27,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,7 @@ SHIPPING_EXCLUDES = [".venv/", ".git/", "runs/", "sweeps/", "docs/", "bench/", "
 SWITCH = {"true": True, "1": True, "false": False, "0": False}
 FIXED = ("seed", "runs_dir", "quiet", "resume", "eval_only", "render", "capture_video", "device")
 OWN = {"max_steps": "--max-steps"}  # sweep.py's own flag for every trial, not the space's
+CONNECT_ATTEMPTS = 3  # a Ray client's tries to start its session on a cluster (see connect)
 SWEEP_FILE = "sweep.json"  # what a sweep was made with, for --resume
 RESUME_MAY_GIVE = ("resume", "address", "num_cpus")  # a resumed sweep's flags are those it was made with
 
@@ -391,7 +393,18 @@ def connect(ray, args: argparse.Namespace) -> None:
     except (OSError, ValueError) as e:
         raise ConnectionError(f"nothing answers at {host}:{port} ({getattr(e, 'strerror', None) or e})") from None
     code = {"working_dir": str(ROOT), "excludes": SHIPPING_EXCLUDES}
-    ray.init(address=args.address, runtime_env=code, log_to_driver=False)
+    for attempt in range(CONNECT_ATTEMPTS):
+        try:
+            ray.init(address=args.address, runtime_env=code, log_to_driver=False)
+            return
+        except ConnectionAbortedError as e:
+            # Ray's client server lists the machine's processes as it starts a session, and fails if one
+            # of them is a zombie at that moment (a child its parent has not reaped yet, anyone's): a
+            # race that the next try does not meet. Anything else is not retried.
+            if "ZombieProcess" not in str(e) or attempt == CONNECT_ATTEMPTS - 1:
+                raise
+            ray.shutdown()
+            time.sleep(1.0)
 
 
 def send_token_if_there_is_one(args: argparse.Namespace) -> None:

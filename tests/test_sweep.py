@@ -337,6 +337,40 @@ def test_an_address_with_no_cluster_is_one_line_exit_2(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1 and "cannot connect to a Ray cluster" in result.stderr
 
 
+def test_a_ray_client_session_that_met_a_zombie_process_is_tried_again_and_nothing_else_is(monkeypatch):
+    """Ray's client server fails a session's start when any process on the machine is a zombie at that
+    moment (seen in CI, where test workers' children come and go): a race, tried again; other
+    failures are reported at once."""
+    import sweep as sweep_module
+
+    class FakeRay:
+        def __init__(self, failures):
+            self.failures, self.inits, self.shutdowns = list(failures), 0, 0
+
+        def init(self, **kwargs):
+            self.inits += 1
+            if self.failures:
+                raise ConnectionAbortedError(self.failures.pop(0))
+
+        def shutdown(self):
+            self.shutdowns += 1
+
+    zombie = "Initialization failure from server:\n...\npsutil.ZombieProcess: PID still exists but it's a zombie"
+    monkeypatch.setattr(sweep_module.time, "sleep", lambda seconds: None)
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        args = sweep_module.parse_args(["--address", f"ray://127.0.0.1:{listening.getsockname()[1]}"])
+        recovered = FakeRay([zombie, zombie])
+        sweep_module.connect(recovered, args)
+        assert (recovered.inits, recovered.shutdowns) == (3, 2)
+        for failures, inits in (([zombie] * 3, 3), (["Initialization failure from server: another"], 1)):
+            ray = FakeRay(failures)
+            with pytest.raises(ConnectionAbortedError):
+                sweep_module.connect(ray, args)
+            assert ray.inits == inits
+
+
 def test_the_target_is_the_trials_envs_threshold_unless_given():
     import sweep as sweep_module
 
