@@ -10,7 +10,7 @@ RAY_ADDRESS) the trials run on an existing Ray cluster.
     python sweep.py --space space.yaml --asha                 # a space from a YAML or JSON file
     python sweep.py --grid learning_rate=1e-4,3e-4,1e-3 --grid T=4,8,16 --random 4  # 4 of the 9, at random
     python sweep.py --seeds 10 --set preset=cleanrl env_id=Hopper-v5   # no space: 10 seeds of one configuration
-    python sweep.py --resume sweeps/sweep      # finish a sweep a Ctrl-C (or a lost job) stopped
+    python sweep.py --resume sweeps/sweep      # finish a sweep that SIGINT (a Ctrl-C) stopped
 
 Ray is an optional dependency: pip install -r requirements-sweep.txt
 """
@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--resume",
         metavar="SWEEP_DIR",
-        help="finish the sweep in SWEEP_DIR that a signal stopped: its trials that had not finished continue "
+        help="finish the sweep in SWEEP_DIR that SIGINT stopped: its trials that had not finished continue "
         "their runs from their last.pt, those that had keep their results",
     )
     args = parser.parse_args(argv)
