@@ -291,10 +291,8 @@ def ran_to_its_end(trial: dict, metrics: dict) -> bool:
     """Whether a trial's last report is its run's last evaluation (or the one that reached
     --stop-at-return): ASHA stops a trial after an earlier one, whose return is not a final one."""
     args = as_args(trial, "unused")
-    last_step = math.ceil(args.max_steps / args.num_steps) * args.num_steps  # the loop trains whole rollouts
-    last_evaluation = last_step // args.eval_interval * args.eval_interval
     target = args.stop_at_return
-    return metrics["step"] >= last_evaluation or (target is not None and metrics["eval_mean"] >= target)
+    return metrics["step"] >= run.last_evaluation(args) or (target is not None and metrics["eval_mean"] >= target)
 
 
 def over(done: list[dict], key: str, scale: float = 1.0) -> str:

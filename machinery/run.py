@@ -93,6 +93,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def last_step(args) -> int:
+    """The step a run of `args` ends at: the training loop runs whole rollouts, so --max-steps rounded
+    up to a multiple of --num-steps."""
+    return -(-args.max_steps // args.num_steps) * args.num_steps
+
+
+def last_evaluation(args) -> int:
+    """The step of a run's last evaluation (the loop evaluates every --eval-interval steps)."""
+    return last_step(args) // args.eval_interval * args.eval_interval
+
+
 def eval_seed(seed: int, step: int) -> int:
     """The seed of the evaluation at `step`: independent of how much randomness training used."""
     return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])

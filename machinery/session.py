@@ -141,8 +141,7 @@ def start(args, agent, spec, model, optimizer, rollout, resume_from: dict | None
         Path(args.resume) if resume_from else run.create_run_dir(args.runs_dir, args.env_id, agent.script, args.seed)
     )
     t.start_seconds = resume_from["elapsed_seconds"] if resume_from else 0.0
-    total = -(-args.max_steps // args.num_steps) * args.num_steps  # training stops at a rollout's end
-    t.run = run.Run(run_dir, stop, t.step, total, t.start_seconds, args.quiet)
+    t.run = run.Run(run_dir, stop, t.step, run.last_step(args), t.start_seconds, args.quiet)
     t.eval_envs = envs.new_eval_envs(args.env_id, args.eval_episodes, args.vectorization, envs.normalization(args))
     if resume_from is None:  # from here on, the run directory can be resumed
         t.run.describe(hyperparameters(args) | {"device": str(device)})
