@@ -11,6 +11,7 @@ files go and how a run is told to stop, but nothing of how the agent learns.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import random
@@ -31,7 +32,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from machinery.checkpoints import find_run
+from machinery.checkpoints import RunComplete, find_run, resume_args
 from machinery.cli import UsageError
 from machinery.presets import resolve
 
@@ -72,10 +73,12 @@ def train_or_reuse(
     process (None for a reused run). A UsageError if `flags` are not the script's."""
     run_args = resolve(agent.args_cls, flags)
     run_dir, earlier_step = find_run(run_args.runs_dir, agent, run_args) or (None, None)
-    if run_dir is not None and earlier_step >= run_args.max_steps:
-        say(f"finished before, in {run_dir}")
-        return run_dir, earlier_step, None
     if run_dir is not None:
+        try:  # the script's own test of what is left to train: --max-steps, or --stop-at-return reached
+            resume_args(dataclasses.replace(run_args, resume=str(run_dir)), agent, set())
+        except RunComplete:
+            say(f"finished before, in {run_dir}")
+            return run_dir, earlier_step, None
         say(f"resuming {run_dir} from step {earlier_step}")
         flags = ["--resume", str(run_dir), "--quiet"]
     script = Path(__file__).resolve().parent.parent / f"{agent.script}.py"  # the scripts sit beside this package

@@ -228,6 +228,12 @@ def test_train_or_reuse_starts_a_run_then_reuses_it_finished_and_resumes_it_stop
     assert train_or_reuse(PPO.AGENT, longer, heard.append)[:2] == (other_dir, 192)
     assert heard == [f"resuming {other_dir} from step 192"]
 
+    reached = [*flags, "--seed", "4", "--stop-at-return", "-1"]  # any return reaches it: done at step 64
+    target_dir, _, _ = train_or_reuse(PPO.AGENT, reached, heard.append)
+    heard.clear()
+    assert train_or_reuse(PPO.AGENT, reached, heard.append) == (target_dir, 64, None)
+    assert heard == [f"finished before, in {target_dir}"]
+
 
 def test_train_or_reuse_gives_no_run_directory_when_the_script_fails(runs_dir):
     runs_dir.mkdir(exist_ok=True)
