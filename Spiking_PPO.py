@@ -197,37 +197,42 @@ class ActorCritic(nn.Module):
 
     def forward_fast(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The same function and gradients as `forward_reference`, with the T loop in closed form
-        (derived in machinery/fast_if.py).
-
-        The first Linear sees the same x at every step, so it runs once; both branches' IF layers
-        run as one; the LIF readout after T steps is a fixed weighted sum of its inputs, so the
-        last Linear runs once on weighted spike counts (its bias counted sum(w) times). Hidden
-        layers after the first see spikes that change from step to step: their IF neurons step
-        through T in one kernel, and both branches' Linears run once on all T steps' spikes, as one
-        batched matmul (the tensors hold the branch first, so neither branch's spikes are copied).
-        Without gradient (the rollout's and evaluation's decisions) one kernel computes all of that.
-        """
-        critic_in, actor_in, critic_out, actor_out, if_node = self._layers
+        (derived in machinery/fast_if.py). The LIF readout after T steps is a fixed weighted sum of
+        its inputs, so the last Linear runs once, on the last hidden layer's weighted spike counts."""
+        if_node, critic_out, actor_out = self._layers[4], self._layers[2], self._layers[3]
         neurons = if_node.v_threshold, if_node.surrogate_function.alpha, if_node.v_reset is None
-        if self._middle and not torch.is_grad_enabled() and numba_runs(x):  # a decision: one kernel does all
-            critic_counts, actor_counts = if_network_counts(x, self._hidden, self.readout_w, neurons[0], neurons[2])
-        elif self._middle:  # deeper layers see spikes that change over the T steps: run the steps, all at once
-            h = torch.stack((critic_in(x), actor_in(x))).unsqueeze(1)  # [branch, 1 step (the same at each), batch, H]
-            spikes = if_spikes(h, self.T, *neurons)
-            for critic_mid, actor_mid in self._middle:
-                weight = torch.stack((critic_mid.weight, actor_mid.weight)).transpose(1, 2)
-                bias = torch.stack((critic_mid.bias, actor_mid.bias)).unsqueeze(1)
-                currents = torch.baddbmm(bias, spikes.flatten(1, -2), weight).view_as(spikes)
-                spikes = if_spikes(currents, self.T, *neurons)
-            critic_counts, actor_counts = torch.matmul(self.readout_w, spikes.flatten(2)).view(2, len(x), -1)
-        else:
-            h = torch.cat((critic_in(x), actor_in(x)), dim=-1)
-            counts = if_spike_count(h, self.readout_w, *neurons)
-            critic_counts, actor_counts = counts.split(critic_in.out_features, dim=-1)
+        counts = self.deep_spike_counts(x, neurons) if self._middle else self.spike_counts(x, neurons)
+        critic_counts, actor_counts = counts
         # sum_t w[t] (W spike[t] + b) = W counts + sum(w) b, in one op
         value = torch.addmm(critic_out.bias, critic_counts, critic_out.weight.t(), beta=self.readout_w_sum)
         mu = torch.addmm(actor_out.bias, actor_counts, actor_out.weight.t(), beta=self.readout_w_sum)
         return mu, value
+
+    def spike_counts(self, x: torch.Tensor, neurons: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+        """The weighted spike counts sum_t w[t] spike[t] of the critic's and the actor's hidden layer
+        (the tutorial's one): the first Linear sees the same x at every step, so it runs once, and
+        both branches' IF neurons run as one, in closed form."""
+        critic_in, actor_in = self._layers[:2]
+        counts = if_spike_count(torch.cat((critic_in(x), actor_in(x)), dim=-1), self.readout_w, *neurons)
+        return counts.split(critic_in.out_features, dim=-1)
+
+    def deep_spike_counts(self, x: torch.Tensor, neurons: tuple) -> torch.Tensor:
+        """The same [branch, batch, H] for --hidden-layers 2 or more. Layers after the first see spikes
+        that change from step to step: their IF neurons step through T in one kernel, and both
+        branches' Linears run once on all T steps' spikes, as one batched matmul (the tensors hold the
+        branch first, so neither branch's spikes are copied). Without gradient (the rollout's and
+        evaluation's decisions) one kernel computes all of that."""
+        if not torch.is_grad_enabled() and numba_runs(x):
+            return if_network_counts(x, self._hidden, self.readout_w, neurons[0], neurons[2])
+        critic_in, actor_in = self._layers[:2]
+        h = torch.stack((critic_in(x), actor_in(x))).unsqueeze(1)  # [branch, 1 step (the same at each), batch, H]
+        spikes = if_spikes(h, self.T, *neurons)
+        for critic_mid, actor_mid in self._middle:
+            weight = torch.stack((critic_mid.weight, actor_mid.weight)).transpose(1, 2)
+            bias = torch.stack((critic_mid.bias, actor_mid.bias)).unsqueeze(1)
+            currents = torch.baddbmm(bias, spikes.flatten(1, -2), weight).view_as(spikes)
+            spikes = if_spikes(currents, self.T, *neurons)
+        return torch.matmul(self.readout_w, spikes.flatten(2)).view(2, len(x), -1)
 
 
 # ---- PPO ---------------------------------------------------------------------------------------
