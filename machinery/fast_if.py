@@ -469,7 +469,7 @@ def _if_network_counts_cpu(x, weights, biases, w, threshold, soft_reset):  # pra
 def if_network_counts(x: torch.Tensor, branches, readout_w: torch.Tensor, threshold: float, soft_reset: bool):
     """The weighted spike counts sum_t w[t] spike[t] [2, batch, hidden] of the last hidden IF layer of
     the critic and the actor, from observations x [batch, inputs], for a network of two or more hidden
-    layers and no gradient: what `forward_fast` computes with `IFSpikes` and a matrix product per layer,
+    layers and no gradient: what `deep_spike_counts` computes with `IFSpikes` and a matrix product per layer,
     to float rounding, in one numba call. `branches` are the critic's and the actor's hidden Linears,
     in pairs, layer by layer. A layer's input is 0 or 1, so its product is a sum of the weight columns
     of the neurons that fired. Without autograd's bookkeeping, per-op dispatch and the surrogate's
