@@ -31,16 +31,8 @@ import torch.nn as nn
 from spikingjelly.activation_based import functional, neuron
 from torch.distributions import Normal
 
-from machinery import commands, cost, envs, presets, run, session, speed
+from machinery import commands, cost, envs, fast_if, presets, run, session, speed
 from machinery.cli import flag
-from machinery.fast_if import (
-    check_fast_path_applies,
-    if_network_counts,
-    if_spike_count,
-    if_spikes,
-    lif_readout_weights,
-    numba_runs,
-)
 from machinery.run import Agent
 from machinery.speed import Adam, clip_grad_norm_, exit_now
 
@@ -169,8 +161,8 @@ class ActorCritic(nn.Module):
 
     def prepare_fast_path(self) -> None:
         """Check that the fast path computes this network, and keep what it needs."""
-        check_fast_path_applies(self, NonSpikingLIFNode)
-        w = lif_readout_weights(self.actor[-1].tau, self.T)
+        fast_if.check_fast_path_applies(self, NonSpikingLIFNode)
+        w = fast_if.lif_readout_weights(self.actor[-1].tau, self.T)
         self.register_buffer("readout_w", w.float(), persistent=False)  # derived from T and tau, not learned
         self.readout_w_sum = float(w.sum())
         # A plain tuple is not registered as submodules: the fast path reaches its layers without
@@ -213,7 +205,7 @@ class ActorCritic(nn.Module):
         (the tutorial's one): the first Linear sees the same x at every step, so it runs once, and
         both branches' IF neurons run as one, in closed form."""
         critic_in, actor_in = self._layers[:2]
-        counts = if_spike_count(torch.cat((critic_in(x), actor_in(x)), dim=-1), self.readout_w, *neurons)
+        counts = fast_if.if_spike_count(torch.cat((critic_in(x), actor_in(x)), dim=-1), self.readout_w, *neurons)
         return counts.split(critic_in.out_features, dim=-1)
 
     def deep_spike_counts(self, x: torch.Tensor, neurons: tuple) -> torch.Tensor:
@@ -222,16 +214,16 @@ class ActorCritic(nn.Module):
         branches' Linears run once on all T steps' spikes, as one batched matmul (the tensors hold the
         branch first, so neither branch's spikes are copied). Without gradient (the rollout's and
         evaluation's decisions) one kernel computes all of that."""
-        if not torch.is_grad_enabled() and numba_runs(x):
-            return if_network_counts(x, self._hidden, self.readout_w, neurons[0], neurons[2])
+        if not torch.is_grad_enabled() and fast_if.numba_runs(x):
+            return fast_if.if_network_counts(x, self._hidden, self.readout_w, neurons[0], neurons[2])
         critic_in, actor_in = self._layers[:2]
         h = torch.stack((critic_in(x), actor_in(x))).unsqueeze(1)  # [branch, 1 step (the same at each), batch, H]
-        spikes = if_spikes(h, self.T, *neurons)
+        spikes = fast_if.if_spikes(h, self.T, *neurons)
         for critic_mid, actor_mid in self._middle:
             weight = torch.stack((critic_mid.weight, actor_mid.weight)).transpose(1, 2)
             bias = torch.stack((critic_mid.bias, actor_mid.bias)).unsqueeze(1)
             currents = torch.baddbmm(bias, spikes.flatten(1, -2), weight).view_as(spikes)
-            spikes = if_spikes(currents, self.T, *neurons)
+            spikes = fast_if.if_spikes(currents, self.T, *neurons)
         return torch.matmul(self.readout_w, spikes.flatten(2)).view(2, len(x), -1)
 
 
