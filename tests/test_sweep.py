@@ -159,7 +159,10 @@ def test_asha_early_stopping_runs_to_a_summary(tmp_path):
 
 @needs_ray
 def test_a_sweep_whose_every_trial_failed_says_so_and_exits_1(tmp_path):
+    """Its trial fails in its first update, before its first evaluation: Ray Tune has no report of it
+    but the config it started with, and the trial counts as failed, not as stopped early."""
     argv = ["--grid", "learning_rate=1e30", "--agents", "ann", *LOCAL, "--max-steps", "256"]
+    argv += ["--set", "eval_interval=256"]  # the first evaluation after the first update
     result = sweep(*argv, "--storage-path", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
