@@ -219,10 +219,14 @@ class ActorCritic(nn.Module):
         critic_in, actor_in = self._layers[:2]
         h = torch.stack((critic_in(x), actor_in(x))).unsqueeze(1)  # [branch, 1 step (the same at each), batch, H]
         spikes = fast_if.if_spikes(h, self.T, *neurons)
+        periodic = not neurons[2] and fast_if.numba_runs(x)  # the first layer's spikes, with a hard reset
         for critic_mid, actor_mid in self._middle:
             weight = torch.stack((critic_mid.weight, actor_mid.weight)).transpose(1, 2)
-            bias = torch.stack((critic_mid.bias, actor_mid.bias)).unsqueeze(1)
-            currents = torch.baddbmm(bias, spikes.flatten(1, -2), weight).view_as(spikes)
+            bias = torch.stack((critic_mid.bias, actor_mid.bias))
+            if periodic:
+                currents, periodic = fast_if.linear_of_periodic_spikes(spikes, weight, bias), False
+            else:
+                currents = torch.baddbmm(bias.unsqueeze(1), spikes.flatten(1, -2), weight).view_as(spikes)
             spikes = fast_if.if_spikes(currents, self.T, *neurons)
         return torch.matmul(self.readout_w, spikes.flatten(2)).view(2, len(x), -1)
 
