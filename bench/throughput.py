@@ -13,8 +13,8 @@ this machine class (ISSUE_CLEANRL_SPS). `--compile` compiles at start-up, so its
 out too; the JSON keeps each of our runs' wall time, start-up included (`wall_seconds_all`).
 
 It also times the work that sets the spiking agent apart at these settings: the matrix products of
-its hidden layers after the first, which see spikes that change over the T steps and so run on T
-times the rows of the ANN's (`snn_products_seconds`). With the compiled ANN and CleanRL measured, a
+its hidden layers after the first, which see spikes that change over the T steps, against the ANN's
+same products on its mini-batch's rows (`deeper_products_seconds`). With the compiled ANN and CleanRL measured, a
 second table bounds the spiking agent's speed by the compiled ANN's loop plus those products' excess.
 
     python bench/throughput.py                  # 100k environment steps per run, 3 runs per agent
@@ -45,6 +45,7 @@ import cleanrl_scripts  # noqa: E402
 from benchmark import time_training  # noqa: E402
 from reproduce import num_envs, resolved_args  # noqa: E402
 
+from machinery import fast_if  # noqa: E402
 from machinery.cli import OneLineParser, UsageError, make_folder  # noqa: E402
 
 # CleanRL's scripts at their defaults on this machine class, as measured for issue #13 (SPS, the
@@ -93,30 +94,41 @@ def seconds_for(name: str, task: str, args: argparse.Namespace, runs_dir: str) -
     return loop * args.env_steps / (done * envs_at_once), wall
 
 
-def snn_products_seconds(task: str) -> float:
-    """Seconds per environment step that the spiking agent's update spends, at the least, in the matrix
-    products of its hidden layers after the first at --preset cleanrl (one layer of 64 in each branch,
-    T = 16): each mini-batch runs the product and the two of its backward pass (to the spikes, which
-    the first layer's surrogate gradient needs at every step, and to the weights) on T times the
-    mini-batch's rows. Timed as the fast path runs them, both branches in one batched product, on one
-    thread into preallocated outputs, the best of 20 repetitions, and counted for every mini-batch of
-    every epoch of an update."""
+def deeper_products_seconds(task: str) -> dict[str, float]:
+    """Seconds per environment step that each agent's update spends in the matrix products of its
+    hidden layers after the first at --preset cleanrl (one layer of 64 in each branch, T = 16), forward
+    and backward: each mini-batch runs the product and the two of its backward pass (to its input and
+    to the weights), the ANN on the mini-batch's rows, the spiking agent on the spikes of T steps. Timed
+    as the fast path runs them, both branches in one batched product, with autograd, on one thread, the
+    best of 20 repetitions, and counted for every mini-batch of every epoch of an update. The spiking
+    agent's second layer sees the first one's periodic spikes (`fast_if.PeriodicLinear`), here those of
+    IF neurons under standard normal currents; a third and more would see changing spikes, dense."""
     args = resolved_args(task, ["--preset", "cleanrl"])
-    rows, size = args.T * args.mini_batch_size, args.hidden_size
-    spikes = (torch.rand(2, rows, size) < 0.5).float()
-    weight, bias, grad = torch.randn(2, size, size), torch.randn(2, 1, size), torch.randn(2, rows, size)
-    currents, grad_spikes, grad_weight = torch.empty_like(grad), torch.empty_like(grad), torch.empty_like(weight)
+    rows, size, g = args.mini_batch_size, args.hidden_size, torch.Generator().manual_seed(0)
+    weight, bias = torch.randn(2, size, size, generator=g), torch.randn(2, size, generator=g)
+    first_layer = fast_if.if_spikes(torch.randn(2, 1, rows, size, generator=g), args.T, 1.0, 4.0, False)
+    weight.requires_grad_()
 
-    def products():
-        torch.baddbmm(bias, spikes, weight, out=currents)
-        torch.bmm(grad, weight.transpose(1, 2), out=grad_spikes)
-        torch.bmm(spikes.transpose(1, 2), grad, out=grad_weight)
+    def dense(x):
+        out = torch.baddbmm(bias.unsqueeze(1), x.flatten(1, -2), weight)
+        torch.autograd.grad(out, (x, weight), torch.ones_like(out))
 
-    with torch.inference_mode():
-        seconds = min(timeit.repeat(products, number=10, repeat=20)) / 10
+    def periodic(spikes):
+        out = fast_if.linear_of_periodic_spikes(spikes, weight, bias)
+        torch.autograd.grad(out, (spikes, weight), torch.ones_like(out))
+
+    def best(products, *inputs) -> float:
+        inputs = [x.requires_grad_() for x in inputs]
+        return min(timeit.repeat(lambda: products(*inputs), number=10, repeat=20)) / 10
+
+    deeper = args.hidden_layers - 1
+    seconds = {
+        "PPO": deeper * best(dense, torch.randn(2, rows, size, generator=g)),
+        "Spiking-PPO": best(periodic, first_layer) + (deeper - 1) * best(dense, first_layer.clone()),
+    }
     batch = args.num_steps * args.num_envs
     mini_batches = batch // args.mini_batch_size * args.ppo_epochs
-    return seconds * (args.hidden_layers - 1) * mini_batches / batch
+    return {name: s * mini_batches / batch for name, s in seconds.items()}
 
 
 def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
@@ -149,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     results |= {"cleanrl_dir": None if args.cleanrl_dir is None else str(args.cleanrl_dir), "runs": {}}
     names = [*args.agents, *(CLEANRL_RUNS if args.cleanrl_dir is not None else ())]
     torch.set_num_threads(1)
-    results["snn_products_us_per_env_step"] = {task: snn_products_seconds(task) * 1e6 for task in args.tasks}
+    results["deeper_products_us_per_env_step"] = {
+        task: {name: s * 1e6 for name, s in deeper_products_seconds(task).items()} for task in args.tasks
+    }
     with tempfile.TemporaryDirectory() as runs_dir:
         for task in args.tasks:
             seconds, walls = {name: [] for name in names}, {name: [] for name in names}
@@ -194,7 +208,7 @@ def table(results: dict, tasks: list[str]) -> str:
 def bound_table(results: dict, tasks: list[str]) -> str | None:
     """Microseconds per environment step: twice CleanRL's speed allows so many; the compiled ANN's loop
     took so many; the spiking agent's deeper layers' products add so many beyond the ANN's (which runs
-    them on the mini-batch's rows once, where the spiking agent runs them T times). So the spiking
+    them on the mini-batch's rows once, where the spiking agent runs them on T steps' spikes). So the spiking
     agent runs at most at the last column's ratio to CleanRL, unless the rest of its loop is faster
     than the compiled ANN's whole loop. None without CleanRL's and the compiled ANN's runs."""
     runs = results["runs"]
@@ -208,8 +222,8 @@ def bound_table(results: dict, tasks: list[str]) -> str | None:
     for task in tasks:
         cleanrl_sps = max(runs[f"{task} {name}"]["env_steps_per_s"] for name in CLEANRL_RUNS)
         ann_us = 1e6 / runs[f"{task} PPO-compile"]["env_steps_per_s"]
-        T = resolved_args(task, ["--preset", "cleanrl"]).T
-        beyond_us = results["snn_products_us_per_env_step"][task] * (T - 1) / T
+        products_us = results["deeper_products_us_per_env_step"][task]
+        beyond_us = products_us["Spiking-PPO"] - products_us["PPO"]
         most = 1e6 / (ann_us + beyond_us) / cleanrl_sps
         lines.append(f"| {task} | {0.5e6 / cleanrl_sps:.1f} us | {ann_us:.1f} us | {beyond_us:.1f} us | {most:.2f}x |")
     return "\n".join(lines)

@@ -306,24 +306,25 @@ def test_throughput_bounds_the_spiking_agent_by_the_compiled_anns_loop_plus_its_
 
     runs = {"CartPole-v1 CleanRL": 500.0, "CartPole-v1 CleanRL, 1 thread": 2000.0, "CartPole-v1 PPO-compile": 4000.0}
     results = {"cleanrl_dir": "/c", "runs": {k: {"env_steps_per_s": v} for k, v in runs.items()}}
-    results["snn_products_us_per_env_step"] = {"CartPole-v1": 50.0}
+    results["deeper_products_us_per_env_step"] = {"CartPole-v1": {"Spiking-PPO": 50.0, "PPO": 3.125}}
     row = throughput.bound_table(results, ["CartPole-v1"]).splitlines()[2]
-    # 2x of 2,000 steps/s: 250 us a step; the ANN's 250 us and 15/16 of 50 more (T = 16 at --preset
-    # cleanrl, of which the ANN does one): 3,368 steps/s, 1.68 times 2,000
+    # 2x of 2,000 steps/s: 250 us a step; the ANN's 250 us and the 46.875 us the spiking agent's
+    # products take beyond the ANN's: 3,368 steps/s, 1.68 times 2,000
     assert row == "| CartPole-v1 | 250.0 us | 250.0 us | 46.9 us | 1.68x |"
     del results["runs"]["CartPole-v1 PPO-compile"]
     assert throughput.bound_table(results, ["CartPole-v1"]) is None
     assert throughput.bound_table(results | {"cleanrl_dir": None}, ["CartPole-v1"]) is None
 
 
-def test_the_spiking_agents_deeper_products_are_counted_for_every_mini_batch_of_an_update(monkeypatch):
+def test_both_agents_deeper_products_are_counted_for_every_mini_batch_of_an_update(monkeypatch):
     import throughput
 
     monkeypatch.setattr(throughput.timeit, "repeat", lambda products, number, repeat: [number * 1e-3, number * 2e-3])
     # --preset cleanrl, one layer after the first: CartPole-v1 runs 4 mini-batches x 4 epochs per 4 x 128
     # env steps, HalfCheetah-v5 32 x 10 per 2048; a millisecond each (the best of the repetitions)
-    assert throughput.snn_products_seconds("CartPole-v1") == pytest.approx(1e-3 * 16 / 512)
-    assert throughput.snn_products_seconds("HalfCheetah-v5") == pytest.approx(1e-3 * 320 / 2048)
+    for task, per_env_step in (("CartPole-v1", 1e-3 * 16 / 512), ("HalfCheetah-v5", 1e-3 * 320 / 2048)):
+        seconds = throughput.deeper_products_seconds(task)
+        assert seconds == {"PPO": pytest.approx(per_env_step), "Spiking-PPO": pytest.approx(per_env_step)}
 
 
 def test_throughput_refuses_a_cleanrl_dir_without_its_scripts_in_one_line(tmp_path, capsys):
