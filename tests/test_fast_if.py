@@ -118,6 +118,33 @@ def test_decisions_without_gradient_are_one_kernel_call_computing_what_training_
         torch.testing.assert_close(fast(x)[0].loc, reference(x)[0].loc, **TOL)
 
 
+@pytest.mark.parametrize("batch", [1, 37])
+@pytest.mark.parametrize("T", [16, 7])
+def test_the_product_on_periodic_spikes_is_the_dense_product_and_so_are_its_gradients(batch, T):
+    """`PeriodicLinear` against torch's dense product on the spikes of hard-reset IF neurons under
+    constant currents: among them inputs that fire at every step (period 1), at the last step only
+    (period T), at a period that does not divide T, and never."""
+    g = torch.Generator().manual_seed(batch + T)
+    currents = torch.randn(2, 1, batch, 24, generator=g)
+    currents[..., :4] = torch.tensor([1.5, 1 / T, 1 / 3, -0.5])  # periods 1, T, 3 and none
+    spikes = fast_if.if_spikes(currents, T, 1.0, 4.0, False).requires_grad_()
+    periods = (spikes[:, :, 0, :4].argmax(1) + 1) * spikes[:, :, 0, :4].any(1)
+    assert periods.tolist() == [[1, T, 3, 0]] * 2
+    weight = torch.randn(2, 24, 5, generator=g, requires_grad=True)
+    bias = torch.randn(2, 5, generator=g, requires_grad=True)
+    grad = torch.randn(2, T, batch, 5, generator=g)
+
+    out = fast_if.linear_of_periodic_spikes(spikes, weight, bias)
+    expected = torch.baddbmm(bias.unsqueeze(1), spikes.flatten(1, 2), weight).view(2, T, batch, 5)
+    torch.testing.assert_close(out, expected)
+    for got, want in zip(
+        torch.autograd.grad(out, (spikes, weight, bias), grad),
+        torch.autograd.grad(expected, (spikes, weight, bias), grad),
+        strict=True,
+    ):  # the weights' gradient sums up to 37 x 16 terms of size 1, in another order: float32 rounding
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
 def test_the_inputs_above_cover_every_firing_regime():
     """Silent neurons, neurons firing at every step and those in between all occur in the tests above."""
     fast, _ = fast_and_reference(4, 2, 32, 16, seed=256 * 100 + 16)
