@@ -212,19 +212,20 @@ class ActorCritic(nn.Module):
         """The same [branch, batch, H] for --hidden-layers 2 or more. Layers after the first see spikes
         that change from step to step: their IF neurons step through T in one kernel, and both
         branches' Linears run once on all T steps' spikes, as one batched matmul (the tensors hold the
-        branch first, so neither branch's spikes are copied). Without gradient (the rollout's and
-        evaluation's decisions) one kernel computes all of that."""
+        branch first, so neither branch's spikes are copied). With a hard reset the first layer's
+        spikes are periodic, which the second layer's product uses. Without gradient (the rollout's
+        and evaluation's decisions) one kernel computes all of that."""
         if not torch.is_grad_enabled() and fast_if.numba_runs(x):
             return fast_if.if_network_counts(x, self._hidden, self.readout_w, neurons[0], neurons[2])
         critic_in, actor_in = self._layers[:2]
         h = torch.stack((critic_in(x), actor_in(x))).unsqueeze(1)  # [branch, 1 step (the same at each), batch, H]
         spikes = fast_if.if_spikes(h, self.T, *neurons)
-        periodic = not neurons[2] and fast_if.numba_runs(x)  # the first layer's spikes, with a hard reset
-        for critic_mid, actor_mid in self._middle:
+        periodic = not neurons[2] and fast_if.numba_runs(x)  # a hard reset, and the numba kernels
+        for layer, (critic_mid, actor_mid) in enumerate(self._middle):
             weight = torch.stack((critic_mid.weight, actor_mid.weight)).transpose(1, 2)
             bias = torch.stack((critic_mid.bias, actor_mid.bias))
-            if periodic:
-                currents, periodic = fast_if.linear_of_periodic_spikes(spikes, weight, bias), False
+            if layer == 0 and periodic:
+                currents = fast_if.linear_of_periodic_spikes(spikes, weight, bias)
             else:
                 currents = torch.baddbmm(bias.unsqueeze(1), spikes.flatten(1, -2), weight).view_as(spikes)
             spikes = fast_if.if_spikes(currents, self.T, *neurons)

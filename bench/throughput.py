@@ -122,10 +122,10 @@ def deeper_products_seconds(task: str) -> dict[str, float]:
         return min(timeit.repeat(lambda: products(*inputs), number=10, repeat=20)) / 10
 
     deeper = args.hidden_layers - 1
-    seconds = {
-        "PPO": deeper * best(dense, torch.randn(2, rows, size, generator=g)),
-        "Spiking-PPO": best(periodic, first_layer) + (deeper - 1) * best(dense, first_layer.clone()),
-    }
+    seconds = {"PPO": deeper * best(dense, torch.randn(2, rows, size, generator=g))}
+    seconds["Spiking-PPO"] = best(periodic, first_layer)
+    if deeper > 1:  # a third layer and more
+        seconds["Spiking-PPO"] += (deeper - 1) * best(dense, first_layer.clone())
     batch = args.num_steps * args.num_envs
     mini_batches = batch // args.mini_batch_size * args.ppo_epochs
     return {name: s * mini_batches / batch for name, s in seconds.items()}
