@@ -168,7 +168,6 @@ class ActorCritic(nn.Module):
         # A plain tuple is not registered as submodules: the fast path reaches its layers without
         # nn.Sequential's indexing (microseconds a call) and without duplicate state-dict keys.
         self._layers = (self.critic[0], self.actor[0], self.critic[-2], self.actor[-2], self.actor[1])
-        self._middle = tuple(zip(self.critic[2:-2:2], self.actor[2:-2:2], strict=True))  # Linears of layers 2, 3...
         hidden = zip(self.critic[:-2:2], self.actor[:-2:2], strict=True)
         self._hidden = tuple(linear for pair in hidden for linear in pair)  # every hidden Linear, critic's first
 
@@ -193,8 +192,10 @@ class ActorCritic(nn.Module):
         its inputs, so the last Linear runs once, on the last hidden layer's weighted spike counts."""
         if_node, critic_out, actor_out = self._layers[4], self._layers[2], self._layers[3]
         neurons = if_node.v_threshold, if_node.surrogate_function.alpha, if_node.v_reset is None
-        counts = self.deep_spike_counts(x, neurons) if self._middle else self.spike_counts(x, neurons)
-        critic_counts, actor_counts = counts
+        if len(self._hidden) > 2:  # --hidden-layers 2 or more: layers that see spikes changing over T
+            critic_counts, actor_counts = fast_if.deep_spike_counts(x, self._hidden, self.readout_w, self.T, neurons)
+        else:
+            critic_counts, actor_counts = self.spike_counts(x, neurons)
         # sum_t w[t] (W spike[t] + b) = W counts + sum(w) b, in one op
         value = torch.addmm(critic_out.bias, critic_counts, critic_out.weight.t(), beta=self.readout_w_sum)
         mu = torch.addmm(actor_out.bias, actor_counts, actor_out.weight.t(), beta=self.readout_w_sum)
@@ -207,29 +208,6 @@ class ActorCritic(nn.Module):
         critic_in, actor_in = self._layers[:2]
         counts = fast_if.if_spike_count(torch.cat((critic_in(x), actor_in(x)), dim=-1), self.readout_w, *neurons)
         return counts.split(critic_in.out_features, dim=-1)
-
-    def deep_spike_counts(self, x: torch.Tensor, neurons: tuple) -> torch.Tensor:
-        """The same [branch, batch, H] for --hidden-layers 2 or more. Layers after the first see spikes
-        that change from step to step: their IF neurons step through T in one kernel, and both
-        branches' Linears run once on all T steps' spikes, as one batched matmul (the tensors hold the
-        branch first, so neither branch's spikes are copied). With a hard reset the first layer's
-        spikes are periodic, which the second layer's product uses. Without gradient (the rollout's
-        and evaluation's decisions) one kernel computes all of that."""
-        if not torch.is_grad_enabled() and fast_if.numba_runs(x):
-            return fast_if.if_network_counts(x, self._hidden, self.readout_w, neurons[0], neurons[2])
-        critic_in, actor_in = self._layers[:2]
-        h = torch.stack((critic_in(x), actor_in(x))).unsqueeze(1)  # [branch, 1 step (the same at each), batch, H]
-        spikes = fast_if.if_spikes(h, self.T, *neurons)
-        periodic = not neurons[2] and fast_if.numba_runs(x)  # a hard reset, and the numba kernels
-        for layer, (critic_mid, actor_mid) in enumerate(self._middle):
-            weight = torch.stack((critic_mid.weight, actor_mid.weight)).transpose(1, 2)
-            bias = torch.stack((critic_mid.bias, actor_mid.bias))
-            if layer == 0 and periodic:
-                currents = fast_if.linear_of_periodic_spikes(spikes, weight, bias)
-            else:
-                currents = torch.baddbmm(bias.unsqueeze(1), spikes.flatten(1, -2), weight).view_as(spikes)
-            spikes = fast_if.if_spikes(currents, self.T, *neurons)
-        return torch.matmul(self.readout_w, spikes.flatten(2)).view(2, len(x), -1)
 
 
 # ---- PPO ---------------------------------------------------------------------------------------

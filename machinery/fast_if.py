@@ -1,7 +1,8 @@
 """The fast path's IF layer: T steps of IF neurons under a constant input, in closed form.
 
 `ActorCritic.forward_fast` (Spiking_PPO.py) computes the tutorial's network without calling each
-module T times. This module holds the part that needs kernels; it knows nothing of PPO or envs.
+module T times, and a deeper one (--hidden-layers) through `deep_spike_counts`. This module holds
+the part that needs kernels; it knows nothing of PPO or envs.
 
 The derivation. The first Linear sees the same observation x at every step, so its output
 h = W1 x + b1 is constant over the T steps. An IF neuron with hard reset to 0 (the tutorial's) then
@@ -552,6 +553,35 @@ def linear_of_periodic_spikes(spikes: torch.Tensor, weight: torch.Tensor, bias: 
     """`PeriodicLinear`: the currents [G, T, batch, outputs] that the first hidden layer's spikes
     drive into the second, differentiable; numba kernels, so a float32 CPU tensor (`numba_runs`)."""
     return PeriodicLinear.apply(spikes, weight, bias)[0]
+
+
+# ---- a network of two or more hidden layers -----------------------------------------------------
+def deep_spike_counts(x: torch.Tensor, hidden, readout_w: torch.Tensor, T: int, neurons: tuple) -> torch.Tensor:
+    """The weighted spike counts sum_t w[t] spike[t] [branch, batch, H] of the last hidden IF layer of
+    the critic and the actor (--hidden-layers 2 or more), from observations x [batch, inputs];
+    `hidden` are their hidden Linears in (critic, actor) pairs, layer by layer, and `neurons` the IF
+    neurons' (threshold, alpha, soft_reset). Layers after the first see spikes that change from step
+    to step: their IF neurons step through T in one kernel (`IFSpikes`), and both branches' Linears
+    run once on all T steps' spikes, as one batched matmul (the tensors hold the branch first, so
+    neither branch's spikes are copied); the second layer's on the first one's periodic spikes
+    (`PeriodicLinear`) where the reset is hard. Without gradient (the rollout's and evaluation's
+    decisions) one kernel computes all of that (`if_network_counts`)."""
+    threshold, _, soft_reset = neurons
+    if not torch.is_grad_enabled() and numba_runs(x):
+        return if_network_counts(x, hidden, readout_w, threshold, soft_reset)
+    critic_in, actor_in = hidden[:2]
+    h = torch.stack((critic_in(x), actor_in(x))).unsqueeze(1)  # [branch, 1 step (the same at each), batch, H]
+    spikes = if_spikes(h, T, *neurons)
+    for layer in range(2, len(hidden), 2):
+        critic_mid, actor_mid = hidden[layer : layer + 2]
+        weight = torch.stack((critic_mid.weight, actor_mid.weight)).transpose(1, 2)
+        bias = torch.stack((critic_mid.bias, actor_mid.bias))
+        if layer == 2 and not soft_reset and numba_runs(x):
+            currents = linear_of_periodic_spikes(spikes, weight, bias)
+        else:
+            currents = torch.baddbmm(bias.unsqueeze(1), spikes.flatten(1, -2), weight).view_as(spikes)
+        spikes = if_spikes(currents, T, *neurons)
+    return torch.matmul(readout_w, spikes.flatten(2)).view(2, len(x), -1)
 
 
 # ---- the whole network without gradient (the rollout's and evaluation's decisions) ------------
