@@ -319,7 +319,7 @@ def annealed_learning_rate(args: Args, updates_done: int) -> float:
     update to 0 after the last one (the one that reaches --max-steps), as CleanRL anneals it."""
     if not args.anneal_lr:
         return args.learning_rate
-    total_updates = -(-args.max_steps // args.num_steps)
+    total_updates = run.last_step(args) // args.num_steps
     return args.learning_rate * max(0.0, 1.0 - updates_done / total_updates)
 
 
