@@ -12,10 +12,12 @@ ratios are to the faster of the two. Without it, the ratios are to the figures i
 this machine class (ISSUE_CLEANRL_SPS). `--compile` compiles at start-up, so its compilation is left
 out too; the JSON keeps each of our runs' wall time, start-up included (`wall_seconds_all`).
 
-It also times the work that sets the spiking agent apart at these settings: the matrix products of
-its hidden layers after the first, which see spikes that change over the T steps, against the ANN's
-same products on its mini-batch's rows (`deeper_products_seconds`). With the compiled ANN and CleanRL measured, a
-second table bounds the spiking agent's speed by the compiled ANN's loop plus those products' excess.
+It also times the work that sets the spiking agent's update apart at these settings: the matrix
+products of its hidden layers after the first, which see spikes that change over the T steps, against
+the ANN's same products on its mini-batch's rows (`deeper_products_seconds`), and its IF neurons
+stepped through the T steps against the ANN's tanh (`neurons_seconds`). With the compiled ANN and
+CleanRL measured, a second table bounds the spiking agent's speed by the compiled ANN's loop plus
+that work's excess.
 
     python bench/throughput.py                  # 100k environment steps per run, 3 runs per agent
     python bench/throughput.py --cleanrl-dir ~/cleanrl   # with CleanRL's scripts (a clone; pip install tyro)
@@ -117,15 +119,47 @@ def deeper_products_seconds(task: str) -> dict[str, float]:
         out = fast_if.linear_of_periodic_spikes(spikes, weight, bias)
         torch.autograd.grad(out, (spikes, weight), torch.ones_like(out))
 
-    def best(products, *inputs) -> float:
-        inputs = [x.requires_grad_() for x in inputs]
-        return min(timeit.repeat(lambda: products(*inputs), number=10, repeat=20)) / 10
-
     deeper = args.hidden_layers - 1
-    seconds = {"PPO": deeper * best(dense, torch.randn(2, rows, size, generator=g))}
-    seconds["Spiking-PPO"] = best(periodic, first_layer)
+    seconds = {"PPO": deeper * best_seconds(dense, torch.randn(2, rows, size, generator=g))}
+    seconds["Spiking-PPO"] = best_seconds(periodic, first_layer)
     if deeper > 1:  # a third layer and more
-        seconds["Spiking-PPO"] += (deeper - 1) * best(dense, first_layer.clone())
+        seconds["Spiking-PPO"] += (deeper - 1) * best_seconds(dense, first_layer.clone())
+    return per_env_step(seconds, args)
+
+
+def neurons_seconds(task: str) -> dict[str, float]:
+    """Seconds per environment step that each agent's update spends in its hidden layers' neurons at
+    --preset cleanrl, forward and backward, timed and counted as `deeper_products_seconds` times and
+    counts the products: the ANN's tanh on the mini-batch's rows; the spiking agent's IF neurons
+    stepped through T steps (`fast_if.IFSpikes`, whose backward also computes the surrogate's
+    sigmoid), the first layer's under one current per sample, the others' under one per step, here
+    standard normal currents."""
+    args = resolved_args(task, ["--preset", "cleanrl"])
+    rows, size, g = args.mini_batch_size, args.hidden_size, torch.Generator().manual_seed(0)
+
+    def tanh(x):
+        torch.autograd.grad(torch.tanh(x), x, torch.ones_like(x))
+
+    def if_neurons(x):
+        out = fast_if.if_spikes(x, args.T, 1.0, 4.0, False)
+        torch.autograd.grad(out, x, torch.ones_like(out))
+
+    seconds = {"PPO": args.hidden_layers * best_seconds(tanh, torch.randn(2, rows, size, generator=g))}
+    seconds["Spiking-PPO"] = best_seconds(if_neurons, torch.randn(2, 1, rows, size, generator=g))
+    seconds["Spiking-PPO"] += (args.hidden_layers - 1) * best_seconds(
+        if_neurons, torch.randn(2, args.T, rows, size, generator=g)
+    )
+    return per_env_step(seconds, args)
+
+
+def best_seconds(work, *inputs) -> float:
+    """The best of 20 repetitions of `work` on `inputs` (which it differentiates), in seconds a call."""
+    inputs = [x.requires_grad_() for x in inputs]
+    return min(timeit.repeat(lambda: work(*inputs), number=10, repeat=20)) / 10
+
+
+def per_env_step(seconds: dict[str, float], args: argparse.Namespace) -> dict[str, float]:
+    """Seconds a mini-batch, counted for every mini-batch of every epoch of an update, per env step."""
     batch = args.num_steps * args.num_envs
     mini_batches = batch // args.mini_batch_size * args.ppo_epochs
     return {name: s * mini_batches / batch for name, s in seconds.items()}
@@ -161,9 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     results |= {"cleanrl_dir": None if args.cleanrl_dir is None else str(args.cleanrl_dir), "runs": {}}
     names = [*args.agents, *(CLEANRL_RUNS if args.cleanrl_dir is not None else ())]
     torch.set_num_threads(1)
-    results["deeper_products_us_per_env_step"] = {
-        task: {name: s * 1e6 for name, s in deeper_products_seconds(task).items()} for task in args.tasks
-    }
+    for key, work in (("deeper_products", deeper_products_seconds), ("neurons", neurons_seconds)):
+        results[f"{key}_us_per_env_step"] = {
+            task: {name: s * 1e6 for name, s in work(task).items()} for task in args.tasks
+        }
     with tempfile.TemporaryDirectory() as runs_dir:
         for task in args.tasks:
             seconds, walls = {name: [] for name in names}, {name: [] for name in names}
@@ -208,24 +243,29 @@ def table(results: dict, tasks: list[str]) -> str:
 def bound_table(results: dict, tasks: list[str]) -> str | None:
     """Microseconds per environment step: twice CleanRL's speed allows so many; the compiled ANN's loop
     took so many; the spiking agent's deeper layers' products add so many beyond the ANN's (which runs
-    them on the mini-batch's rows once, where the spiking agent runs them on T steps' spikes). So the spiking
-    agent runs at most at the last column's ratio to CleanRL, unless the rest of its loop is faster
-    than the compiled ANN's whole loop. None without CleanRL's and the compiled ANN's runs."""
+    them on the mini-batch's rows once, where the spiking agent runs them on T steps' spikes), and its
+    IF neurons so many beyond the ANN's tanh. So the spiking agent runs at most at the last column's
+    ratio to CleanRL, unless the rest of its loop is faster than the compiled ANN's whole loop. None
+    without CleanRL's and the compiled ANN's runs."""
     runs = results["runs"]
     if results["cleanrl_dir"] is None or not all(f"{task} PPO-compile" in runs for task in tasks):
         return None
     lines = [
         "| task | 2x CleanRL allows | PPO (ANN), --compile: its loop | Spiking PPO: products of layers 2+, "
-        "beyond the ANN's | Spiking PPO at most (ratio to CleanRL) |",
-        "|---|---:|---:|---:|---:|",
+        "beyond the ANN's | Spiking PPO: IF neurons, beyond the ANN's tanh | Spiking PPO at most (ratio to CleanRL) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for task in tasks:
         cleanrl_sps = max(runs[f"{task} {name}"]["env_steps_per_s"] for name in CLEANRL_RUNS)
         ann_us = 1e6 / runs[f"{task} PPO-compile"]["env_steps_per_s"]
-        products_us = results["deeper_products_us_per_env_step"][task]
-        beyond_us = products_us["Spiking-PPO"] - products_us["PPO"]
-        most = 1e6 / (ann_us + beyond_us) / cleanrl_sps
-        lines.append(f"| {task} | {0.5e6 / cleanrl_sps:.1f} us | {ann_us:.1f} us | {beyond_us:.1f} us | {most:.2f}x |")
+        products_us, neurons_us = (results[f"{key}_us_per_env_step"][task] for key in ("deeper_products", "neurons"))
+        products_beyond_us = products_us["Spiking-PPO"] - products_us["PPO"]
+        neurons_beyond_us = neurons_us["Spiking-PPO"] - neurons_us["PPO"]
+        most = 1e6 / (ann_us + products_beyond_us + neurons_beyond_us) / cleanrl_sps
+        lines.append(
+            f"| {task} | {0.5e6 / cleanrl_sps:.1f} us | {ann_us:.1f} us | {products_beyond_us:.1f} us "
+            f"| {neurons_beyond_us:.1f} us | {most:.2f}x |"
+        )
     return "\n".join(lines)
 
 

@@ -301,30 +301,36 @@ def test_throughput_ratios_are_to_the_faster_of_cleanrl_s_two_thread_settings():
     )
 
 
-def test_throughput_bounds_the_spiking_agent_by_the_compiled_anns_loop_plus_its_deeper_products():
+def test_throughput_bounds_the_spiking_agent_by_the_compiled_anns_loop_plus_its_products_and_neurons():
     import throughput
 
     runs = {"CartPole-v1 CleanRL": 500.0, "CartPole-v1 CleanRL, 1 thread": 2000.0, "CartPole-v1 PPO-compile": 4000.0}
     results = {"cleanrl_dir": "/c", "runs": {k: {"env_steps_per_s": v} for k, v in runs.items()}}
     results["deeper_products_us_per_env_step"] = {"CartPole-v1": {"Spiking-PPO": 50.0, "PPO": 3.125}}
+    results["neurons_us_per_env_step"] = {"CartPole-v1": {"Spiking-PPO": 40.0, "PPO": 6.875}}
     row = throughput.bound_table(results, ["CartPole-v1"]).splitlines()[2]
-    # 2x of 2,000 steps/s: 250 us a step; the ANN's 250 us and the 46.875 us the spiking agent's
-    # products take beyond the ANN's: 3,368 steps/s, 1.68 times 2,000
-    assert row == "| CartPole-v1 | 250.0 us | 250.0 us | 46.9 us | 1.68x |"
+    # 2x of 2,000 steps/s: 250 us a step; the ANN's 250 us, the 46.875 us the spiking agent's products
+    # take beyond the ANN's and the 33.125 us its IF neurons take beyond the ANN's tanh: 330 us a step,
+    # 3,030 steps/s, 1.52 times 2,000
+    assert row == "| CartPole-v1 | 250.0 us | 250.0 us | 46.9 us | 33.1 us | 1.52x |"
     del results["runs"]["CartPole-v1 PPO-compile"]
     assert throughput.bound_table(results, ["CartPole-v1"]) is None
     assert throughput.bound_table(results | {"cleanrl_dir": None}, ["CartPole-v1"]) is None
 
 
-def test_both_agents_deeper_products_are_counted_for_every_mini_batch_of_an_update(monkeypatch):
+@pytest.mark.parametrize("work", ["deeper_products_seconds", "neurons_seconds"])
+def test_both_agents_update_work_is_counted_for_every_mini_batch_of_an_update(work, monkeypatch):
     import throughput
 
     monkeypatch.setattr(throughput.timeit, "repeat", lambda products, number, repeat: [number * 1e-3, number * 2e-3])
-    # --preset cleanrl, one layer after the first: CartPole-v1 runs 4 mini-batches x 4 epochs per 4 x 128
-    # env steps, HalfCheetah-v5 32 x 10 per 2048; a millisecond each (the best of the repetitions)
+    # --preset cleanrl, two hidden layers: CartPole-v1 runs 4 mini-batches x 4 epochs per 4 x 128 env
+    # steps, HalfCheetah-v5 32 x 10 per 2048; a millisecond each (the best of the repetitions) per layer
+    # after the first for the products, and per layer for the neurons
+    layers = {"deeper_products_seconds": 1, "neurons_seconds": 2}[work]
     for task, per_env_step in (("CartPole-v1", 1e-3 * 16 / 512), ("HalfCheetah-v5", 1e-3 * 320 / 2048)):
-        seconds = throughput.deeper_products_seconds(task)
-        assert seconds == {"PPO": pytest.approx(per_env_step), "Spiking-PPO": pytest.approx(per_env_step)}
+        seconds = getattr(throughput, work)(task)
+        expected = layers * per_env_step
+        assert seconds == {"PPO": pytest.approx(expected), "Spiking-PPO": pytest.approx(expected)}
 
 
 def test_throughput_refuses_a_cleanrl_dir_without_its_scripts_in_one_line(tmp_path, capsys):
