@@ -33,7 +33,16 @@ import numpy as np
 
 from machinery import resources, stats
 from machinery.checkpoints import CheckpointError, read_checkpoint
-from machinery.cli import OneLineParser, UsageError, cli_flag, flags_for_each, given_flags, hyperparameters, make_folder
+from machinery.cli import (
+    OneLineParser,
+    UsageError,
+    check_positive,
+    cli_flag,
+    flags_for_each,
+    given_flags,
+    hyperparameters,
+    make_folder,
+)
 from machinery.envs import solved_return
 from machinery.presets import resolve
 from machinery.run import Agent, logged_scalars, side_by_side, train_or_reuse
@@ -77,9 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"{', '.join(given)} with --read-only: it trains nothing; pick runs with --select")
     for name, default in training.items():
         setattr(args, name, default if getattr(args, name) is None else getattr(args, name))
-    for name in ("seeds", "max_steps", "workers", "bootstrap"):
-        if getattr(args, name) <= 0:
-            parser.error(f"--{name.replace('_', '-')} must be positive")
+    check_positive(args, "seeds", "max_steps", "workers", "bootstrap")
     resources.check_cores(args.workers, "--workers")  # the table reports each run's training seconds
     if args.select and not args.read_only:
         parser.error("--select picks among existing runs: use it with --read-only")

@@ -84,9 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             if name not in RESUME_MAY_GIVE and value != parser.get_default(name):
                 flag = "--" + name.replace("_", "-")
                 raise UsageError(f"{flag} with --resume: a resumed sweep keeps the flags it was made with")
-    for name in ("seeds", "max_steps", "random", "num_cpus"):
-        if getattr(args, name) is not None and getattr(args, name) <= 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be positive")
+    cli.check_positive(args, "seeds", "max_steps", "random", "num_cpus")
     if args.num_cpus is not None and args.address:
         raise UsageError("--num-cpus sizes the embedded Ray; a cluster at --address has the CPUs its nodes gave it")
     if args.num_cpus is not None:

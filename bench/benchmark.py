@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import PPO  # noqa: E402
 import Spiking_PPO  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, make_folder  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, check_positive, make_folder  # noqa: E402
 from machinery.speed import keep_freed_memory_for_reuse  # noqa: E402
 
 AGENTS = {  # name: (script, extra flags, network builder)
@@ -109,9 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=str(ROOT / "bench" / "out" / "benchmark.json"), help="where to write JSON")
     try:
         args = parser.parse_args(argv)
-        for name in ("steps", "reference_steps", "runs", "reference_runs", "threads", "repeats"):
-            if getattr(args, name) <= 0:
-                raise UsageError(f"--{name.replace('_', '-')} must be positive")
+        check_positive(args, "steps", "reference_steps", "runs", "reference_runs", "threads", "repeats")
         make_folder(Path(args.json).parent, f"--json {args.json}")
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import cleanrl_scripts  # noqa: E402
 
 from machinery import resources  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, make_folder  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, check_positive, make_folder  # noqa: E402
 from machinery.run import side_by_side  # noqa: E402
 
 TASKS = ("Hopper-v5", "HalfCheetah-v5")
@@ -48,8 +48,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "bench" / "runs-cleanrl", help="the runs' directories")
     args = parser.parse_args(argv)
     args.tasks = list(dict.fromkeys(args.tasks))  # a task named twice is trained once
-    if args.seeds <= 0 or args.workers <= 0:
-        parser.error("--seeds and --workers must be positive")
+    check_positive(args, "seeds", "workers")
     resources.check_cores(args.workers, "--workers")  # each run's seconds are recorded
     if not 1 <= args.from_seed <= args.seeds:
         parser.error(f"--from-seed must be in 1..--seeds ({args.seeds}), got {args.from_seed}")

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from scalars import read_scalar  # noqa: E402
 
-from machinery.cli import OneLineParser, UsageError  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, check_positive  # noqa: E402
 
 TAG = "charts/episodic_return"
 
@@ -34,8 +34,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--last", type=int, default=100, help="training episodes averaged per run (rlops: 100)")
     args = parser.parse_args(argv)
     args.run_dirs = list(dict.fromkeys(args.run_dirs))  # a run named twice (overlapping globs) counts once
-    if args.last < 1:
-        parser.error(f"--last must be a number > 0, got {args.last}")
+    check_positive(args, "last")
     return args
 
 

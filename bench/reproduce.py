@@ -33,7 +33,7 @@ import PPO  # noqa: E402
 import Spiking_PPO  # noqa: E402
 from compare import common_grid, read_curves  # noqa: E402
 from machinery import resources, stats  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, make_folder  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, check_positive, make_folder  # noqa: E402
 from machinery.presets import resolve  # noqa: E402
 from machinery.run import side_by_side, train_or_reuse  # noqa: E402
 from Spiking_PPO import SpikingArgs  # noqa: E402
@@ -70,8 +70,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("flags", nargs="*", help="after --: flags for both scripts (default: --preset cleanrl)")
     args = parser.parse_args(argv)
     args.tasks, args.agents = list(dict.fromkeys(args.tasks)), list(dict.fromkeys(args.agents))  # a run once
-    if args.seeds <= 0 or args.workers <= 0:
-        parser.error("--seeds and --workers must be positive")
+    check_positive(args, "seeds", "workers")
     resources.check_cores(args.workers, "--workers")  # each run's seconds are recorded
     if not 1 <= args.from_seed <= args.seeds:
         parser.error(f"--from-seed must be in 1..--seeds ({args.seeds}), got {args.from_seed}")

@@ -48,7 +48,7 @@ from benchmark import time_training  # noqa: E402
 from reproduce import num_envs, resolved_args  # noqa: E402
 
 from machinery import fast_if  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, make_folder  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, check_positive, make_folder  # noqa: E402
 
 # CleanRL's scripts at their defaults on this machine class, as measured for issue #13 (SPS, the
 # environment steps per second its loop prints): ppo.py on CartPole-v1 ran 100k steps in 14 s, about
@@ -179,6 +179,10 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cleanrl-dir", type=Path, help="a CleanRL checkout: time its scripts too, side by side")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results-throughput.json"), help="where to write")
     args = parser.parse_args(argv)
+    check_positive(args, "env_steps", "runs")
+    for task in args.tasks:
+        if args.env_steps < (envs_at_once := num_envs(task, ["--preset", "cleanrl"])):
+            raise UsageError(f"--env-steps {args.env_steps}: less than one step of {task}'s {envs_at_once} envs")
     if args.cleanrl_dir is not None:
         cleanrl_scripts.check_checkout(args.cleanrl_dir, args.tasks)
     make_folder(Path(args.json).parent, f"--json {args.json}")  # it is written after each task

@@ -54,6 +54,15 @@ def cli_flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def check_positive(args: Any, *names: str) -> None:
+    """A UsageError naming the first of the tools' count flags `names` (attributes of `args`) that
+    was given and is not > 0 (seeds, runs, workers, steps: none of them makes sense at 0)."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise UsageError(f"{cli_flag(name)} must be an integer > 0, got {value}")
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, with errors raised as UsageError instead of printing usage and exiting, and negative
     numbers in any float form taken as values (argparse 3.11 takes "--target -1e3" for a flag -1e3)."""

@@ -221,7 +221,7 @@ def test_the_other_bench_tools_refuse_bad_input_in_one_line_before_they_run(tmp_
     json_path = str(tmp_path / "file" / "out.json")
     folder_taken = f"{tmp_path / 'file'} is a file, not a folder"
     expected = {
-        (benchmark, ("--steps", "0")): "error: --steps must be positive",
+        (benchmark, ("--steps", "0")): "error: --steps must be an integer > 0, got 0",
         (benchmark, ("--json", json_path)): f"error: --json {json_path}: {folder_taken}",
         (cost_table, ("--runs-dir", str(tmp_path / "none"))): f"error: no CartPole-v0 runs under {tmp_path / 'none'}",
         (cost_table, ("--runs-dir", str(tmp_path), "--json", json_path)): f"error: --json {json_path}: {folder_taken}",
@@ -252,6 +252,23 @@ def test_throughput_and_breakdown_refuse_a_json_path_they_cannot_write_before_th
     assert breakdown.main(["PPO", "--max-steps", "64", "--json", json_path]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [f"error: --json {json_path}: {tmp_path / 'file'} is a file, not a folder"] * 2
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--runs", "0"], "error: --runs must be an integer > 0, got 0"),
+        (["--env-steps", "-5"], "error: --env-steps must be an integer > 0, got -5"),
+        (["--env-steps", "3"], "error: --env-steps 3: less than one step of CartPole-v1's 4 envs"),
+    ],
+)
+def test_throughput_refuses_counts_it_cannot_run_in_one_line_and_writes_nothing(argv, message, tmp_path, capsys):
+    import throughput
+
+    json_path = tmp_path / "out.json"
+    assert throughput.main([*argv, "--json", str(json_path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [message]
+    assert not json_path.exists()
 
 
 def test_breakdown_refuses_an_unknown_script_with_exit_2(capsys):
@@ -481,7 +498,7 @@ def test_episodic_return_reduces_runs_as_openrlbenchmark_reduces_cleanrls(tmp_pa
     assert episodic_return.main([str(tmp_path / name) for name in (*logged, "a")]) == 0  # a run named twice
     assert f"Over the 3 runs: {np.mean(per_run):.2f}" in capsys.readouterr().out
     assert episodic_return.main([str(tmp_path / "a"), "--last", "0"]) == 2
-    assert "--last must be a number > 0, got 0" in capsys.readouterr().err
+    assert "--last must be an integer > 0, got 0" in capsys.readouterr().err
 
 
 def table_rows(markdown: str) -> list[list[str]]:

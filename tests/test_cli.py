@@ -7,7 +7,7 @@ from helpers import run_process, run_script, scalars, short_run
 import PPO
 import Spiking_PPO
 from machinery.checkpoints import CheckpointError, load_agent
-from machinery.cli import UsageError, parse_args
+from machinery.cli import UsageError, check_positive, parse_args
 
 SHORT_RUN = ["--max-steps", "300", "--eval-interval", "100", "--eval-episodes", "3", "--ppo-epochs", "2"]
 
@@ -198,3 +198,12 @@ def test_compile_is_refused_where_it_cannot_run(runs_dir, monkeypatch):
         assert no_compiler.returncode == 2 and len(no_compiler.stderr.strip().splitlines()) == 1
         assert "--compile needs a C++ compiler and there is no no-such-c++-compiler on PATH" in no_compiler.stderr
     assert [p.name for p in runs_dir.iterdir()] == ["reference"]
+
+
+def test_the_tools_count_flags_are_checked_positive_in_order_and_an_unset_one_is_skipped():
+    import argparse
+
+    args = argparse.Namespace(seeds=3, random=None, workers=0, runs=-1)
+    check_positive(args, "seeds", "random")
+    with pytest.raises(UsageError, match=r"^--workers must be an integer > 0, got 0$"):
+        check_positive(args, "seeds", "random", "workers", "runs")
