@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import timeit
+import types
 from pathlib import Path
 
 import torch
@@ -99,31 +100,35 @@ def seconds_for(name: str, task: str, args: argparse.Namespace, runs_dir: str) -
 def deeper_products_seconds(task: str) -> dict[str, float]:
     """Seconds per environment step that each agent's update spends in the matrix products of its
     hidden layers after the first at --preset cleanrl (one layer of 64 in each branch, T = 16), forward
-    and backward: each mini-batch runs the product and the two of its backward pass (to its input and
-    to the weights), the ANN on the mini-batch's rows, the spiking agent on the spikes of T steps. Timed
-    as the fast path runs them, both branches in one batched product, with autograd, on one thread, the
-    best of 20 repetitions, and counted for every mini-batch of every epoch of an update. The spiking
-    agent's second layer sees the first one's periodic spikes (`fast_if.PeriodicLinear`), here those of
-    IF neurons under standard normal currents; a third and more would see changing spikes, dense."""
+    and backward: each mini-batch runs the product and the three of its backward pass (to its input,
+    the weights and the bias), the ANN on the mini-batch's rows, the spiking agent on the spikes of T
+    steps. Timed as the kernels and ops the fast path runs, both branches in one batched product,
+    called directly: without autograd's bookkeeping around them, which the compiled mini-batch step
+    does not pay in full, so the excess is not overstated. On one thread, the best of 20 repetitions,
+    counted for every mini-batch of every epoch of an update. The spiking agent's second layer sees the
+    first one's periodic spikes (`fast_if.PeriodicLinear`'s kernels), here those of IF neurons under
+    standard normal currents; a third and more would see changing spikes, dense."""
     args = resolved_args(task, ["--preset", "cleanrl"])
     rows, size, g = args.mini_batch_size, args.hidden_size, torch.Generator().manual_seed(0)
     weight, bias = torch.randn(2, size, size, generator=g), torch.randn(2, size, generator=g)
     first_layer = fast_if.if_spikes(torch.randn(2, 1, rows, size, generator=g), args.T, 1.0, 4.0, False)
-    weight.requires_grad_()
+    grad = torch.ones_like(first_layer)
 
-    def dense(x):
-        out = torch.baddbmm(bias.unsqueeze(1), x.flatten(1, -2), weight)
-        torch.autograd.grad(out, (x, weight), torch.ones_like(out))
+    def dense(x, grad):  # what autograd runs for baddbmm
+        torch.baddbmm(bias.unsqueeze(1), x, weight)
+        torch.bmm(grad, weight.transpose(1, 2))
+        torch.bmm(x.transpose(1, 2), grad)
+        grad.sum(1)
 
-    def periodic(spikes):
-        out = fast_if.linear_of_periodic_spikes(spikes, weight, bias)
-        torch.autograd.grad(out, (spikes, weight), torch.ones_like(out))
+    def periodic(spikes, grad):
+        _, periods = fast_if.PeriodicLinear.forward(spikes, weight, bias)
+        fast_if.PeriodicLinear.backward(types.SimpleNamespace(saved_tensors=(periods, weight)), grad, None)
 
-    deeper = args.hidden_layers - 1
-    seconds = {"PPO": deeper * best_seconds(dense, torch.randn(2, rows, size, generator=g))}
-    seconds["Spiking-PPO"] = best_seconds(periodic, first_layer)
+    deeper, rows_in = args.hidden_layers - 1, torch.randn(2, rows, size, generator=g)
+    seconds = {"PPO": deeper * best_seconds(dense, rows_in, torch.ones_like(rows_in))}
+    seconds["Spiking-PPO"] = best_seconds(periodic, first_layer, grad)
     if deeper > 1:  # a third layer and more
-        seconds["Spiking-PPO"] += (deeper - 1) * best_seconds(dense, first_layer.clone())
+        seconds["Spiking-PPO"] += (deeper - 1) * best_seconds(dense, first_layer.flatten(1, 2), grad.flatten(1, 2))
     return per_env_step(seconds, args)
 
 
@@ -131,30 +136,31 @@ def neurons_seconds(task: str) -> dict[str, float]:
     """Seconds per environment step that each agent's update spends in its hidden layers' neurons at
     --preset cleanrl, forward and backward, timed and counted as `deeper_products_seconds` times and
     counts the products: the ANN's tanh on the mini-batch's rows; the spiking agent's IF neurons
-    stepped through T steps (`fast_if.IFSpikes`, whose backward also computes the surrogate's
+    stepped through T steps (`fast_if.IFSpikes`'s kernels; its backward also computes the surrogate's
     sigmoid), the first layer's under one current per sample, the others' under one per step, here
     standard normal currents."""
     args = resolved_args(task, ["--preset", "cleanrl"])
     rows, size, g = args.mini_batch_size, args.hidden_size, torch.Generator().manual_seed(0)
+    grad = torch.ones(2, args.T, rows, size)
 
-    def tanh(x):
-        torch.autograd.grad(torch.tanh(x), x, torch.ones_like(x))
+    def tanh(x, grad):  # what autograd runs for tanh
+        torch.ops.aten.tanh_backward(grad, torch.tanh(x))
 
-    def if_neurons(x):
-        out = fast_if.if_spikes(x, args.T, 1.0, 4.0, False)
-        torch.autograd.grad(out, x, torch.ones_like(out))
+    def if_neurons(x, grad):
+        _, u_seq = fast_if.if_steps_forward(x, args.T, 1.0, 4.0, False)
+        fast_if.if_steps_backward(grad, u_seq, 1.0, 4.0, summed=x.shape[1] == 1, soft_reset=False)
 
-    seconds = {"PPO": args.hidden_layers * best_seconds(tanh, torch.randn(2, rows, size, generator=g))}
-    seconds["Spiking-PPO"] = best_seconds(if_neurons, torch.randn(2, 1, rows, size, generator=g))
+    rows_in = torch.randn(2, rows, size, generator=g)
+    seconds = {"PPO": args.hidden_layers * best_seconds(tanh, rows_in, torch.ones_like(rows_in))}
+    seconds["Spiking-PPO"] = best_seconds(if_neurons, torch.randn(2, 1, rows, size, generator=g), grad)
     seconds["Spiking-PPO"] += (args.hidden_layers - 1) * best_seconds(
-        if_neurons, torch.randn(2, args.T, rows, size, generator=g)
+        if_neurons, torch.randn(2, args.T, rows, size, generator=g), grad
     )
     return per_env_step(seconds, args)
 
 
 def best_seconds(work, *inputs) -> float:
-    """The best of 20 repetitions of `work` on `inputs` (which it differentiates), in seconds a call."""
-    inputs = [x.requires_grad_() for x in inputs]
+    """The best of 20 repetitions of `work` on `inputs`, in seconds a call."""
     return min(timeit.repeat(lambda: work(*inputs), number=10, repeat=20)) / 10
 
 
