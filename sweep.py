@@ -82,8 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.resume:  # the sweep's own flags are in its directory; a resume may only say where it runs
         for name, value in vars(args).items():
             if name not in RESUME_MAY_GIVE and value != parser.get_default(name):
-                flag = "--" + name.replace("_", "-")
-                raise UsageError(f"{flag} with --resume: a resumed sweep keeps the flags it was made with")
+                raise UsageError(
+                    f"{cli.cli_flag(name)} with --resume: a resumed sweep keeps the flags it was made with"
+                )
     cli.check_positive(args, "seeds", "max_steps", "random", "num_cpus")
     if args.num_cpus is not None and args.address:
         raise UsageError("--num-cpus sizes the embedded Ray; a cluster at --address has the CPUs its nodes gave it")

@@ -120,7 +120,7 @@ def deeper_products_seconds(task: str) -> dict[str, float]:
         torch.bmm(x.transpose(1, 2), grad)
         grad.sum(1)
 
-    def periodic(spikes, grad):
+    def periodic(spikes, grad):  # PeriodicLinear's own forward and backward, without autograd around them
         _, periods = fast_if.PeriodicLinear.forward(spikes, weight, bias)
         fast_if.PeriodicLinear.backward(types.SimpleNamespace(saved_tensors=(periods, weight)), grad, None)
 

@@ -574,7 +574,7 @@ def deep_spike_counts(x: torch.Tensor, hidden, readout_w: torch.Tensor, T: int, 
     spikes = if_spikes(h, T, *neurons)
     for layer in range(2, len(hidden), 2):
         critic_mid, actor_mid = hidden[layer : layer + 2]
-        weight = torch.stack((critic_mid.weight, actor_mid.weight)).transpose(1, 2)
+        weight = torch.stack((critic_mid.weight.t(), actor_mid.weight.t()))  # [branch, in, out], contiguous
         bias = torch.stack((critic_mid.bias, actor_mid.bias))
         if layer == 2 and not soft_reset and numba_runs(x):
             currents = linear_of_periodic_spikes(spikes, weight, bias)
