@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from machinery import resources, stats
+from machinery import files, resources, stats
 from machinery.checkpoints import CheckpointError, read_checkpoint
 from machinery.cli import (
     OneLineParser,
@@ -281,8 +281,7 @@ def plot(curves: dict[str, list[np.ndarray]], column: int, args: argparse.Namesp
     ax.set_title(f"{args.env_id}: mean over seeds; shaded: {' / '.join(sorted(kinds))}", fontsize=9)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    for suffix in ("svg", "png"):
-        fig.savefig(f"{path}.{suffix}", dpi=120)
+    files.save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -341,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         plot(curves, 0, args, f"{args.out}-steps")
         plot(curves, 1, args, f"{args.out}-time")
         table = summary_table(curves, costs, args.target)
-        Path(f"{args.out}.md").write_text(table)
+        files.write_text(f"{args.out}.md", table)
     except OSError as e:  # a full disk, say: the runs are saved, and compare.py --read-only redraws them
         print(f"error: writing {e.filename or args.out}: {e.strerror or e}; the runs are intact", file=sys.stderr)
         return 1

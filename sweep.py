@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import io
 import itertools
 import json
 import math
@@ -34,7 +35,7 @@ import numpy as np
 
 import PPO
 import Spiking_PPO
-from machinery import checkpoints, cli, envs, presets, resources, run, stats
+from machinery import checkpoints, cli, envs, files, presets, resources, run, stats
 from machinery.cli import OneLineParser, UsageError
 
 AGENTS = {"snn": Spiking_PPO.AGENT, "ann": PPO.AGENT}
@@ -245,7 +246,7 @@ def run_trial(config: dict) -> None:
             "seconds_to_target": solved["elapsed_seconds"],
             "firing_rate": float(np.mean(firing_rates)) if firing_rates else math.nan,
         }
-        checkpoints.write_atomically(saved, lambda f: f.write(json.dumps(reports, default=float).encode()))
+        files.write_text(saved, json.dumps(reports, default=float))
         tune.report(reports["last"])
 
     resume_from, earlier = None, checkpoints.find_run(runs_dir, agent, args)
@@ -330,10 +331,11 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
             }
         )
     columns = [c for c in rows[0] if not c.startswith("_")]
-    with open(out / "summary.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    csv_text = io.StringIO(newline="")
+    writer = csv.DictWriter(csv_text, columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    files.write_text(out / "summary.csv", csv_text.getvalue())
     top = max(r["_rank"] for r in rows)
     best = [r for r in rows if r["_rank"] == top] if top[0] > -math.inf else []  # none: no trial ran to its end
     stopped = any(r["stopped_early"] for r in rows)  # a column only where there were any (--asha)
@@ -362,7 +364,7 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
         ),
     ]
     table = "\n".join(lines) + "\n"
-    (out / "summary.md").write_text(table)
+    files.write_text(out / "summary.md", table)
     return table
 
 
@@ -420,9 +422,7 @@ def new_sweep(args: argparse.Namespace) -> tuple[Path, list[dict]]:
     trials = trial_configs(args)
     args.target = sweep_target(args, trials)
     out = run.new_folder(Path(args.storage_path).resolve() / args.name, f"--storage-path {args.storage_path}")
-    checkpoints.write_atomically(
-        out / SWEEP_FILE, lambda f: f.write(json.dumps(vars(args) | {"trials": trials}).encode())
-    )
+    files.write_text(out / SWEEP_FILE, json.dumps(vars(args) | {"trials": trials}))
     return out, trials
 
 

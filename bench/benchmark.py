@@ -11,7 +11,6 @@ Prints a table and writes the same figures as JSON.
     python bench/benchmark.py --threads 2     # torch on two threads instead of the scripts' default one
 """
 
-import json
 import os
 import platform
 import re
@@ -29,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import PPO  # noqa: E402
 import Spiking_PPO  # noqa: E402
+from machinery import files  # noqa: E402
 from machinery.cli import OneLineParser, UsageError, check_positive, make_folder  # noqa: E402
 from machinery.speed import keep_freed_memory_for_reuse  # noqa: E402
 
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     overhead = ratios["cost_measurement_overhead"]
     print(f"cost measurement (--cost-interval 5000, the default) slows SNN training by {overhead:.1%}")
-    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    files.write_json(args.json, results)
     print(f"\nwritten: {args.json}")
     return 0
 

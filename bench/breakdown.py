@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import re
 import sys
 import time
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import Spiking_PPO  # noqa: E402
-from machinery import session  # noqa: E402
+from machinery import files, session  # noqa: E402
 from machinery.cli import UsageError, make_folder  # noqa: E402
 
 SCRIPTS = ("PPO", "Spiking_PPO")
@@ -108,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {part} | {s:.2f} | {s / loop:.0%} | {s / steps * 1e6:.0f} |")
     if json_path:
         record = {"script": script, "flags": flags, "rollout_steps": steps, "loop_s": loop, "seconds": seconds}
-        Path(json_path).write_text(json.dumps(record, indent=2) + "\n")
+        files.write_json(json_path, record)
     return 0
 
 

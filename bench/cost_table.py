@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import compare  # noqa: E402
-from machinery import stats  # noqa: E402
+from machinery import files, stats  # noqa: E402
 from machinery.cli import OneLineParser, UsageError, make_folder  # noqa: E402
 
 ROWS = [("actor", "actor"), ("actor_critic", "actor + critic")]
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     print("Per decision, one observation at a time, on up to 64 of the observations the 10 evaluation episodes of")
     print("each seed's best.pt visit; mean ± sample standard deviation over seeds.")
-    Path(args.json).write_text(json.dumps(by_agent, indent=2) + "\n")
+    files.write_json(args.json, by_agent)
     print(f"\nwritten: {args.json}")
     return 0
 

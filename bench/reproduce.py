@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 import PPO  # noqa: E402
 import Spiking_PPO  # noqa: E402
 from compare import common_grid, read_curves  # noqa: E402
-from machinery import resources, stats  # noqa: E402
+from machinery import files, resources, stats  # noqa: E402
 from machinery.cli import OneLineParser, UsageError, check_positive, make_folder  # noqa: E402
 from machinery.presets import resolve  # noqa: E402
 from machinery.run import side_by_side, train_or_reuse  # noqa: E402
@@ -111,9 +111,7 @@ def add_record(path: Path, record: dict) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         results = json.loads(path.read_text()) if path.exists() else {"runs": []}
         results["runs"].append(record)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(results, indent=1) + "\n")
-        os.replace(tmp, path)
+        files.write_json(path, results, indent=1)
 
 
 def jobs_to_run(args: argparse.Namespace, runs: list[dict]) -> list[tuple[str, str, int]]:
@@ -257,8 +255,7 @@ def plot(runs: list[dict], tasks: list[str], path: str) -> None:
     axes[0][0].set_ylabel("eval return: mean over seeds, shaded: range")
     axes[0][0].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    for suffix in ("svg", "png"):
-        fig.savefig(f"{path}.{suffix}", dpi=110)
+    files.save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -290,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     tables = table(drawn, tasks) + "\n" + best_table(runs, tasks)
     if others:
         tables += "\n" + table(drawn + others, tasks)
-    Path(f"{args.out}.md").write_text(tables)
+    files.write_text(f"{args.out}.md", tables)
     print(tables)
     print(f"written: {args.out}.svg/.png, {args.out}.md")
     return 0

@@ -27,7 +27,6 @@ that work's excess.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -48,7 +47,7 @@ import cleanrl_scripts  # noqa: E402
 from benchmark import time_training  # noqa: E402
 from reproduce import num_envs, resolved_args  # noqa: E402
 
-from machinery import fast_if  # noqa: E402
+from machinery import fast_if, files  # noqa: E402
 from machinery.cli import OneLineParser, UsageError, check_positive, make_folder  # noqa: E402
 
 # CleanRL's scripts at their defaults on this machine class, as measured for issue #13 (SPS, the
@@ -223,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["runs"][f"{task} {name}"] = {"seconds_all": all_runs, "env_steps_per_s": sps}
                 if name in AGENTS:
                     results["runs"][f"{task} {name}"]["wall_seconds_all"] = walls[name]
-            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")  # what is done survives a stop
+            files.write_json(args.json, results)  # what is done survives a stop
     print(table(results, args.tasks))
     if bound := bound_table(results, args.tasks):
         print("\n" + bound)

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import os
 import pickle
 import pickletools
 import random
-import tempfile
 import warnings
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -31,6 +28,7 @@ import torch
 
 from machinery.cli import cli_flag, hyperparameters, validate
 from machinery.envs import Normalization, make_normalized, obs_statistics, running_mean_std
+from machinery.files import write_atomically
 
 FORMAT = 2  # 1: the pickled objects of earlier versions, refused
 BEST_KEYS = ("format", "agent", "env_id", "obs_dim", "num_actions", "args", "model", "step", "eval_mean")
@@ -78,29 +76,6 @@ def from_data(obj: Any) -> Any:
 
 def save_checkpoint(path: Path, payload: dict) -> None:
     write_atomically(path, lambda f: torch.save(payload, f))
-
-
-def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """`write` a file atomically: a crash or a full disk mid-write leaves the previous file, never a
-    truncated one. The temporary file is in the same directory (a rename is atomic only within a file
-    system)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        os.unlink(tmp)
-        if isinstance(e, OSError | RuntimeError):  # torch reports a failed write as either
-            raise OSError(getattr(e, "errno", None), getattr(e, "strerror", None) or str(e), str(path)) from None
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a power loss
-    finally:
-        os.close(dir_fd)
 
 
 def read_checkpoint(path: str | Path, agent_name: str, resume: bool = False) -> dict:

@@ -21,10 +21,13 @@ one line. It knows the actor's layout, not how it was trained.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from machinery import files
 
 DT = 1e-4  # seconds; the exporter's default, "consistent with other frameworks that support NIR"
 
@@ -67,5 +70,7 @@ def export_checkpoint(path: str | Path, agent, dt: float = DT) -> Path:
     except NotImplementedError as e:  # what NIR cannot express: a soft reset in a changed network, ...
         raise UsageError(f"{path}: SpikingJelly's NIR exporter refused the actor: {e}") from None
     out = Path(path).with_suffix(".nir")
-    nir.write(str(out), graph)
+    hdf5 = io.BytesIO()  # h5py writes a file object only if it can also read and seek it
+    nir.write(hdf5, graph)
+    files.write_atomically(out, lambda f: f.write(hdf5.getvalue()))
     return out

@@ -11,7 +11,6 @@ evaluations do; it knows nothing of how the agent was trained.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from contextlib import closing
 from functools import partial
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from machinery import cost, envs
+from machinery import cost, envs, files
 from machinery.checkpoints import check_flags_match, from_data, load_agent
 from machinery.cli import make_folder
 from machinery.run import eval_seed, resolve_device
@@ -68,7 +67,7 @@ def replay(args, agent, given: set[str], evaluate: Callable) -> None:
             "cost": costs,
             "energy_model": cost.ENERGY_MODEL,
         }
-        Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
+        files.write_json(args.report, report)
         print(f"written: {args.report}")
     # Drawn last: counting the cost loads torch's compiler stack (triton, with an LLVM of its own),
     # which crashes the process where MuJoCo's off-screen OpenGL (Mesa, with another LLVM) came first.

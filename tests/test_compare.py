@@ -1,5 +1,6 @@
 """The comparison tool, on tiny runs of both agents."""
 
+import errno
 import signal
 import subprocess
 import sys
@@ -189,6 +190,23 @@ def test_an_out_that_cannot_be_written_is_refused_before_anything_is_trained(tmp
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line == f"error: --out {tmp_path / 'file' / 'x'}: {tmp_path / 'file'} is a file, not a folder"
     assert not runs.exists()
+
+
+def test_a_disk_that_fills_up_while_it_writes_leaves_the_earlier_comparison_whole(tmp_path, monkeypatch, capsys):
+    runs = tmp_path / "runs"
+    first = compare("--seeds", "1", "--max-steps", "64", "--runs-dir", str(runs), "--out", "cmp", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("cmp*")}
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("machinery.files.os.fsync", full_disk)
+    out = str(tmp_path / "cmp")  # another --target: a figure and a table that differ from the earlier ones
+    assert compare_tool.main(["--read-only", "--runs-dir", str(runs), "--out", out, "--target", "5"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"error: writing {out}-steps.svg: No space left on device; the runs are intact"
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("cmp*")} == before  # whole, and no temporary file
 
 
 def test_runs_that_fail_are_reported_in_one_line_with_exit_status_1(tmp_path, monkeypatch, capsys):
