@@ -213,6 +213,19 @@ def lock_run_dir(run_dir: Path):
     return lock
 
 
+def event_writer(run_dir: Path, step: int) -> SummaryWriter:
+    """The TensorBoard writer of a session that starts at `step`. On resume, TensorBoard drops what
+    the interrupted session logged after its last.pt (`purge_step`), in the files that come before
+    this session's: it reads a run's event files in name order, and a name is the second the file was
+    made, then host, process id and a count of writers in the process. A session that starts in the
+    second an earlier one did (a resume in the same process, as tests do; the count going from 9 to
+    10 would put its file first) waits for the next second."""
+    stamps = [int(path.name.split(".")[3]) for path in run_dir.glob("events.out.tfevents.*")]
+    if stamps and max(stamps) == int(time.time()):
+        time.sleep(1 - time.time() % 1)
+    return SummaryWriter(str(run_dir), purge_step=step + 1 if step else None)
+
+
 class Run:
     """One training session's files and clock. `elapsed` carries the training seconds of earlier
     sessions of a resumed run; `step` is where this session starts."""
@@ -220,8 +233,7 @@ class Run:
     def __init__(self, run_dir: Path, stop: StopSignals, step: int, total_steps: int, elapsed: float, quiet: bool):
         self.dir, self.stop = run_dir, stop
         self._lock = lock_run_dir(run_dir)
-        # On resume, TensorBoard drops what the interrupted session logged after its last.pt.
-        self.writer = SummaryWriter(str(run_dir), purge_step=step + 1 if step else None)
+        self.writer = event_writer(run_dir, step)
         self.bar = tqdm(total=total_steps, initial=step, unit="step", disable=quiet or None, dynamic_ncols=True)
         self.start, self.start_step, self.elapsed_before = time.perf_counter(), step, elapsed
 

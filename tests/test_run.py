@@ -16,7 +16,7 @@ import PPO
 import Spiking_PPO
 from machinery.checkpoints import load_agent
 from machinery.cli import UsageError
-from machinery.run import side_by_side, train_or_reuse
+from machinery.run import event_writer, side_by_side, train_or_reuse
 
 TINY = ["--max-steps", "256", "--eval-interval", "64", "--eval-episodes", "2", "--ppo-epochs", "2", "--quiet"]
 
@@ -243,3 +243,25 @@ def test_train_or_reuse_gives_no_run_directory_when_the_script_fails(runs_dir):
     assert (run_dir, earlier, result.returncode) == (None, None, 2) and "--runs-dir" in result.stderr
     with pytest.raises(UsageError, match="unrecognized arguments: --T 8"):
         train_or_reuse(PPO.AGENT, [*flags, "--T", "8"], print)
+
+
+def test_a_session_that_starts_in_the_second_an_earlier_one_did_writes_an_event_file_that_sorts_after_its(
+    runs_dir, monkeypatch
+):
+    """TensorBoard reads a run's event files in name order, and applies a resumed session's purge to
+    the files before it: a file that sorts first would have its own events purged by an older file."""
+    from tensorboard.summary.writer import event_file_writer
+
+    runs_dir.mkdir()
+    monkeypatch.setattr(event_file_writer, "_global_uid", event_file_writer.AtomicCounter(9))  # writer 9, then 10
+    earlier = event_writer(runs_dir, 0)
+    earlier.add_scalar("x", 1.0, 100)
+    earlier.close()
+    resumed = event_writer(runs_dir, 100)  # from the last.pt of step 100
+    resumed.add_scalar("x", 2.0, 200)
+    resumed.close()
+    names = sorted(p.name for p in runs_dir.iterdir())
+    assert names[0].endswith(".9") and names[1].endswith(".10")
+    acc = EventAccumulator(str(runs_dir))
+    acc.Reload()
+    assert [(e.step, e.value) for e in acc.Scalars("x")] == [(100, 1.0), (200, 2.0)]
