@@ -41,7 +41,7 @@ from machinery.cli import (
     flags_for_each,
     given_flags,
     hyperparameters,
-    make_folder,
+    make_folder_for,
 )
 from machinery.envs import solved_return
 from machinery.presets import resolve
@@ -224,6 +224,7 @@ def check_comparable(run_dirs: list[Path]) -> None:
             )
 
 
+OUTPUTS = ("-steps.svg", "-steps.png", "-time.svg", "-time.png", ".md")  # what --out prefixes
 COST_TAGS = ("cost/actor_synops_per_decision", "cost/actor_energy_pj_per_decision")
 
 
@@ -320,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
         args.target = solved_return(args.env_id, args.target)
-        make_folder(Path(args.out).parent, f"--out {args.out}")  # now, not after training
+        make_folder_for("--out", args.out, OUTPUTS)  # now, not after training
         run_dirs = found_runs(args) if args.read_only else train_runs(args)
         check_comparable(run_dirs)
         curves, costs = read_curves(run_dirs, args.env_id)

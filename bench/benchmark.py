@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import PPO  # noqa: E402
 import Spiking_PPO  # noqa: E402
 from machinery import files  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, check_positive, make_folder  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, check_positive, make_folder_for  # noqa: E402
 from machinery.speed import keep_freed_memory_for_reuse  # noqa: E402
 
 AGENTS = {  # name: (script, extra flags, network builder)
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         check_positive(args, "steps", "reference_steps", "runs", "reference_runs", "threads", "repeats")
-        make_folder(Path(args.json).parent, f"--json {args.json}")
+        make_folder_for("--json", args.json)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import Spiking_PPO  # noqa: E402
 from machinery import files, session  # noqa: E402
-from machinery.cli import UsageError, make_folder  # noqa: E402
+from machinery.cli import UsageError, make_folder_for  # noqa: E402
 
 SCRIPTS = ("PPO", "Spiking_PPO")
 PARTS = ("env step", "policy step (rollout)", "PPO update", "rest of the rollout")
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         i = flags.index("--json")
         json_path, flags = flags[i + 1], flags[:i] + flags[i + 2 :]
         try:
-            make_folder(Path(json_path).parent, f"--json {json_path}")  # before the run, not after it
+            make_folder_for("--json", json_path)  # before the run, not after it
         except UsageError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

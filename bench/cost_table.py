@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 import compare  # noqa: E402
 from machinery import files, stats  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, make_folder  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, make_folder_for  # noqa: E402
 
 ROWS = [("actor", "actor"), ("actor_critic", "actor + critic")]
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=str(ROOT / "bench" / "out" / "cost.json"), help="where to write JSON")
     try:
         args = parser.parse_args(argv)
-        make_folder(Path(args.json).parent, f"--json {args.json}")
+        make_folder_for("--json", args.json)
         run_dirs = compare.found_runs(argparse.Namespace(runs_dir=args.runs_dir, env_id=args.env_id, select=[]))
         if not run_dirs:
             raise UsageError(f"no {args.env_id} runs under {args.runs_dir}: train them with compare.py first")

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from reproduce import SCRIPTS, add_record  # noqa: E402
 
 from machinery import stats  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, check_positive, make_folder  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, check_positive, make_folder_for  # noqa: E402
 from Spiking_PPO import SpikingArgs  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
         if not (run_dir / "last.pt").is_file():
             parser.error(f"{run_dir}: no last.pt there (give the directories of finished runs)")
     check_positive(args, "episodes")
-    make_folder(Path(args.json).parent, f"--json {args.json}")  # each replay is recorded as it ends
+    make_folder_for("--json", args.json)  # each replay is recorded as it ends
     return args
 
 

@@ -33,7 +33,7 @@ import PPO  # noqa: E402
 import Spiking_PPO  # noqa: E402
 from compare import common_grid, read_curves  # noqa: E402
 from machinery import files, resources, stats  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, check_positive, make_folder  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, check_positive, make_folder_for  # noqa: E402
 from machinery.presets import resolve  # noqa: E402
 from machinery.run import side_by_side, train_or_reuse  # noqa: E402
 from Spiking_PPO import SpikingArgs  # noqa: E402
@@ -75,9 +75,9 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     if not 1 <= args.from_seed <= args.seeds:
         parser.error(f"--from-seed must be in 1..--seeds ({args.seeds}), got {args.from_seed}")
     if args.plot:
-        make_folder(Path(args.out).parent, f"--out {args.out}")
+        make_folder_for("--out", args.out, (".svg", ".png", ".md"))
     else:  # each run is recorded as it ends: a JSON that cannot be written would lose it
-        make_folder(Path(args.json).parent, f"--json {args.json}")
+        make_folder_for("--json", args.json)
     return args
 
 

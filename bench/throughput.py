@@ -48,7 +48,7 @@ from benchmark import time_training  # noqa: E402
 from reproduce import num_envs, resolved_args  # noqa: E402
 
 from machinery import fast_if, files  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, check_positive, make_folder  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, check_positive, make_folder_for  # noqa: E402
 
 # CleanRL's scripts at their defaults on this machine class, as measured for issue #13 (SPS, the
 # environment steps per second its loop prints): ppo.py on CartPole-v1 ran 100k steps in 14 s, about
@@ -190,7 +190,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
             raise UsageError(f"--env-steps {args.env_steps}: less than one step of {task}'s {envs_at_once} envs")
     if args.cleanrl_dir is not None:
         cleanrl_scripts.check_checkout(args.cleanrl_dir, args.tasks)
-    make_folder(Path(args.json).parent, f"--json {args.json}")  # it is written after each task
+    make_folder_for("--json", args.json)  # it is written after each task
     return args
 
 

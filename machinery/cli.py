@@ -150,6 +150,15 @@ def make_folder(folder: Path, flag: str) -> None:
         raise UsageError(f"{flag}: {folder} is not writable")
 
 
+def make_folder_for(flag: str, path: str | Path, suffixes: tuple[str, ...] = ("",)) -> None:
+    """`make_folder` for the folder of the output `flag` names: `path` a file, or with `suffixes` the
+    prefix of the files path + suffix; and a UsageError if one of those files is a folder."""
+    make_folder(Path(path).parent, f"{flag} {path}")
+    for name in (f"{path}{suffix}" for suffix in suffixes):
+        if Path(name).is_dir():
+            raise UsageError(f"{flag} {path}: {name} is a folder; name a file to write")
+
+
 def apply_preset(args: Any, values: dict[str, Any], given: set[str]) -> Any:
     """args with a preset's values in place of the defaults of every flag not given, checked again.
     A value for a flag that args lacks (the SNN's --readout-tau, for the ANN) is not for this agent."""

@@ -20,7 +20,7 @@ import torch
 
 from machinery import cost, envs, files
 from machinery.checkpoints import check_flags_match, from_data, load_agent
-from machinery.cli import make_folder
+from machinery.cli import make_folder_for
 from machinery.run import eval_seed, resolve_device
 
 DECISIONS = 64  # counting a decision takes tens of ms for the SNN (SpikingJelly's counters run op by op)
@@ -31,7 +31,7 @@ def replay(args, agent, given: set[str], evaluate: Callable) -> None:
     model, ckpt = load_agent(args.eval_only, agent)
     check_flags_match(args.eval_only, ckpt, args, given, (*args.ACTION_FLAGS, *MAY_DIFFER))
     if args.report:
-        make_folder(Path(args.report).parent, f"--report {args.report}")  # before the episodes, not after
+        make_folder_for("--report", args.report)  # before the episodes, not after
     spec, device = envs.env_spec(ckpt["env_id"]), resolve_device(args.device)
     model.to(device).eval()
     seed = eval_seed(args.seed, 0)

@@ -204,6 +204,10 @@ def test_reproduce_refuses_a_json_or_out_path_it_cannot_write_before_it_trains_o
         f"error: --json {tmp_path / 'file' / 'r.json'}: {tmp_path / 'file'} is a file, not a folder",
         f"error: --out {tmp_path / 'file' / 'fig'}: {tmp_path / 'file'} is a file, not a folder",
     ]
+    (tmp_path / "fig.md").mkdir()
+    assert reproduce.main(["--plot", "--out", str(tmp_path / "fig")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"error: --out {tmp_path / 'fig'}: {tmp_path / 'fig.md'} is a folder; name a file to write"
     assert not runs.exists()
 
 
@@ -252,6 +256,12 @@ def test_throughput_and_breakdown_refuse_a_json_path_they_cannot_write_before_th
     assert breakdown.main(["PPO", "--max-steps", "64", "--json", json_path]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [f"error: --json {json_path}: {tmp_path / 'file'} is a file, not a folder"] * 2
+    folder = tmp_path / "a-folder.json"  # found after a 16-minute measurement, it would lose it
+    folder.mkdir()
+    assert throughput.main(["--env-steps", "64", "--json", str(folder)]) == 2
+    assert breakdown.main(["PPO", "--max-steps", "64", "--json", str(folder)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"error: --json {folder}: {folder} is a folder; name a file to write"] * 2
 
 
 @pytest.mark.parametrize(

@@ -189,6 +189,10 @@ def test_an_out_that_cannot_be_written_is_refused_before_anything_is_trained(tmp
     assert compare_tool.main(argv) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line == f"error: --out {tmp_path / 'file' / 'x'}: {tmp_path / 'file'} is a file, not a folder"
+    (tmp_path / "cmp-time.png").mkdir()  # one of the files --out cmp names
+    assert compare_tool.main([*argv[:-1], str(tmp_path / "cmp")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"error: --out {tmp_path / 'cmp'}: {tmp_path / 'cmp-time.png'} is a folder; name a file to write"
     assert not runs.exists()
 
 

@@ -98,6 +98,11 @@ def test_a_report_that_cannot_be_written_is_refused_before_the_replay_in_one_lin
     result = run_script("Spiking_PPO.py", "--eval-only", str(run_dir / "best.pt"), "--report", str(report))
     assert result.returncode == 2 and result.stdout == "", result.stdout  # nothing played
     assert result.stderr.strip() == f"error: --report {report}: {report.parent} is a file, not a folder"
+    folder = tmp_path / "a-folder.json"
+    folder.mkdir()
+    result = run_script("Spiking_PPO.py", "--eval-only", str(run_dir / "best.pt"), "--report", str(folder))
+    assert result.returncode == 2 and result.stdout == "", result.stdout
+    assert result.stderr.strip() == f"error: --report {folder}: {folder} is a folder; name a file to write"
 
 
 def test_ctrl_c_in_a_replay_ends_it_in_one_line_with_the_signals_status(runs_dir, monkeypatch):
