@@ -67,5 +67,7 @@ def exit_status(summary: dict, script: str) -> int:
         return 128 + summary["signal"]
     # a run shorter than --eval-interval evaluates nothing (benchmarks of the loop alone ask for that)
     best = "no evaluation" if summary["best"] == -math.inf else f"best eval return {summary['best']:.2f}"
-    print(f"done: {summary['steps']} steps in {summary['seconds']:.1f} s, {best}; run directory {summary['run_dir']}")
+    steps, start, seconds = summary["steps"], summary["start_step"], f"{summary['seconds']:.1f} s"
+    took = f"(resumed at step {start}; {steps - start} in {seconds})" if start else f"in {seconds}"
+    print(f"done: {steps} steps {took}, {best}; run directory {summary['run_dir']}")
     return 0

@@ -82,9 +82,11 @@ class Training:
             self.on_eval(report | {"elapsed_seconds": self.run.training_seconds()} | self.diagnostics)
 
     def summary(self) -> dict:
-        """How the session ended: run_dir, best, steps, seconds, signal (None unless one stopped it), saved_step."""
+        """How the session ended: run_dir, best, steps (the run's), start_step and seconds (this session's),
+        signal (None unless one stopped it), saved_step."""
         seconds = self.run.training_seconds() - self.start_seconds
         summary = {"run_dir": str(self.run.dir), "best": self.best, "steps": self.step, "seconds": seconds}
+        summary["start_step"] = self.run.start_step
         return summary | {"signal": self.run.stop.signum, "saved_step": self.saved_step}
 
 

@@ -176,7 +176,7 @@ def test_compile_trains_either_agent_and_resumes_compiled(script, runs_dir):
     run_dir = only_run_dir(runs_dir)
     saved = adam_steps(run_dir / "last.pt")
     resumed = run_process(script, "--resume", str(run_dir), "--max-steps", "512", "--quiet")
-    assert resumed.returncode == 0 and "done: 512 steps" in resumed.stdout, resumed.stderr
+    assert resumed.returncode == 0 and "done: 512 steps (resumed at step 384; 128 in " in resumed.stdout, resumed.stderr
     assert saved > 0 and adam_steps(run_dir / "last.pt") == saved * 4 / 3
 
 
