@@ -220,8 +220,8 @@ def event_writer(run_dir: Path, step: int) -> SummaryWriter:
     made, then host, process id and a count of writers in the process. A session that starts in the
     second an earlier one did (a resume in the same process, as tests do; the count going from 9 to
     10 would put its file first) waits for the next second."""
-    stamps = [int(path.name.split(".")[3]) for path in run_dir.glob("events.out.tfevents.*")]
-    if stamps and max(stamps) == int(time.time()):
+    names = (re.match(r"events\.out\.tfevents\.(\d+)\.", path.name) for path in run_dir.iterdir())
+    if int(time.time()) in {int(name.group(1)) for name in names if name}:
         time.sleep(1 - time.time() % 1)
     return SummaryWriter(str(run_dir), purge_step=step + 1 if step else None)
 
