@@ -8,6 +8,7 @@ import torch
 from helpers import TOL, fast_and_reference, loss_and_grads, run_script, scalars, short_run
 from spikingjelly.activation_based import neuron, surrogate
 
+import PPO
 import Spiking_PPO
 from machinery import fast_if
 from machinery.cli import apply_preset
@@ -116,6 +117,37 @@ def test_decisions_without_gradient_are_one_kernel_call_computing_what_training_
                 layer.weight.zero_()
                 layer.bias.fill_(0.5 if i % hidden_layers == 0 else 0.25)
         torch.testing.assert_close(fast(x)[0].loc, reference(x)[0].loc, **TOL)
+
+
+@pytest.mark.parametrize("hidden_layers", [2, 3])
+@pytest.mark.parametrize("soft_reset", [False, True])
+@pytest.mark.parametrize("batch, actions", [(1, 6), (5, 1), (4, 2)])
+def test_the_policy_step_in_one_kernel_is_act_to_float_rounding(hidden_layers, soft_reset, batch, actions):
+    """--compile's policy step of a deeper spiking network (`fast_if.decisions`): the action, its
+    log-probability and the value that `Spiking_PPO.act` computes from the same noise."""
+    model, _ = fast_and_reference(17, actions, 64, 16, batch + actions, hidden_layers, 4.0, soft_reset)
+    Spiking_PPO.orthogonal_init(model)
+    with torch.no_grad():
+        model.log_std.copy_(torch.linspace(-1.5, 0.5, actions))  # a std of its own for each dimension
+        for linear in (m for m in model.modules() if isinstance(m, torch.nn.Linear)):
+            linear.bias.uniform_(-0.5, 0.5, generator=torch.Generator().manual_seed(linear.out_features))
+    decide = fast_if.decisions(model)
+    assert decide is not None
+    rng = torch.Generator().manual_seed(hidden_layers)
+    for scale in (0.3, 1.0, 4.0):
+        obs, noise = torch.randn(batch, 17, generator=rng) * scale, torch.randn(batch, actions, generator=rng)
+        with torch.inference_mode():
+            for ours, acts in zip(decide(model, obs, noise), Spiking_PPO.act(model, obs, noise), strict=True):
+                assert ours.shape == acts.shape and ours.dtype == acts.dtype
+                torch.testing.assert_close(ours, acts, **TOL)
+
+
+def test_the_policy_step_has_one_kernel_only_where_the_deep_kernel_computes_the_network(monkeypatch):
+    assert fast_if.decisions(fast_and_reference(4, 2, 8, 16, 0, hidden_layers=2)[0]) is not None
+    assert fast_if.decisions(fast_and_reference(4, 2, 8, 16, 0, hidden_layers=1)[0]) is None  # the closed form
+    assert fast_if.decisions(PPO.AGENT.build(4, 2, PPO.AnnArgs(hidden_layers=2))) is None
+    monkeypatch.setattr(fast_if, "NUMBA_ON_CPU", False)  # as on a GPU: torch kernels, compiled
+    assert fast_if.decisions(fast_and_reference(4, 2, 8, 16, 0, hidden_layers=2)[0]) is None
 
 
 @pytest.mark.parametrize("batch", [1, 37])
