@@ -686,7 +686,7 @@ def decisions(model: nn.Module) -> Callable | None:
     observations, where the compiled `act` spent most of its time in the layers of Python around the
     kernel (guards, the compiled wrapper, a custom op's dispatch), which the env steps between two
     calls evict from the caches: at the cleanrl preset this took the compiled training loop's policy
-    step from 185 to 95 us per rollout step on CartPole-v1 and from 152 to 73 us on HalfCheetah-v5,
+    step from 185 to 94 us per rollout step on CartPole-v1 and from 151 to 72 us on HalfCheetah-v5,
     and the loop 21% and 17% faster (docs/results.md, "The compiled policy step in one kernel")."""
     if len(getattr(model, "_hidden", ())) <= 2 or not numba_runs(next(model.parameters())):
         return None
