@@ -35,7 +35,8 @@ add potentials in the neuron's own order, so the spikes are bit-identical to Spi
 Under torch.compile (--compile) the numba kernels are torch custom ops (`cpu_kernel`), which the
 compiler keeps as they are and compiles the rest of the network around; the autograd Functions
 are in the form torch.func's transforms accept (`setup_context`), so that the compiled mini-batch
-step can take the gradient through them.
+step can take the gradient through them. --compile's policy step, whose few observations left the
+compiled graph's own overhead most of its time, is one numba call instead (`decisions`).
 """
 
 from __future__ import annotations
@@ -680,15 +681,16 @@ def _decisions_cpu(
 
 
 def decisions(model: nn.Module) -> Callable | None:
-    """For --compile: `Spiking_PPO.act` of `model` as one numba call, where the deep kernel computes
-    its network (a spiking ActorCritic's fast path with two or more hidden layers, float32 on the
-    CPU), the same function to float rounding; else None. Its rollout decisions are one or a few
+    """For --compile: `Spiking_PPO.act` of `model` as one numba call, where `_network_counts` computes
+    its network (a spiking ActorCritic's fast path, with one hidden layer or more, float32 on the CPU),
+    the same function to float rounding; else None. Its rollout decisions are one or a few
     observations, where the compiled `act` spent most of its time in the layers of Python around the
     kernel (guards, the compiled wrapper, a custom op's dispatch), which the env steps between two
     calls evict from the caches: at the cleanrl preset this took the compiled training loop's policy
     step from 185 to 94 us per rollout step on CartPole-v1 and from 151 to 72 us on HalfCheetah-v5,
-    and the loop 21% and 17% faster (docs/results.md, "The compiled policy step in one kernel")."""
-    if len(getattr(model, "_hidden", ())) <= 2 or not numba_runs(next(model.parameters())):
+    and the loop 21% and 17% faster; at the tutorial's settings (one hidden layer) from 140 to 51 us
+    and the loop 18% faster (docs/results.md, "The compiled policy step in one kernel")."""
+    if not getattr(model, "_hidden", ()) or not numba_runs(next(model.parameters())):
         return None
     return decide
 

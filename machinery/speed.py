@@ -19,9 +19,8 @@
   torch.compile, and each mini-batch's whole step (loss, gradient, clipping, Adam) as one compiled
   function (`FusedGradientStep`). At 64 units an eager torch op costs more in dispatch than in
   arithmetic, and so did autograd's engine around a compiled loss (README, Throughput). The spiking
-  network's numba kernels enter the compiled graphs as custom ops (machinery/fast_if.py); the
-  policy step of a spiking network of two or more hidden layers is one numba kernel instead
-  (`fast_if.decisions`), faster than the compiled one.
+  network's numba kernels enter the compiled graphs as custom ops (machinery/fast_if.py); its
+  policy step is one numba kernel instead (`fast_if.decisions`), faster than the compiled one.
 
 Nothing here changes what is computed, only how fast; compiling (`hot_path` with --compile) alone
 changes float rounding (its fused kernels sum in another order), which is why it is a flag and not

@@ -208,7 +208,7 @@ def test_orthogonal_init_has_the_usual_gains_and_zero_biases(spiking):
     "network, hidden_layers", [("ann", 2), ("snn", 1), ("snn", 2)]
 )  # the SNN's two fast paths: the spike count (IFSpikeCount), and spikes step by step (IFSpikes)
 def test_the_compiled_gradient_step_and_policy_step_are_the_eager_ones_to_float_rounding(network, hidden_layers):
-    """--compile runs `act` under torch.compile (a deeper SNN's as one numba kernel) and `gradient_step`
+    """--compile runs `act` under torch.compile (the SNN's as one numba kernel) and `gradient_step`
     as one compiled function (speed.FusedGradientStep; the SNN's numba kernels as custom ops in it):
     the same functions, their float32 sums in another order. Ten Adam steps, with clipping that binds
     and a learning rate that changes each step (as --anneal-lr changes it) without a recompilation,
@@ -228,7 +228,7 @@ def test_the_compiled_gradient_step_and_policy_step_are_the_eager_ones_to_float_
     initial = [p.detach().clone() for p in models[0].parameters()]
     compiled_act, fused = hot_path(act, gradient_step, ppo_loss, models[1], optimizers[1], args, spec)
     assert isinstance(fused, FusedGradientStep)
-    assert (compiled_act is fast_if.decide) == (network == "snn" and hidden_layers > 1)  # the policy step's kernel
+    assert (compiled_act is fast_if.decide) == (network == "snn")  # the policy step's kernel
     assert all(step == 0 for step in optimizers[1].steps)  # compiling stepped copies, not the model
     with torch._dynamo.config.patch(error_on_recompile=True):
         for k in range(10):
