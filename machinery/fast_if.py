@@ -688,7 +688,7 @@ def decisions(model: nn.Module) -> Callable | None:
     kernel (guards, the compiled wrapper, a custom op's dispatch), which the env steps between two
     calls evict from the caches: at the cleanrl preset this took the compiled training loop's policy
     step from 185 to 94 us per rollout step on CartPole-v1 and from 151 to 72 us on HalfCheetah-v5,
-    and the loop 21% and 17% faster; at the tutorial's settings (one hidden layer) from 140 to 51 us
+    and the loop 21% and 17% faster; at the tutorial's settings (one hidden layer) from 136 to 51 us
     and the loop 18% faster (docs/results.md, "The compiled policy step in one kernel")."""
     if not getattr(model, "_hidden", ()) or not numba_runs(next(model.parameters())):
         return None
