@@ -47,7 +47,9 @@ class Args:
     seed: int = flag(1, "seed for python, numpy, torch and every environment", "seed")
     device: str = flag("cpu", "torch device: cpu (the fastest for these small networks), cuda, or auto")
     threads: int = flag(1, "torch CPU threads; the tutorial's tiny networks run fastest on one", "positive")
-    compile: bool = flag(False, "torch.compile the policy step and the mini-batch step (faster; needs a C++ compiler)")
+    compile: bool = flag(
+        False, "torch.compile the mini-batch step and the policy step (the SNN's: one numba kernel); needs g++ or $CXX"
+    )
     max_steps: int = flag(100_000, "rollout steps to train for (one step advances every env)", "positive")
     num_steps: int = flag(128, "rollout steps per env between two PPO updates", "positive")
     preset: str = flag(
