@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
-
-UMASK = os.umask(0o022)
-os.umask(UMASK)  # read at import (the main thread): os.umask can only be read by setting it
 
 
 def write_atomically(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
     """`write` a file atomically: into a temporary file in the same directory (a rename is atomic only
     within a file system), flushed to disk, then renamed over `path`. A failed write raises OSError
     naming `path` (torch reports one as a RuntimeError) and leaves no temporary file. The file gets the
-    permissions `open` would give it, not mkstemp's owner-only ones."""
+    permissions `open` would give it (0o666 less the umask), not mkstemp's owner-only ones."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        os.fchmod(fd, 0o666 & ~UMASK)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
