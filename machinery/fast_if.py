@@ -41,6 +41,7 @@ compiled graph's own overhead most of its time, is one numba call instead (`deci
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import numba
@@ -63,6 +64,16 @@ f32 = np.float32
 def numba_runs(t: torch.Tensor) -> bool:
     """Whether the numba kernels compute on `t`: a float32 CPU tensor, unless NUMBA_ON_CPU is off."""
     return t.device.type == "cpu" and t.dtype == torch.float32 and NUMBA_ON_CPU
+
+
+def signature_kept(function: type[torch.autograd.Function]) -> type[torch.autograd.Function]:
+    """`function` with its forward's signature computed once. An autograd.Function that defines
+    setup_context (the form torch.func takes) has its arguments bound to the forward's signature at
+    every apply, and inspect.signature computes it anew each time unless the function carries it as
+    __signature__: 18 us of a decision's 117 us here (batch 10, the tutorial's network), more in the
+    training loop. Nothing else changes."""
+    function.forward.__signature__ = inspect.signature(function.forward)
+    return function
 
 
 def cpu_kernel(schema: str, fake):
@@ -252,6 +263,7 @@ def if_gradient_factor(
     return torch.einsum("t,t...,t...->...", w, surrogate_grad, dv)
 
 
+@signature_kept
 class IFSpikeCount(torch.autograd.Function):
     """Weighted spike count of SpikingJelly IF neurons driven by the same input h for T steps.
 
@@ -374,6 +386,7 @@ def if_steps_backward(grad_spikes, u_seq, threshold: float, alpha: float, summed
     return grad_x.sum(1, keepdim=True) if summed else grad_x
 
 
+@signature_kept
 class IFSpikes(torch.autograd.Function):
     """The spikes [G, T, ...] of G groups of SpikingJelly IF neurons (hard reset to 0, or soft with
     `soft_reset`; not detached; sigmoid surrogate) driven from rest by x[:, t] at step t, or by
@@ -517,6 +530,7 @@ def _periodic_linear_weight_grad_cpu(periods, grad_currents):  # pragma: no cove
     return grad_weight
 
 
+@signature_kept
 class PeriodicLinear(torch.autograd.Function):
     """x W + bias on every step of spikes [G, T, batch, inputs] that are periodic: each input fires
     at steps p, 2p, 3p, ... (its period p, the step of its first spike) or never. That is what the

@@ -1,6 +1,7 @@
 """machinery.fast_if through ActorCritic.forward_fast, against the tutorial's step-by-step network:
 same function, same gradients."""
 
+import inspect
 import types
 
 import pytest
@@ -148,6 +149,25 @@ def test_the_policy_step_has_one_kernel_only_where_the_kernel_computes_the_netwo
     assert fast_if.decisions(PPO.AGENT.build(4, 2, PPO.AnnArgs(hidden_layers=2))) is None
     monkeypatch.setattr(fast_if, "NUMBA_ON_CPU", False)  # as on a GPU: torch kernels, compiled
     assert fast_if.decisions(fast_and_reference(4, 2, 8, 16, 0, hidden_layers=2)[0]) is None
+
+
+@pytest.mark.parametrize("hidden_layers", [1, 2])
+def test_the_autograd_functions_bind_their_arguments_without_computing_a_signature(hidden_layers, monkeypatch):
+    """torch binds an autograd.Function's arguments to its forward's signature at every apply; the
+    fast path's Functions keep theirs (`signature_kept`), so that no call computes one anew."""
+    model, _ = fast_and_reference(4, 2, 16, 8, 0, hidden_layers)
+    computed, compute = [], inspect._signature_from_function
+
+    def counted(cls, function, *args, **kwargs):
+        computed.append(function.__qualname__)
+        return compute(cls, function, *args, **kwargs)
+
+    monkeypatch.setattr(inspect, "_signature_from_function", counted)
+    dist, value = model(torch.randn(5, 4))
+    (dist.loc.sum() + value.sum()).backward()
+    with torch.inference_mode():
+        model(torch.randn(5, 4))
+    assert [name for name in computed if name.endswith(".forward")] == []
 
 
 @pytest.mark.parametrize("batch", [1, 37])
