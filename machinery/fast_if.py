@@ -642,10 +642,10 @@ def _network_counts(x, weights, biases, w, threshold, soft_reset):  # pragma: no
     return counts
 
 
-_if_network_counts_cpu = cpu_kernel(
-    "(Tensor x, Tensor[] weights, Tensor[] biases, Tensor w, float threshold, bool soft_reset) -> Tensor",
-    lambda x, weights, biases, w, threshold, soft_reset: x.new_empty((2, x.shape[0], biases[-1].shape[0])),
-)(_network_counts)
+def parameter_arrays(modules, name: str) -> tuple[np.ndarray, ...]:
+    """The `name` parameter (weight or bias) of each of `modules`, as arrays of one type (C-contiguous
+    float32), so that a numba kernel indexes their tuple by a variable."""
+    return tuple(getattr(module, name).detach().contiguous().numpy() for module in modules)
 
 
 def if_network_counts(x: torch.Tensor, branches, readout_w: torch.Tensor, threshold: float, soft_reset: bool):
@@ -656,10 +656,12 @@ def if_network_counts(x: torch.Tensor, branches, readout_w: torch.Tensor, thresh
     in pairs, layer by layer. A layer's input is 0 or 1, so its product is a sum of the weight columns
     of the neurons that fired. Without autograd's bookkeeping, per-op dispatch and the surrogate's
     arguments, the eager policy step of the cleanrl preset took half the time in the training loop
-    (docs/results.md, "Decisions in one kernel")."""
-    weights = [linear.weight.detach().contiguous() for linear in branches]  # one array type: numba indexes
-    biases = [linear.bias.detach().contiguous() for linear in branches]  # a tuple of them by a variable
-    return _if_network_counts_cpu(x.contiguous(), weights, biases, readout_w, threshold, soft_reset)
+    (docs/results.md, "Decisions in one kernel"). Never compiled: --compile's policy step is
+    `decisions`, and the update needs the gradient."""
+    weights, biases = parameter_arrays(branches, "weight"), parameter_arrays(branches, "bias")
+    return torch.from_numpy(
+        _network_counts(x.contiguous().numpy(), weights, biases, readout_w.numpy(), threshold, soft_reset)
+    )
 
 
 # ---- the rollout's decision in one kernel (--compile) ----------------------------------------
@@ -711,14 +713,11 @@ def decisions(model: nn.Module) -> Callable | None:
 
 def decide(model: nn.Module, obs: torch.Tensor, noise: torch.Tensor):
     """`decisions`' act: `Spiking_PPO.act`'s (action, log-probability, value)."""
-
-    def arrays(modules, name):
-        return tuple(getattr(m, name).detach().numpy() for m in modules)
-
     if_node, outputs = model._layers[4], model._layers[2:4]  # (critic's readout Linear, actor's)
     out = _decisions_cpu(
-        obs.contiguous().numpy(), arrays(model._hidden, "weight"), arrays(model._hidden, "bias"),
-        model.readout_w.numpy(), float(if_node.v_threshold), if_node.v_reset is None, arrays(outputs, "weight"),
-        arrays(outputs, "bias"), f32(model.readout_w_sum), model.log_std.detach().numpy(), noise.contiguous().numpy(),
+        obs.contiguous().numpy(), parameter_arrays(model._hidden, "weight"), parameter_arrays(model._hidden, "bias"),
+        model.readout_w.numpy(), float(if_node.v_threshold), if_node.v_reset is None,
+        parameter_arrays(outputs, "weight"), parameter_arrays(outputs, "bias"), f32(model.readout_w_sum),
+        model.log_std.detach().numpy(), noise.contiguous().numpy(),
     )  # fmt: skip
     return tuple(map(torch.from_numpy, out))

@@ -86,8 +86,8 @@ class Training:
         signal (None unless one stopped it), saved_step."""
         seconds = self.run.training_seconds() - self.start_seconds
         summary = {"run_dir": str(self.run.dir), "best": self.best, "steps": self.step, "seconds": seconds}
-        summary["start_step"] = self.run.start_step
-        return summary | {"signal": self.run.stop.signum, "saved_step": self.saved_step}
+        ended = {"signal": self.run.stop.signum, "saved_step": self.saved_step}
+        return summary | {"start_step": self.run.start_step} | ended
 
 
 def prepare(args) -> tuple[envs.EnvSpec, torch.device]:
