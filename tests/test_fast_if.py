@@ -64,6 +64,22 @@ def test_a_constant_input_fires_as_often_as_the_reset_allows(soft_reset):
     assert {int(c) for c in count} == counts
 
 
+@pytest.mark.parametrize("kernel", ["numba", "torch"])
+@pytest.mark.parametrize("soft_reset", [False, True])
+def test_the_count_without_gradient_is_the_differentiable_one(kernel, soft_reset, monkeypatch):
+    """The rollout's and evaluation's decisions skip the autograd Function: the same counts to the
+    bit, with nothing recorded for a gradient."""
+    monkeypatch.setattr(fast_if, "NUMBA_ON_CPU", kernel == "numba")
+    h = torch.randn(64, 32, generator=torch.Generator().manual_seed(0)) * 2
+    w = fast_if.lif_readout_weights(2.0, 16).float()
+    with torch.inference_mode():
+        plain = fast_if.if_spike_count(h, w, 1.0, 4.0, soft_reset)
+    differentiable = fast_if.if_spike_count(h.clone().requires_grad_(), w, 1.0, 4.0, soft_reset)
+    assert differentiable.requires_grad and not plain.requires_grad
+    assert 0 < plain.mean() < w.sum()  # some neurons fire, not all at every step
+    torch.testing.assert_close(plain, differentiable.detach(), atol=0, rtol=0)
+
+
 def check_against_the_reference(
     kernel, batch, input_scale, T, hidden_layers, monkeypatch, readout_tau=2.0, soft_reset=False
 ):
