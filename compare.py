@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: writing {e.filename or args.out}: {e.strerror or e}; the runs are intact", file=sys.stderr)
         return 1
     print(table)
-    print(f"written: {args.out}-steps.svg/.png, {args.out}-time.svg/.png, {args.out}.md")
+    print("written:", ", ".join(args.out + suffix for suffix in OUTPUTS))
     return 0
 
 

@@ -29,8 +29,10 @@ def test_trains_two_seeds_of_each_agent_and_writes_both_figures_and_the_table_th
     assert result.returncode == 0, result.stderr
     assert len(list(runs.glob("CartPole-v0__Spiking_PPO__*"))) == 2
     assert len(list(runs.glob("CartPole-v0__PPO__*"))) == 2
-    for name in ("cmp-steps.svg", "cmp-steps.png", "cmp-time.svg", "cmp-time.png", "cmp.md"):
+    written = ["cmp-steps.svg", "cmp-steps.png", "cmp-time.svg", "cmp-time.png", "cmp.md"]
+    for name in written:
         assert (tmp_path / name).stat().st_size > 0, name
+    assert result.stdout.splitlines()[-1] == "written: " + ", ".join(written)  # the files it says, no others
     rows = [line for line in (tmp_path / "cmp.md").read_text().splitlines() if line.startswith("| ")][1:]
     assert [row.split("|")[1:3] for row in rows] == [[" Spiking-PPO ", " 2 "], [" PPO ", " 2 "]]
     assert (tmp_path / "cmp-steps.svg").read_text().lstrip().startswith("<?xml")
