@@ -151,12 +151,16 @@ def train_runs(args: argparse.Namespace) -> list[Path]:
 
 def found_runs(args: argparse.Namespace) -> list[Path]:
     """--read-only: the runs of --env-id under --runs-dir (sweeps nest them) that --select picks."""
-    wanted = dict(item.split("=", 1) for item in args.select)
-    picked = []
-    for run_dir in sorted(Path(args.runs_dir).rglob(f"{args.env_id}__*")):
-        run_args = run_arguments(run_dir)
-        if run_args is not None and all(str(run_args.get(k.replace("-", "_"))) == v for k, v in wanted.items()):
-            picked.append(run_dir)
+    runs_dir, wanted = Path(args.runs_dir), dict(item.split("=", 1) for item in args.select)
+    if not runs_dir.is_dir():
+        raise UsageError(f"--runs-dir {runs_dir}: no such directory; name the one that holds the runs")
+    found = ((run_dir, run_arguments(run_dir)) for run_dir in sorted(runs_dir.rglob(f"{args.env_id}__*")))
+    runs = {run_dir: run_args for run_dir, run_args in found if run_args is not None}  # None: not a run of ours
+    picked = [d for d, a in runs.items() if all(str(a.get(k.replace("-", "_"))) == v for k, v in wanted.items())]
+    if runs and not picked:
+        raise UsageError(
+            f"--select {' '.join(args.select)} picks none of the {len(runs)} {args.env_id} runs under {runs_dir}"
+        )
     return picked
 
 

@@ -49,6 +49,13 @@ def test_trains_two_seeds_of_each_agent_and_writes_both_figures_and_the_table_th
 def test_with_no_runs_to_read_it_fails_in_one_line(tmp_path):
     result = compare("--read-only", "--runs-dir", str(tmp_path / "nothing"), cwd=tmp_path)
     assert result.returncode == 2
+    assert (
+        result.stderr
+        == f"error: --runs-dir {tmp_path / 'nothing'}: no such directory; name the one that holds the runs\n"
+    )
+    (tmp_path / "empty").mkdir()
+    result = compare("--read-only", "--runs-dir", str(tmp_path / "empty"), cwd=tmp_path)
+    assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "no CartPole-v0 runs" in result.stderr
 
 
@@ -109,6 +116,9 @@ def test_read_only_refuses_to_average_runs_of_different_configurations_and_selec
     both = ["--select", "max_steps=384", "--select", "seed=1"]  # given twice: both apply
     picked = compare("--read-only", "--runs-dir", str(runs), *both, "--out", "c", cwd=tmp_path)
     assert picked.returncode == 0 and "| PPO | 1 |" in picked.stdout, picked.stderr
+    none = compare("--read-only", "--runs-dir", str(runs), "--select", "max_steps=512", cwd=tmp_path)
+    assert none.returncode == 2
+    assert none.stderr == f"error: --select max_steps=512 picks none of the 2 CartPole-v0 runs under {runs}\n"
 
 
 def test_read_only_refuses_two_runs_of_one_seed_which_would_count_as_two_seeds(tmp_path, capsys):
