@@ -259,6 +259,20 @@ def plot(runs: list[dict], tasks: list[str], path: str) -> None:
     plt.close(fig)
 
 
+def runs_to_draw(args: argparse.Namespace) -> tuple[list[dict], list[dict], list[str]]:
+    """--plot: every run the JSON records, those of --name, and the --tasks they ran; a UsageError if none."""
+    path = Path(args.json)
+    if not path.is_file():
+        raise UsageError(f"--json {path}: no such file; train the runs first (the same command without --plot)")
+    runs = json.loads(path.read_text())["runs"]
+    drawn = [r for r in runs if r["name"] == args.name]
+    tasks = [t for t in args.tasks if any(r["task"] == t for r in drawn)]
+    if not tasks:
+        names = ", ".join(sorted({r["name"] for r in runs}))
+        raise UsageError(f"--name {args.name}: no runs of it on {', '.join(args.tasks)} in {path} (recorded: {names})")
+    return runs, drawn, tasks
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_cli(argv)
@@ -269,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 return 1
             return 0
-        runs = json.loads(Path(args.json).read_text())["runs"]
+        runs, drawn, tasks = runs_to_draw(args)
     except (UsageError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -278,8 +292,6 @@ def main(argv: list[str] | None = None) -> int:
             "stopped by SIGINT; the same command resumes the stopped runs and skips the recorded ones", file=sys.stderr
         )
         return 128 + signal.SIGINT
-    drawn = [r for r in runs if r["name"] == args.name]
-    tasks = [t for t in args.tasks if any(r["task"] == t for r in drawn)]
     plot(drawn, tasks, args.out)
     others = sorted((r for r in runs if r["name"] != args.name and r["task"] in tasks), key=lambda r: r["name"])
     # The drawn configuration's table goes beside its figure, then the best of all; every configuration's

@@ -193,6 +193,26 @@ def test_breakdown_of_a_short_run_times_parts_within_its_training_loop_and_resto
     assert (session.training, Spiking_PPO.collect_rollout, Spiking_PPO.update) == before
 
 
+def test_plot_says_in_one_line_what_it_lacks_and_draws_nothing(tmp_path, capsys):
+    runs = [run("cleanrl", "PPO", 1, -90.0), run("tutorial", "Spiking-PPO", 1, -80.0)]  # on Acrobot-v1
+    for r in runs:
+        r["curve"] = [[1000, 5.0, r["final"]]]
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"runs": runs}))
+    for name, task in (("nothing", "Acrobot-v1"), ("tutorial", "CartPole-v1")):  # no such name; not on that task
+        argv = ["--plot", "--json", str(results), "--name", name, "--tasks", task, "--out", str(tmp_path / "none")]
+        assert reproduce.main(argv) == 2  # a traceback from matplotlib, before: no panel to draw
+        assert capsys.readouterr().err == (
+            f"error: --name {name}: no runs of it on {task} in {results} (recorded: cleanrl, tutorial)\n"
+        )
+    missing = tmp_path / "missing.json"
+    assert reproduce.main(["--plot", "--json", str(missing), "--out", str(tmp_path / "none")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --json {missing}: no such file; train the runs first (the same command without --plot)\n"
+    )
+    assert not list(tmp_path.glob("none*"))
+
+
 def test_reproduce_refuses_a_json_or_out_path_it_cannot_write_before_it_trains_or_draws(tmp_path, capsys):
     (tmp_path / "file").write_text("")
     runs = tmp_path / "runs"
@@ -227,7 +247,11 @@ def test_the_other_bench_tools_refuse_bad_input_in_one_line_before_they_run(tmp_
     expected = {
         (benchmark, ("--steps", "0")): "error: --steps must be an integer > 0, got 0",
         (benchmark, ("--json", json_path)): f"error: --json {json_path}: {folder_taken}",
-        (cost_table, ("--runs-dir", str(tmp_path / "none"))): f"error: no CartPole-v0 runs under {tmp_path / 'none'}",
+        (
+            cost_table,
+            ("--runs-dir", str(tmp_path / "none")),
+        ): f"error: --runs-dir {tmp_path / 'none'}: no such directory",
+        (cost_table, ("--runs-dir", str(tmp_path / "run"))): f"error: no CartPole-v0 runs under {tmp_path / 'run'}",
         (cost_table, ("--runs-dir", str(tmp_path), "--json", json_path)): f"error: --json {json_path}: {folder_taken}",
         (mean_action, (str(tmp_path / "run"), "--json", json_path)): f"error: --json {json_path}: {folder_taken}",
     }
