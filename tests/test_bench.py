@@ -244,13 +244,11 @@ def test_the_other_bench_tools_refuse_bad_input_in_one_line_before_they_run(tmp_
     (tmp_path / "run" / "last.pt").write_bytes(b"")
     json_path = str(tmp_path / "file" / "out.json")
     folder_taken = f"{tmp_path / 'file'} is a file, not a folder"
+    missing = str(tmp_path / "none")
     expected = {
         (benchmark, ("--steps", "0")): "error: --steps must be an integer > 0, got 0",
         (benchmark, ("--json", json_path)): f"error: --json {json_path}: {folder_taken}",
-        (
-            cost_table,
-            ("--runs-dir", str(tmp_path / "none")),
-        ): f"error: --runs-dir {tmp_path / 'none'}: no such directory",
+        (cost_table, ("--runs-dir", missing)): f"error: --runs-dir {missing}: no such directory",
         (cost_table, ("--runs-dir", str(tmp_path / "run"))): f"error: no CartPole-v0 runs under {tmp_path / 'run'}",
         (cost_table, ("--runs-dir", str(tmp_path), "--json", json_path)): f"error: --json {json_path}: {folder_taken}",
         (mean_action, (str(tmp_path / "run"), "--json", json_path)): f"error: --json {json_path}: {folder_taken}",
