@@ -159,6 +159,38 @@ def test_the_policy_step_in_one_kernel_is_act_to_float_rounding(hidden_layers, s
                 torch.testing.assert_close(ours, acts, **TOL)
 
 
+def test_the_policy_step_in_one_kernel_follows_the_parameters_wherever_they_change():
+    """`decide` keeps its arrays of the parameters from one call to the next: they must show the
+    optimizer's steps in place, a loaded state, a parameter replaced (contiguous or not), and another
+    model's parameters when it is given another model."""
+    model, _ = fast_and_reference(5, 2, 16, 16, 0, hidden_layers=2)
+    other, _ = fast_and_reference(5, 2, 16, 16, 1, hidden_layers=2)
+    decide, rng = fast_if.decisions(model), torch.Generator().manual_seed(0)
+
+    def check(net):
+        obs, noise = torch.randn(3, 5, generator=rng) * 3, torch.randn(3, 2, generator=rng)
+        with torch.inference_mode():
+            for ours, acts in zip(decide(net, obs, noise), Spiking_PPO.act(net, obs, noise), strict=True):
+                torch.testing.assert_close(ours, acts, **TOL)
+
+    check(model)
+    optimizer = Adam(model.parameters(), lr=0.1)
+    Spiking_PPO.ppo_loss(model, SpikingArgs(), *(torch.rand(8, n) for n in (5, 2, 2, 1, 1, 1)))[0].backward()
+    optimizer.step()  # every parameter moved in place
+    check(model)
+    model.load_state_dict(other.state_dict())
+    check(model)
+    with torch.no_grad():
+        model.actor[2].weight = torch.nn.Parameter(torch.randn(16, 16, generator=rng))
+        model.critic[0].weight = torch.nn.Parameter(torch.randn(5, 16, generator=rng).t())  # not contiguous
+        model.log_std = torch.nn.Parameter(torch.full((1, 2), -0.7))
+    check(model)
+    model.critic[0].weight.data.mul_(2)  # the copy of a parameter that is not contiguous is made again
+    check(model)
+    check(other)
+    check(model)
+
+
 def test_the_policy_step_has_one_kernel_only_where_the_kernel_computes_the_network(monkeypatch):
     for hidden_layers in (1, 2):
         assert fast_if.decisions(fast_and_reference(4, 2, 8, 16, 0, hidden_layers=hidden_layers)[0]) is not None
