@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             return 0
         runs, drawn, tasks = runs_to_draw(args)
-    except (UsageError, FileNotFoundError) as e:
+    except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
