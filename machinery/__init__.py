@@ -6,6 +6,7 @@ needs around it, one concern per module:
 - `cli`: hyperparameter dataclasses to command-line flags, range checks, one-line usage errors;
 - `presets`: what `--preset` resolves to (the tutorial's, CleanRL's and our settings);
 - `fast_if`: the closed-form IF layer of the spiking network's fast path, and its kernels;
+- `fast_ann`: the ANN twin's policy step in one kernel, for --compile;
 - `envs`: what an env must offer, vector envs with the tutorial's autoreset, time-limit targets,
   and an env's state as plain data;
 - `checkpoints`: the checkpoint format, atomic writes, safe reading and validation;

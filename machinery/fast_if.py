@@ -683,23 +683,30 @@ def _decisions_cpu(
     Gaussian, as torch.distributions.Normal computes it."""
     counts = _network_counts(x, weights, biases, w, threshold, soft_reset)
     batch, actions = x.shape[0], noise.shape[1]
-    value, action = np.empty((batch, 1), x.dtype), np.empty((batch, actions), x.dtype)
-    log_prob = np.empty((batch, actions), x.dtype)
-    std = np.exp(log_std[0])
-    log_scale = np.log(std)
+    value, mean = np.empty((batch, 1), x.dtype), np.empty((batch, actions), x.dtype)
     for b in range(batch):
-        for g, out in ((0, value), (1, action)):
+        for g, out in ((0, value), (1, mean)):
             for o in range(out.shape[1]):
                 acc = w_sum * out_biases[g][o]
                 for n in range(counts.shape[2]):
                     acc += counts[g, b, n] * out_weights[g][o, n]
                 out[b, o] = acc
-        for a in range(actions):
-            mean = action[b, a]
-            action[b, a] = mean + std[a] * noise[b, a]
-            deviation = action[b, a] - mean
+    return (*gaussian_sample(mean, log_std, noise), value)
+
+
+@numba.njit(cache=True)
+def gaussian_sample(mean, log_std, noise):  # pragma: no cover (compiled)
+    """The action mean + std noise of the policy's Gaussian, and its log-probability as
+    torch.distributions.Normal computes it; `act`'s arithmetic for the numba policy steps."""
+    action, log_prob = np.empty_like(mean), np.empty_like(mean)
+    std = np.exp(log_std[0])
+    log_scale = np.log(std)
+    for b in range(mean.shape[0]):
+        for a in range(mean.shape[1]):
+            action[b, a] = mean[b, a] + std[a] * noise[b, a]
+            deviation = action[b, a] - mean[b, a]
             log_prob[b, a] = -(deviation * deviation) / (f32(2) * (std[a] * std[a])) - log_scale[a] - LOG_SQRT_2PI
-    return action, log_prob, value
+    return action, log_prob
 
 
 class ParameterViews:

@@ -19,8 +19,9 @@
   torch.compile, and each mini-batch's whole step (loss, gradient, clipping, Adam) as one compiled
   function (`FusedGradientStep`). At 64 units an eager torch op costs more in dispatch than in
   arithmetic, and so did autograd's engine around a compiled loss (README, Throughput). The spiking
-  network's numba kernels enter the compiled graphs as custom ops (machinery/fast_if.py); its
-  policy step is one numba kernel instead (`fast_if.decisions`), faster than the compiled one.
+  network's numba kernels enter the compiled graphs as custom ops (machinery/fast_if.py); each
+  agent's policy step is one numba kernel instead (`fast_if.decisions`, `fast_ann.decisions`),
+  faster than the compiled one.
 
 Nothing here changes what is computed, only how fast; compiling (`hot_path` with --compile) alone
 changes float rounding (its fused kernels sum in another order), which is why it is a flag and not
@@ -37,7 +38,7 @@ from typing import NoReturn
 
 import torch
 
-from machinery import fast_if
+from machinery import fast_ann, fast_if
 
 
 class Adam:
@@ -105,14 +106,15 @@ def clip_grad_norm_(params: list[torch.Tensor], max_norm: float) -> torch.Tensor
 
 def hot_path(act, gradient_step, loss, model: torch.nn.Module, optimizer: Adam, args, spec):
     """`act` and `gradient_step` as they are, or, where the arguments ask for it (--compile), `act`
-    under torch.compile (or as one kernel, `fast_if.decisions`, where there is one for the model) and
-    `gradient_step` as `FusedGradientStep` of `loss`, both compiled now, at start-up (seconds), on
-    inputs of the shapes the training loop gives them, so that the loop runs them compiled from its
-    first step (`spec`, the env's, gives the shapes). Nothing of the model or the optimizer changes:
-    the warm-up steps copies of them."""
+    as one kernel where there is one for the model (`fast_if.decisions`, `fast_ann.decisions`; else
+    under torch.compile) and `gradient_step` as `FusedGradientStep` of `loss`, both compiled now, at
+    start-up (seconds), on inputs of the shapes the training loop gives them, so that the loop runs
+    them compiled from its first step (`spec`, the env's, gives the shapes). Nothing of the model or
+    the optimizer changes: the warm-up steps copies of them."""
     if not args.compile:
         return act, gradient_step
-    act, step = fast_if.decisions(model) or torch.compile(act), FusedGradientStep(loss, model, optimizer)
+    decide = fast_if.decisions(model) or fast_ann.decisions(model)
+    act, step = decide or torch.compile(act), FusedGradientStep(loss, model, optimizer)
     device, envs, batch = next(model.parameters()).device, args.num_envs, args.mini_batch_size
     obs_dim, num_actions = spec.obs_dim, spec.num_actions
     obs = torch.zeros(envs, obs_dim, device=device)

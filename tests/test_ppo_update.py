@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from machinery import fast_if
+from machinery import fast_ann, fast_if
 from machinery.speed import Adam, FusedGradientStep, hot_path
 from PPO import ActorCritic as AnnActorCritic
 from Spiking_PPO import (
@@ -208,8 +208,8 @@ def test_orthogonal_init_has_the_usual_gains_and_zero_biases(spiking):
     "network, hidden_layers", [("ann", 2), ("snn", 1), ("snn", 2)]
 )  # the SNN's two fast paths: the spike count (IFSpikeCount), and spikes step by step (IFSpikes)
 def test_the_compiled_gradient_step_and_policy_step_are_the_eager_ones_to_float_rounding(network, hidden_layers):
-    """--compile runs `act` under torch.compile (the SNN's as one numba kernel) and `gradient_step`
-    as one compiled function (speed.FusedGradientStep; the SNN's numba kernels as custom ops in it):
+    """--compile runs `act` as one numba kernel (fast_if's for the SNN, fast_ann's for the ANN) and
+    `gradient_step` as one compiled function (speed.FusedGradientStep; the SNN's numba kernels as custom ops in it):
     the same functions, their float32 sums in another order. Ten Adam steps, with clipping that binds
     and a learning rate that changes each step (as --anneal-lr changes it) without a recompilation,
     leave the same parameters and optimizer state."""
@@ -228,7 +228,7 @@ def test_the_compiled_gradient_step_and_policy_step_are_the_eager_ones_to_float_
     initial = [p.detach().clone() for p in models[0].parameters()]
     compiled_act, fused = hot_path(act, gradient_step, ppo_loss, models[1], optimizers[1], args, spec)
     assert isinstance(fused, FusedGradientStep)
-    assert (getattr(compiled_act, "func", None) is fast_if.decide) == (network == "snn")  # the policy step's kernel
+    assert compiled_act.func is (fast_if.decide if network == "snn" else fast_ann.decide)  # the policy step's kernel
     assert all(step == 0 for step in optimizers[1].steps)  # compiling stepped copies, not the model
     with torch._dynamo.config.patch(error_on_recompile=True):
         for k in range(10):
