@@ -7,7 +7,10 @@ between two calls evict from the caches. Here `act` is one call: both branches' 
 their ReLU or tanh, the Gaussian's sample and log-probability (`fast_if.gaussian_sample`), on
 numpy views of the parameters kept from one call to the next (`fast_if.ParameterViews`). The same
 function as `act` to float rounding (a Linear's sums run in another order than torch's matrix
-product, tanh is libm's): like the rest of --compile, it is not the default path.
+product, tanh is libm's): like the rest of --compile, it is not the default path. At the cleanrl
+preset it took the compiled training loop's policy step from 105 to 50 us per rollout step on
+CartPole-v1 and from 88 to 43 on HalfCheetah-v5, and the loop 25% and 18% faster (docs/results.md,
+"The ANN's policy step in one kernel").
 """
 
 from __future__ import annotations
