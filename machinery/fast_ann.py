@@ -73,7 +73,7 @@ def _decisions_cpu(x, weights, biases, tanh, log_std, noise):  # pragma: no cove
 def layers_of(model: nn.Module) -> tuple[tuple[nn.Linear, ...], type] | None:
     """The Linear layers of the critic, then of the actor, and the activation between them, where
     `model` is the ANN twin's network (both branches Linear, then (activation, Linear) per hidden
-    layer, of the same depth and activation); else None."""
+    layer, of the same depth and activation, every Linear with a bias); else None."""
     branches = getattr(model, "critic", None), getattr(model, "actor", None)
     if not all(isinstance(branch, nn.Sequential) for branch in branches) or not hasattr(model, "log_std"):
         return None
@@ -82,7 +82,8 @@ def layers_of(model: nn.Module) -> tuple[tuple[nn.Linear, ...], type] | None:
     expected = (nn.Linear, *(activation, nn.Linear) * ((len(kinds[0]) - 1) // 2))
     if activation not in ACTIVATIONS or kinds[0] != expected or kinds[1] != expected:
         return None
-    return tuple(m for branch in branches for m in branch if type(m) is nn.Linear), activation
+    linears = tuple(m for branch in branches for m in branch if type(m) is nn.Linear)
+    return None if any(linear.bias is None for linear in linears) else (linears, activation)
 
 
 def decisions(model: nn.Module) -> Callable | None:
@@ -98,5 +99,6 @@ def decide(model: nn.Module, obs: torch.Tensor, noise: torch.Tensor, views: Para
     arrays of the parameters from the last call."""
     linears, activation = layers_of(model)
     weights, biases, (log_std,) = views((linears, "weight"), (linears, "bias"), ((model,), "log_std"))
-    out = _decisions_cpu(obs.contiguous().numpy(), weights, biases, activation is nn.Tanh, log_std, noise.numpy())
+    obs, noise = obs.contiguous().numpy(), noise.contiguous().numpy()
+    out = _decisions_cpu(obs, weights, biases, activation is nn.Tanh, log_std, noise)
     return tuple(map(torch.from_numpy, out))

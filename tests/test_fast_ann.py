@@ -77,6 +77,9 @@ def test_the_policy_step_has_one_kernel_only_where_the_kernel_computes_the_netwo
     changed.critic = torch.nn.Sequential(*changed.critic[:2], changed.critic[-1])  # branches of other depths
     changed.critic[-1] = torch.nn.Linear(changed.critic[0].out_features, 1)
     assert fast_ann.decisions(changed) is None
+    changed = ann(4, 2)
+    changed.actor[2] = torch.nn.Linear(*changed.actor[2].weight.shape[::-1], bias=False)
+    assert fast_ann.decisions(changed) is None
     changed = ann(4, 2, activation="tanh")
     changed.critic[1] = torch.nn.ReLU()  # one activation in one branch, another in the other
     assert fast_ann.decisions(changed) is None
