@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import weakref
 from collections.abc import Callable
 
 import numba
@@ -654,6 +655,28 @@ def parameter_arrays(modules, name: str) -> tuple[np.ndarray, ...]:
     return tuple(getattr(module, name).detach().contiguous().numpy() for module in modules)
 
 
+class ParameterViews:
+    """The `parameter_arrays` of groups of (modules, parameter name), kept from one call to the next
+    and made again only where a parameter's memory is no longer its array's (another model, a parameter
+    replaced, or one not contiguous, whose array is a copy): the arrays are views of the tensors' memory,
+    so the optimizer's steps in place show through. Making them, `decide`'s 13 tensors for a network of
+    two hidden layers, took 25 us of a 45 us decision at batch 1 here; with them kept the decision took
+    29 us (a throwaway timing)."""
+
+    def __init__(self) -> None:
+        self.addresses, self.arrays = None, ()
+
+    def __call__(self, *groups: tuple[tuple[nn.Module, ...], str]) -> tuple[tuple[np.ndarray, ...], ...]:
+        addresses = tuple(getattr(module, name).data_ptr() for modules, name in groups for module in modules)
+        if addresses != self.addresses:
+            self.arrays = tuple(parameter_arrays(modules, name) for modules, name in groups)
+            self.addresses = tuple(array.ctypes.data for arrays in self.arrays for array in arrays)
+        return self.arrays
+
+
+_NETWORK_VIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # a network's first Linear -> its views
+
+
 def if_network_counts(x: torch.Tensor, branches, readout_w: torch.Tensor, threshold: float, soft_reset: bool):
     """The weighted spike counts sum_t w[t] spike[t] [2, batch, hidden] of the last hidden IF layer of
     the critic and the actor, from observations x [batch, inputs], for a network of two or more hidden
@@ -663,8 +686,13 @@ def if_network_counts(x: torch.Tensor, branches, readout_w: torch.Tensor, thresh
     of the neurons that fired. Without autograd's bookkeeping, per-op dispatch and the surrogate's
     arguments, the eager policy step of the cleanrl preset took half the time in the training loop
     (docs/results.md, "Decisions in one kernel"). Never compiled: --compile's policy step is
-    `decisions`, and the update needs the gradient."""
-    weights, biases = parameter_arrays(branches, "weight"), parameter_arrays(branches, "bias")
+    `decisions`, and the update needs the gradient. The arrays of the parameters are kept between
+    calls (`ParameterViews`, one per network, which lives as long as its first Linear): making them
+    took 16 of a 61 us decision at batch 1 (a throwaway timing)."""
+    views = _NETWORK_VIEWS.get(branches[0])
+    if views is None:
+        views = _NETWORK_VIEWS[branches[0]] = ParameterViews()
+    weights, biases = views((branches, "weight"), (branches, "bias"))
     return torch.from_numpy(
         _network_counts(x.contiguous().numpy(), weights, biases, readout_w.numpy(), threshold, soft_reset)
     )
@@ -707,25 +735,6 @@ def gaussian_sample(mean, log_std, noise):  # pragma: no cover (compiled)
             deviation = action[b, a] - mean[b, a]
             log_prob[b, a] = -(deviation * deviation) / (f32(2) * (std[a] * std[a])) - log_scale[a] - LOG_SQRT_2PI
     return action, log_prob
-
-
-class ParameterViews:
-    """The `parameter_arrays` of groups of (modules, parameter name), kept from one call to the next
-    and made again only where a parameter's memory is no longer its array's (another model, a parameter
-    replaced, or one not contiguous, whose array is a copy): the arrays are views of the tensors' memory,
-    so the optimizer's steps in place show through. Making them, 13 tensors for a network of two hidden
-    layers, took 25 us of a 45 us decision at batch 1 here; with them kept the decision took 29 us (a
-    throwaway timing)."""
-
-    def __init__(self) -> None:
-        self.addresses, self.arrays = None, ()
-
-    def __call__(self, *groups: tuple[tuple[nn.Module, ...], str]) -> tuple[tuple[np.ndarray, ...], ...]:
-        addresses = tuple(getattr(module, name).data_ptr() for modules, name in groups for module in modules)
-        if addresses != self.addresses:
-            self.arrays = tuple(parameter_arrays(modules, name) for modules, name in groups)
-            self.addresses = tuple(array.ctypes.data for arrays in self.arrays for array in arrays)
-        return self.arrays
 
 
 def decisions(model: nn.Module) -> Callable | None:

@@ -1,8 +1,10 @@
 """machinery.fast_if through ActorCritic.forward_fast, against the tutorial's step-by-step network:
 same function, same gradients."""
 
+import gc
 import inspect
 import types
+import weakref
 
 import pytest
 import torch
@@ -189,6 +191,43 @@ def test_the_policy_step_in_one_kernel_follows_the_parameters_wherever_they_chan
     check(model)
     check(other)
     check(model)
+
+
+def test_the_decisions_without_gradient_follow_the_parameters_wherever_they_change():
+    """`if_network_counts` keeps its arrays of the parameters between calls, one set per network: the
+    eager decisions still show the optimizer's steps in place, a loaded state, a parameter replaced
+    (contiguous or not), and each of two networks its own parameters."""
+    model, reference = fast_and_reference(5, 2, 16, 16, 0, hidden_layers=2)
+    other, _ = fast_and_reference(5, 2, 16, 16, 1, hidden_layers=2)
+    rng = torch.Generator().manual_seed(0)
+
+    def check(net):
+        reference.load_state_dict(net.state_dict())
+        obs = torch.randn(3, 5, generator=rng) * 3
+        with torch.inference_mode():
+            (decided, value), (expected, expected_value) = net(obs), reference(obs)
+        torch.testing.assert_close(decided.loc, expected.loc, **TOL)
+        torch.testing.assert_close(value, expected_value, **TOL)
+
+    check(model)
+    check(other)
+    optimizer = Adam(model.parameters(), lr=0.1)
+    Spiking_PPO.ppo_loss(model, SpikingArgs(), *(torch.rand(8, n) for n in (5, 2, 2, 1, 1, 1)))[0].backward()
+    optimizer.step()  # every parameter moved in place
+    check(model)
+    model.load_state_dict(other.state_dict())
+    check(model)
+    with torch.no_grad():
+        model.actor[2].weight = torch.nn.Parameter(torch.randn(16, 16, generator=rng))
+        model.critic[0].weight = torch.nn.Parameter(torch.randn(5, 16, generator=rng).t())  # not contiguous
+    check(model)
+    model.critic[0].weight.data.mul_(2)  # the copy of a parameter that is not contiguous is made again
+    check(model)
+    check(other)
+    first_linear = weakref.ref(other.critic[0])
+    del other
+    gc.collect()
+    assert first_linear() is None  # the arrays kept for a network do not keep it alive
 
 
 def test_the_policy_step_has_one_kernel_only_where_the_kernel_computes_the_network(monkeypatch):
