@@ -5,7 +5,7 @@ The rollout's decisions are one to a few observations, and torch.compile's `act`
 its time in the Python around its kernels (guards, the compiled wrapper), which the env steps
 between two calls evict from the caches. Here `act` is one call: both branches' Linear layers and
 their ReLU or tanh, the Gaussian's sample and log-probability (`fast_if.gaussian_sample`), on
-numpy views of the parameters kept from one call to the next (`fast_if.ParameterViews`). The same
+numpy views of the parameters kept from one call to the next (`fast_if.kept_views`). The same
 function as `act` to float rounding (a Linear's sums run in another order than torch's matrix
 product, tanh is libm's): like the rest of --compile, it is not the default path. At the cleanrl
 preset it took the compiled training loop's policy step from 105 to 50 us per rollout step on
@@ -15,7 +15,6 @@ CartPole-v1 and from 88 to 43 on HalfCheetah-v5, and the loop 25% and 18% faster
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import numba
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from machinery.fast_if import ParameterViews, gaussian_sample, numba_runs
+from machinery.fast_if import gaussian_sample, kept_views, numba_runs
 
 ACTIVATIONS = (nn.ReLU, nn.Tanh)
 
@@ -91,14 +90,14 @@ def decisions(model: nn.Module) -> Callable | None:
     twin's network (`layers_of`) in float32 on the CPU; else None."""
     if layers_of(model) is None or not numba_runs(next(model.parameters())):
         return None
-    return functools.partial(decide, views=ParameterViews())
+    return decide
 
 
-def decide(model: nn.Module, obs: torch.Tensor, noise: torch.Tensor, views: ParameterViews):
-    """`decisions`' act: `Spiking_PPO.act`'s (action, log-probability, value); `views` keeps the
-    arrays of the parameters from the last call."""
+def decide(model: nn.Module, obs: torch.Tensor, noise: torch.Tensor):
+    """`decisions`' act: `Spiking_PPO.act`'s (action, log-probability, value), on the model's
+    `fast_if.kept_views`."""
     linears, activation = layers_of(model)
-    weights, biases, (log_std,) = views((linears, "weight"), (linears, "bias"), ((model,), "log_std"))
+    weights, biases, (log_std,) = kept_views(model)((linears, "weight"), (linears, "bias"), ((model,), "log_std"))
     obs, noise = obs.contiguous().numpy(), noise.contiguous().numpy()
     out = _decisions_cpu(obs, weights, biases, activation is nn.Tanh, log_std, noise)
     return tuple(map(torch.from_numpy, out))

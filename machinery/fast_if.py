@@ -41,7 +41,6 @@ compiled graph's own overhead most of its time, is one numba call instead (`deci
 
 from __future__ import annotations
 
-import functools
 import inspect
 import weakref
 from collections.abc import Callable
@@ -674,7 +673,16 @@ class ParameterViews:
         return self.arrays
 
 
-_NETWORK_VIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # a network's first Linear -> its views
+_KEPT_VIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def kept_views(owner: nn.Module) -> ParameterViews:
+    """The `ParameterViews` kept for the kernel calls of `owner` (a network, or a part of one), which
+    live as long as it does: held weakly, they keep no network alive after its last use."""
+    views = _KEPT_VIEWS.get(owner)
+    if views is None:
+        views = _KEPT_VIEWS[owner] = ParameterViews()
+    return views
 
 
 def if_network_counts(x: torch.Tensor, branches, readout_w: torch.Tensor, threshold: float, soft_reset: bool):
@@ -687,12 +695,9 @@ def if_network_counts(x: torch.Tensor, branches, readout_w: torch.Tensor, thresh
     arguments, the eager policy step of the cleanrl preset took half the time in the training loop
     (docs/results.md, "Decisions in one kernel"). Never compiled: --compile's policy step is
     `decisions`, and the update needs the gradient. The arrays of the parameters are kept between
-    calls (`ParameterViews`, one per network, which lives as long as its first Linear): making them
-    took 16 of a 61 us decision at batch 1 (a throwaway timing)."""
-    views = _NETWORK_VIEWS.get(branches[0])
-    if views is None:
-        views = _NETWORK_VIEWS[branches[0]] = ParameterViews()
-    weights, biases = views((branches, "weight"), (branches, "bias"))
+    calls (`kept_views` of the network's first Linear): making them took 16 of a 61 us decision at
+    batch 1 (a throwaway timing)."""
+    weights, biases = kept_views(branches[0])((branches, "weight"), (branches, "bias"))
     return torch.from_numpy(
         _network_counts(x.contiguous().numpy(), weights, biases, readout_w.numpy(), threshold, soft_reset)
     )
@@ -749,14 +754,14 @@ def decisions(model: nn.Module) -> Callable | None:
     and the loop 18% faster (docs/results.md, "The compiled policy step in one kernel")."""
     if not getattr(model, "_hidden", ()) or not numba_runs(next(model.parameters())):
         return None
-    return functools.partial(decide, views=ParameterViews())
+    return decide
 
 
-def decide(model: nn.Module, obs: torch.Tensor, noise: torch.Tensor, views: ParameterViews):
-    """`decisions`' act: `Spiking_PPO.act`'s (action, log-probability, value); `views` keeps the
-    arrays of the parameters from the last call."""
+def decide(model: nn.Module, obs: torch.Tensor, noise: torch.Tensor):
+    """`decisions`' act: `Spiking_PPO.act`'s (action, log-probability, value), on the model's
+    `kept_views`."""
     if_node, hidden, outputs = model._layers[4], model._hidden, model._layers[2:4]  # outputs: the readout Linears
-    weights, biases, out_weights, out_biases, (log_std,) = views(
+    weights, biases, out_weights, out_biases, (log_std,) = kept_views(model)(
         (hidden, "weight"), (hidden, "bias"), (outputs, "weight"), (outputs, "bias"), ((model,), "log_std")
     )
     out = _decisions_cpu(

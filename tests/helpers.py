@@ -1,5 +1,6 @@
 """What several test modules share: running the scripts as a user does, reading what a run logged,
-and twin networks for the checks of the fast path and of our Adam."""
+twin networks for the checks of the fast path and of our Adam, and the ways a network's parameters
+change under a kernel that keeps arrays of them."""
 
 import contextlib
 import importlib
@@ -11,6 +12,8 @@ from pathlib import Path
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import Spiking_PPO
+from machinery.speed import Adam
 from Spiking_PPO import ActorCritic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,3 +98,29 @@ def train_steps(model, optimizer, steps, seed, device="cpu"):
 def assert_same_parameters(a, b):
     for (name, p), q in zip(a.named_parameters(), b.parameters(), strict=True):
         assert torch.equal(p, q), name
+
+
+def change_parameters_every_way(model, other, args, check, rng: torch.Generator) -> None:
+    """Call `check(net)` on `model` after each way its parameters change under a kernel that keeps
+    arrays of them between calls (fast_if.ParameterViews): the optimizer's steps in place, a loaded
+    state, parameters replaced (one of them not contiguous), that copy changed in place; and on
+    `other`, a second network of the same shape, in between."""
+    check(model)
+    check(other)
+    obs_dim, actions = model.critic[0].in_features, model.log_std.shape[1]
+    batch = (torch.rand(8, n, generator=rng) for n in (obs_dim, actions, actions, 1, 1, 1))
+    Spiking_PPO.ppo_loss(model, args, *batch)[0].backward()
+    Adam(model.parameters(), lr=0.1).step()  # every parameter moved in place
+    check(model)
+    model.load_state_dict(other.state_dict())
+    check(model)
+    hidden = model.critic[0].out_features
+    with torch.no_grad():
+        model.actor[2].weight = torch.nn.Parameter(torch.randn(*model.actor[2].weight.shape, generator=rng))
+        model.critic[0].weight = torch.nn.Parameter(torch.randn(obs_dim, hidden, generator=rng).t())  # not contiguous
+        model.log_std = torch.nn.Parameter(torch.full((1, actions), -0.7))
+    check(model)
+    model.critic[0].weight.data.mul_(2)  # the copy of a parameter that is not contiguous is made again
+    check(model)
+    check(other)
+    check(model)

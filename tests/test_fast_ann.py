@@ -1,11 +1,10 @@
 import pytest
 import torch
-from helpers import TOL
+from helpers import TOL, change_parameters_every_way
 
 import PPO
 import Spiking_PPO
 from machinery import fast_ann, fast_if
-from machinery.speed import Adam
 
 
 def ann(obs_dim, actions, hidden_layers=2, activation="relu", seed=0):
@@ -41,31 +40,15 @@ def test_the_policy_step_in_one_kernel_is_act_to_float_rounding(activation, hidd
 
 
 def test_the_policy_step_in_one_kernel_follows_the_parameters_wherever_they_change():
-    """Its arrays of the parameters, kept between calls, show the optimizer's steps in place, a loaded
-    state, a parameter replaced (contiguous or not), and another model's parameters."""
+    """Its arrays of the parameters, kept between calls, show every change of the parameters, and
+    another model's parameters when it is given another model."""
     model, other = ann(5, 2, seed=0), ann(5, 2, seed=1)
     decide, rng = fast_ann.decisions(model), torch.Generator().manual_seed(0)
 
     def check(net):
         check_decisions(decide, net, torch.randn(3, 5, generator=rng) * 3, torch.randn(3, 2, generator=rng))
 
-    check(model)
-    optimizer = Adam(model.parameters(), lr=0.1)
-    batch = [torch.rand(8, n) for n in (5, 2, 2, 1, 1, 1)]
-    Spiking_PPO.ppo_loss(model, PPO.AnnArgs(), *batch)[0].backward()
-    optimizer.step()  # every parameter moved in place
-    check(model)
-    model.load_state_dict(other.state_dict())
-    check(model)
-    with torch.no_grad():
-        hidden = model.actor[2].weight.shape[0]
-        model.actor[2].weight = torch.nn.Parameter(torch.randn(hidden, hidden, generator=rng) / 8)
-        model.critic[0].weight = torch.nn.Parameter(torch.randn(5, hidden, generator=rng).t())  # not contiguous
-        model.log_std = torch.nn.Parameter(torch.full((1, 2), -0.7))
-    check(model)
-    model.critic[0].weight.data.mul_(2)  # the copy of a parameter that is not contiguous is made again
-    check(model)
-    check(other)
+    change_parameters_every_way(model, other, PPO.AnnArgs(), check, rng)
 
 
 def test_the_policy_step_has_one_kernel_only_where_the_kernel_computes_the_network(monkeypatch):

@@ -8,7 +8,7 @@ import weakref
 
 import pytest
 import torch
-from helpers import TOL, fast_and_reference, loss_and_grads, run_script, scalars, short_run
+from helpers import TOL, change_parameters_every_way, fast_and_reference, loss_and_grads, run_script, scalars, short_run
 from spikingjelly.activation_based import neuron, surrogate
 
 import PPO
@@ -162,9 +162,8 @@ def test_the_policy_step_in_one_kernel_is_act_to_float_rounding(hidden_layers, s
 
 
 def test_the_policy_step_in_one_kernel_follows_the_parameters_wherever_they_change():
-    """`decide` keeps its arrays of the parameters from one call to the next: they must show the
-    optimizer's steps in place, a loaded state, a parameter replaced (contiguous or not), and another
-    model's parameters when it is given another model."""
+    """`decide` keeps its arrays of the parameters from one call to the next: they must show every
+    change of the parameters, and another model's parameters when it is given another model."""
     model, _ = fast_and_reference(5, 2, 16, 16, 0, hidden_layers=2)
     other, _ = fast_and_reference(5, 2, 16, 16, 1, hidden_layers=2)
     decide, rng = fast_if.decisions(model), torch.Generator().manual_seed(0)
@@ -175,28 +174,13 @@ def test_the_policy_step_in_one_kernel_follows_the_parameters_wherever_they_chan
             for ours, acts in zip(decide(net, obs, noise), Spiking_PPO.act(net, obs, noise), strict=True):
                 torch.testing.assert_close(ours, acts, **TOL)
 
-    check(model)
-    optimizer = Adam(model.parameters(), lr=0.1)
-    Spiking_PPO.ppo_loss(model, SpikingArgs(), *(torch.rand(8, n) for n in (5, 2, 2, 1, 1, 1)))[0].backward()
-    optimizer.step()  # every parameter moved in place
-    check(model)
-    model.load_state_dict(other.state_dict())
-    check(model)
-    with torch.no_grad():
-        model.actor[2].weight = torch.nn.Parameter(torch.randn(16, 16, generator=rng))
-        model.critic[0].weight = torch.nn.Parameter(torch.randn(5, 16, generator=rng).t())  # not contiguous
-        model.log_std = torch.nn.Parameter(torch.full((1, 2), -0.7))
-    check(model)
-    model.critic[0].weight.data.mul_(2)  # the copy of a parameter that is not contiguous is made again
-    check(model)
-    check(other)
-    check(model)
+    change_parameters_every_way(model, other, SpikingArgs(), check, rng)
 
 
 def test_the_decisions_without_gradient_follow_the_parameters_wherever_they_change():
-    """`if_network_counts` keeps its arrays of the parameters between calls, one set per network: the
-    eager decisions still show the optimizer's steps in place, a loaded state, a parameter replaced
-    (contiguous or not), and each of two networks its own parameters."""
+    """`if_network_counts` keeps its arrays of the parameters between calls (`kept_views`): the
+    eager decisions still show every change of the parameters, each of two networks its own, and the
+    arrays kept for a network do not keep it alive."""
     model, reference = fast_and_reference(5, 2, 16, 16, 0, hidden_layers=2)
     other, _ = fast_and_reference(5, 2, 16, 16, 1, hidden_layers=2)
     rng = torch.Generator().manual_seed(0)
@@ -209,25 +193,11 @@ def test_the_decisions_without_gradient_follow_the_parameters_wherever_they_chan
         torch.testing.assert_close(decided.loc, expected.loc, **TOL)
         torch.testing.assert_close(value, expected_value, **TOL)
 
-    check(model)
-    check(other)
-    optimizer = Adam(model.parameters(), lr=0.1)
-    Spiking_PPO.ppo_loss(model, SpikingArgs(), *(torch.rand(8, n) for n in (5, 2, 2, 1, 1, 1)))[0].backward()
-    optimizer.step()  # every parameter moved in place
-    check(model)
-    model.load_state_dict(other.state_dict())
-    check(model)
-    with torch.no_grad():
-        model.actor[2].weight = torch.nn.Parameter(torch.randn(16, 16, generator=rng))
-        model.critic[0].weight = torch.nn.Parameter(torch.randn(5, 16, generator=rng).t())  # not contiguous
-    check(model)
-    model.critic[0].weight.data.mul_(2)  # the copy of a parameter that is not contiguous is made again
-    check(model)
-    check(other)
+    change_parameters_every_way(model, other, SpikingArgs(), check, rng)
     first_linear = weakref.ref(other.critic[0])
     del other
     gc.collect()
-    assert first_linear() is None  # the arrays kept for a network do not keep it alive
+    assert first_linear() is None
 
 
 def test_the_policy_step_has_one_kernel_only_where_the_kernel_computes_the_network(monkeypatch):

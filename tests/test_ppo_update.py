@@ -228,7 +228,7 @@ def test_the_compiled_gradient_step_and_policy_step_are_the_eager_ones_to_float_
     initial = [p.detach().clone() for p in models[0].parameters()]
     compiled_act, fused = hot_path(act, gradient_step, ppo_loss, models[1], optimizers[1], args, spec)
     assert isinstance(fused, FusedGradientStep)
-    assert compiled_act.func is (fast_if.decide if network == "snn" else fast_ann.decide)  # the policy step's kernel
+    assert compiled_act is (fast_if.decide if network == "snn" else fast_ann.decide)  # the policy step's kernel
     assert all(step == 0 for step in optimizers[1].steps)  # compiling stepped copies, not the model
     with torch._dynamo.config.patch(error_on_recompile=True):
         for k in range(10):
