@@ -249,3 +249,41 @@ def test_the_compiled_gradient_step_and_policy_step_are_the_eager_ones_to_float_
     with torch.inference_mode():
         for a, b in zip(compiled_act(models[0], obs, noise), act(models[0], obs, noise), strict=True):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_compiled_steps_for_two_models_each_run_their_own_graph():
+    """FusedGradientStep keeps only torch.compile's guards on tensors, so the graph of one step, its
+    args baked in, would pass another step's guards if the two shared the compiled code: two models
+    of the same shapes, trained with other clipping and coefficients, each take the eager step."""
+    batch = rollout(new_model())
+    for k, (clip_param, vf_coef) in enumerate(((0.2, 0.5), (0.05, 2.0))):
+        args = Args(compile=True, mini_batch_size=BATCH, clip_param=clip_param, vf_coef=vf_coef, ent_coef=0.1 * k)
+        models = [new_model() for _ in range(2)]
+        optimizers = [Adam(model.parameters(), lr=1e-2) for model in models]
+        spec = SimpleNamespace(obs_dim=OBS, num_actions=ACTIONS)
+        _, fused = hot_path(act, gradient_step, ppo_loss, models[1], optimizers[1], args, spec)
+        for model, optimizer, step_fn in zip(models, optimizers, (gradient_step, fused), strict=True):
+            with torch.no_grad():
+                model.log_std.fill_(-0.5)  # the ratios leave 1 at the second step: clip_param matters
+            for _ in range(2):
+                step_fn(model, optimizer, args, *batch)
+        for p, q in zip(models[1].parameters(), models[0].parameters(), strict=True):
+            torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4)
+
+
+def test_a_compiled_step_refuses_other_args_than_its_first():
+    """Its args are constants in the compiled graph, unguarded: changed ones would be ignored."""
+    model, args = new_model(), Args(compile=True, mini_batch_size=BATCH)
+    optimizer = Adam(model.parameters(), lr=1e-2)
+    _, fused = hot_path(
+        act, gradient_step, ppo_loss, model, optimizer, args, SimpleNamespace(obs_dim=OBS, num_actions=ACTIONS)
+    )
+    batch = rollout(model)
+    fused(model, optimizer, args, *batch)
+    fused(model, optimizer, dataclasses.replace(args), *batch)  # equal args are the same args
+    args.ent_coef = 0.5
+    with pytest.raises(ValueError, match="made for other args"):
+        fused(model, optimizer, args, *batch)
+    args.ent_coef, optimizer.eps = Args.ent_coef, 1e-5
+    with pytest.raises(ValueError, match="made for other args"):
+        fused(model, optimizer, args, *batch)
