@@ -685,16 +685,26 @@ class ParameterViews:
         return self.arrays
 
 
-_KEPT_VIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_KEPT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # owner -> {make: make(owner)}
+
+
+def kept(owner: nn.Module, make: Callable):
+    """`make(owner)`, made at the first call for `owner` and kept for the later ones as long as `owner`
+    lives (a network, or a part of one): held weakly, what is kept keeps no network alive after its
+    last use. One value per `make`."""
+    per_owner = _KEPT.setdefault(owner, {})
+    if make not in per_owner:
+        per_owner[make] = make(owner)
+    return per_owner[make]
 
 
 def kept_views(owner: nn.Module) -> ParameterViews:
-    """The `ParameterViews` kept for the kernel calls of `owner` (a network, or a part of one), which
-    live as long as it does: held weakly, they keep no network alive after its last use."""
-    views = _KEPT_VIEWS.get(owner)
-    if views is None:
-        views = _KEPT_VIEWS[owner] = ParameterViews()
-    return views
+    """The `ParameterViews` of the kernel calls of `owner`, `kept`."""
+    return kept(owner, new_views)
+
+
+def new_views(_owner: nn.Module) -> ParameterViews:
+    return ParameterViews()
 
 
 def if_network_counts(x: torch.Tensor, branches, readout_w: torch.Tensor, threshold: float, soft_reset: bool):

@@ -116,7 +116,7 @@ def hot_path(act, gradient_step, loss, model: torch.nn.Module, optimizer: Adam, 
     if not args.compile:
         return act, gradient_step
     decide = fast_if.decisions(model) or fast_ann.decisions(model)
-    act, step = decide or torch.compile(act), FusedGradientStep(loss, model, optimizer)
+    act, step = decide or torch.compile(act), FusedGradientStep(loss, model, optimizer, args)
     device, envs, batch = next(model.parameters()).device, args.num_envs, args.mini_batch_size
     obs_dim, num_actions = spec.obs_dim, spec.num_actions
     obs = torch.zeros(envs, obs_dim, device=device)
@@ -147,14 +147,14 @@ class FusedGradientStep:
     guards on tensors are kept (`torch.compiler.keep_tensor_guards_unsafe`). In their place, each
     step compiles its own copy of `step` (torch.compile keeps compiled graphs per code object, so no
     other step, for another model, can run this one's graph), and refuses to run with args, betas
-    or eps other than those it compiled with; a model changed after it is made is not noticed. On
+    or eps other than those it was made with; a model changed after it is made is not noticed. On
     the CPU the compiled graph is called from C++ (inductor's `cpp_wrapper`), not from Python.
 
     The same function as `gradient_step` with our `Adam` to float rounding (tests/test_ppo_update.py), for a
     model all of whose parameters take part in the loss, as both agents' do (Adam skips a parameter
     that has no gradient; here it would get a zero one)."""
 
-    def __init__(self, loss, model: torch.nn.Module, optimizer: Adam):
+    def __init__(self, loss, model: torch.nn.Module, optimizer: Adam, args):
         names = {p: name for name, p in model.named_parameters()}
         self.names = [names[p] for p in optimizer.params]
         self.loss, self.model, self.optimizer = loss, model, optimizer
@@ -165,7 +165,7 @@ class FusedGradientStep:
         if self.params[0].device.type == "cpu":
             options["cpp_wrapper"] = True
         self.fused = torch.compile(with_own_code(self.step), options=options)
-        self.made_for = None  # (args, betas, eps) of its first call
+        self.made_for = copy.copy(args), optimizer.betas, optimizer.eps  # constants of the compiled graph
 
     def __call__(self, model, optimizer, args, *mini_batch):
         opt = self.optimizer
@@ -175,11 +175,8 @@ class FusedGradientStep:
         return self.fused(args, *state, *mini_batch)
 
     def check_made_for(self, args) -> None:
-        """ValueError unless args, and the optimizer's betas and eps, are those of the first call."""
-        now = (args, self.optimizer.betas, self.optimizer.eps)
-        if self.made_for is None:
-            self.made_for = copy.copy(now[0]), *now[1:]
-        elif now != self.made_for:
+        """ValueError unless args, and the optimizer's betas and eps, are those it was made with."""
+        if (args, self.optimizer.betas, self.optimizer.eps) != self.made_for:
             raise ValueError("this compiled step was made for other args, betas or eps: make another (hot_path)")
 
     def warm_up(self, args, mini_batch: list[torch.Tensor]) -> None:

@@ -271,7 +271,7 @@ def test_compiled_steps_for_two_models_each_run_their_own_graph():
             torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4)
 
 
-def test_a_compiled_step_refuses_other_args_than_its_first():
+def test_a_compiled_step_refuses_other_args_than_those_it_was_made_with():
     """Its args are constants in the compiled graph, unguarded: changed ones would be ignored."""
     model, args = new_model(), Args(compile=True, mini_batch_size=BATCH)
     optimizer = Adam(model.parameters(), lr=1e-2)
