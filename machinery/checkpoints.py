@@ -20,7 +20,7 @@ import random
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -245,6 +245,27 @@ def find_run(runs_dir: str | Path, agent, args) -> tuple[Path, int] | None:
         if {k: v for k, v in saved.items() if k != "runs_dir"} == wanted:
             return run_dir, ckpt["step"]
     return None
+
+
+class EarlierRun(NamedTuple):
+    run_dir: Path
+    step: int  # the step it reached
+    resumed: tuple[Any, dict] | None  # `resume_args`' (args, last.pt); None where the run is complete
+
+
+def earlier_run(agent, args) -> EarlierRun | None:
+    """The run that `find_run` finds for `args` under their --runs-dir and what resuming it takes, or
+    None if there is none. Complete is what the script would refuse to resume: its --max-steps or
+    --stop-at-return reached. What the tools that train many runs ask before they start one
+    (`run.train_or_reuse`, sweep.py's trials)."""
+    found = find_run(args.runs_dir, agent, args)
+    if found is None:
+        return None
+    run_dir, step = found
+    try:
+        return EarlierRun(run_dir, step, resume_args(dataclasses.replace(args, resume=str(run_dir)), agent, set()))
+    except RunComplete:
+        return EarlierRun(run_dir, step, None)
 
 
 def check_flags_match(path: str | Path, ckpt: dict, args, given: set[str], may_change: tuple[str, ...]) -> None:

@@ -11,7 +11,6 @@ files go and how a run is told to stop, but nothing of how the agent learns.
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import os
 import random
@@ -32,7 +31,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from machinery.checkpoints import RunComplete, find_run, resume_args
+from machinery.checkpoints import earlier_run
 from machinery.cli import UsageError
 from machinery.presets import resolve
 
@@ -71,12 +70,9 @@ def train_or_reuse(
     is missing; else a new run starts. `say` hears which of these. Returns the run directory (None if
     the script failed), the step an earlier run had reached (None for a new run) and the script's
     process (None for a reused run). A UsageError if `flags` are not the script's."""
-    run_args = resolve(agent.args_cls, flags)
-    run_dir, earlier_step = find_run(run_args.runs_dir, agent, run_args) or (None, None)
+    run_dir, earlier_step, resumed = earlier_run(agent, resolve(agent.args_cls, flags)) or (None, None, None)
     if run_dir is not None:
-        try:  # the script's own test of what is left to train: --max-steps, or --stop-at-return reached
-            resume_args(dataclasses.replace(run_args, resume=str(run_dir)), agent, set())
-        except RunComplete:
+        if resumed is None:  # the script's own test of what is left to train
             say(f"finished before, in {run_dir}")
             return run_dir, earlier_step, None
         say(f"resuming {run_dir} from step {earlier_step}")
