@@ -60,7 +60,9 @@ def export_checkpoint(path: str | Path, agent, dt: float = DT) -> Path:
     from machinery.cli import UsageError
 
     model, _ = load_agent(path, agent)
-    if getattr(model.actor[1], "v_reset", 0.0) is None:  # (a changed network may have no neuron there)
+    # SpikingJelly's exporter refuses a soft reset too ("NIR does not distinguish soft reset."), but
+    # does not name the flag that made it; a changed network may have no neuron at actor[1]
+    if getattr(model.actor[1], "v_reset", 0.0) is None:
         raise UsageError(f"{path}: trained with --soft-reset, which NIR's IF neuron (reset to v_reset) cannot express")
     try:
         graph = actor_graph(model, dt)
