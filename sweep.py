@@ -250,11 +250,11 @@ def run_trial(config: dict) -> None:
         tune.report(reports["last"])
 
     resume_from, earlier = None, checkpoints.earlier_run(agent, args)
-    if earlier is not None and earlier.resumed is None:  # it ended, but the signal came before Tune heard
-        if reports["last"] is not None:  # the trial end (a run shorter than --eval-interval reports nothing)
-            tune.report(reports["last"])
-        return
     if earlier is not None:
+        if earlier.resumed is None:  # it ended, but the signal came before Tune heard the trial end
+            if reports["last"] is not None:  # (a run shorter than --eval-interval reports nothing)
+                tune.report(reports["last"])
+            return
         args, resume_from = earlier.resumed
     Spiking_PPO.train(args, agent, resume_from, on_eval=on_eval)
 

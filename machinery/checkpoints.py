@@ -248,6 +248,8 @@ def find_run(runs_dir: str | Path, agent, args) -> tuple[Path, int] | None:
 
 
 class EarlierRun(NamedTuple):
+    """A run of the same flags that `earlier_run` found."""
+
     run_dir: Path
     step: int  # the step it reached
     resumed: tuple[Any, dict] | None  # `resume_args`' (args, last.pt); None where the run is complete
