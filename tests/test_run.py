@@ -53,9 +53,9 @@ def test_a_signal_stops_the_run_at_once_with_a_checkpoint_and_the_command_that_r
     assert process.returncode == status and seconds < 2, (seconds, err)
     run_dir = only_run_dir(runs_dir)
     _, ckpt = load_agent(run_dir / "last.pt", Spiking_PPO.AGENT, resume=True)
-    assert f"{run_dir}/last.pt holds step {ckpt['step']}" in out
-    assert f"resume with: python Spiking_PPO.py --resume {run_dir}" in out
-    assert ckpt["step"] >= 50 and "Traceback" not in err
+    assert f"{run_dir}/last.pt holds step {ckpt['step']}" in out, out
+    assert f"resume with: python Spiking_PPO.py --resume {run_dir}" in out, out
+    assert ckpt["step"] >= 50 and "Traceback" not in err, (ckpt["step"], err[-2000:])
 
 
 def test_sigterm_to_the_process_group_of_an_async_run_saves_and_exits_143(runs_dir):
