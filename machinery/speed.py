@@ -147,7 +147,8 @@ class FusedGradientStep:
     guards on tensors are kept (`torch.compiler.keep_tensor_guards_unsafe`). In their place, each
     step compiles its own copy of `step` (torch.compile keeps compiled graphs per code object, so no
     other step, for another model, can run this one's graph), and refuses to run with args, betas
-    or eps other than those it was made with; a model changed after it is made is not noticed. On
+    or eps other than those it was made with, and another model or optimizer; a model changed after
+    it is made is not noticed. On
     the CPU the compiled graph is called from C++ (inductor's `cpp_wrapper`), not from Python.
 
     The same function as `gradient_step` with our `Adam` to float rounding (tests/test_ppo_update.py), for a
@@ -169,20 +170,23 @@ class FusedGradientStep:
 
     def __call__(self, model, optimizer, args, *mini_batch):
         opt = self.optimizer
-        self.check_made_for(args)
+        self.check_made_for(model, optimizer, args)
         self.lr.fill_(opt.lr)
         state = (self.params, opt.exp_avgs, opt.exp_avg_sqs, opt.steps, self.lr, opt.betas, opt.eps)
         return self.fused(args, *state, *mini_batch)
 
-    def check_made_for(self, args) -> None:
-        """ValueError unless args, and the optimizer's betas and eps, are those it was made with."""
-        if (args, self.optimizer.betas, self.optimizer.eps) != self.made_for:
+    def check_made_for(self, model, optimizer, args) -> None:
+        """ValueError unless the model, the optimizer, args, and the optimizer's betas and eps are those
+        it was made with: it steps its own model's parameters whatever model it is given."""
+        if model is not self.model or optimizer is not self.optimizer:
+            raise ValueError("this compiled step was made for another model or optimizer: make another (hot_path)")
+        if (args, optimizer.betas, optimizer.eps) != self.made_for:
             raise ValueError("this compiled step was made for other args, betas or eps: make another (hot_path)")
 
     def warm_up(self, args, mini_batch: list[torch.Tensor]) -> None:
         """Compile on copies of the parameters and the optimizer state, which the step changes."""
         opt, copies = self.optimizer, lambda ts: [t.clone() for t in ts]
-        self.check_made_for(args)
+        self.check_made_for(self.model, opt, args)
         state = (copies(self.params), copies(opt.exp_avgs), copies(opt.exp_avg_sqs), copies(opt.steps))
         self.fused(args, *state, self.lr.clone(), opt.betas, opt.eps, *mini_batch)
 

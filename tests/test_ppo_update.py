@@ -272,7 +272,8 @@ def test_compiled_steps_for_two_models_each_run_their_own_graph():
 
 
 def test_a_compiled_step_refuses_other_args_than_those_it_was_made_with():
-    """Its args are constants in the compiled graph, unguarded: changed ones would be ignored."""
+    """Its args are constants in the compiled graph, unguarded: changed ones would be ignored; and it
+    steps the parameters of the model it was made for, so it refuses another."""
     model, args = new_model(), Args(compile=True, mini_batch_size=BATCH)
     optimizer = Adam(model.parameters(), lr=1e-2)
     _, fused = hot_path(
@@ -284,6 +285,9 @@ def test_a_compiled_step_refuses_other_args_than_those_it_was_made_with():
     args.ent_coef = 0.5
     with pytest.raises(ValueError, match="made for other args"):
         fused(model, optimizer, args, *batch)
-    args.ent_coef, optimizer.eps = Args.ent_coef, 1e-5
+    eps, optimizer.eps, args.ent_coef = optimizer.eps, 1e-5, Args.ent_coef
     with pytest.raises(ValueError, match="made for other args"):
         fused(model, optimizer, args, *batch)
+    optimizer.eps, other = eps, new_model()  # all as it was made for, but the model: it would step `model`
+    with pytest.raises(ValueError, match="made for another model or optimizer"):
+        fused(other, Adam(other.parameters(), lr=1e-2), args, *batch)
