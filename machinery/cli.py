@@ -44,6 +44,12 @@ CHECKS: dict[str, tuple[Callable[[float], bool], str]] = {
 TYPES = {"int": int, "float": float, "str": str, "float | None": float, "str | None": str}
 
 
+def must_be(check: str, type_name: str) -> str:
+    """What a flag's value must be, in words: a count (an int flag) is "an integer > 0", not a number."""
+    what = CHECKS[check][1]
+    return what.replace("a finite number", "an integer") if type_name == "int" else what
+
+
 def one_line(e: BaseException) -> str:
     """An exception as "Type: its first line", for the one-line errors every tool prints."""
     text = str(e).strip().splitlines()
@@ -179,7 +185,7 @@ def validate(args: Any, rollout: bool = True) -> None:
     for f in dataclasses.fields(args):
         value, check = getattr(args, f.name), f.metadata["check"]
         if check and value is not None and not CHECKS[check][0](value):
-            raise UsageError(f"{cli_flag(f.name)} must be {CHECKS[check][1]}, got {value}")
+            raise UsageError(f"{cli_flag(f.name)} must be {must_be(check, f.type)}, got {value}")
     batch = args.num_envs * args.num_steps
     if rollout and args.mini_batch_size > batch:
         raise UsageError(

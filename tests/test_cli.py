@@ -57,9 +57,11 @@ def test_a_checkpoint_of_one_agent_is_refused_by_the_other(runs_dir):
 
 
 BAD_INPUTS = [
-    (["--num-envs", "0"], "--num-envs must be"),
-    (["--max-steps", "-5"], "--max-steps must be"),
-    (["--eval-episodes", "0"], "--eval-episodes must be"),
+    (["--num-envs", "0"], "--num-envs must be an integer > 0, got 0"),
+    (["--max-steps", "-5"], "--max-steps must be an integer > 0, got -5"),
+    (["--eval-episodes", "0"], "--eval-episodes must be an integer > 0, got 0"),
+    (["--cost-interval", "-1"], "--cost-interval must be an integer >= 0, got -1"),
+    (["--learning-rate", "0"], "--learning-rate must be a finite number > 0, got 0.0"),
     (["--mini-batch-size", "1024"], "--mini-batch-size 1024 is larger than a rollout"),
     (["--num-envs", "two"], "--num-envs: invalid int value"),
     (["--env-id", "NoSuchEnv-v0"], "--env-id 'NoSuchEnv-v0'"),

@@ -181,7 +181,7 @@ def test_the_flags_after_double_dash_train_both_agents_each_taking_those_it_has(
         (["--seed", "2"], "--seed after --: compare.py sets it for each run; compare.py trains seeds 1 to --seeds"),
         (["--max-steps", "64"], "--max-steps after --: compare.py sets it for each run; give it to compare.py"),
         (["--resume", "runs/x"], "--resume after --: not a training flag"),
-        (["--T", "0"], "--T must be a finite number > 0, got 0"),
+        (["--T", "0"], "--T must be an integer > 0, got 0"),
         (["--mini-batch-size", "4096"], "--mini-batch-size 4096 is larger than a rollout"),
         (["--preset", "nope"], "argument --preset: invalid choice: 'nope'"),
     ],
