@@ -46,6 +46,11 @@ SWITCH = {"true": True, "1": True, "false": False, "0": False}
 FIXED = ("seed", "runs_dir", "quiet", "resume", "eval_only", "render", "capture_video", "device")
 OWN = {"max_steps": "--max-steps"}  # sweep.py's own flag for every trial, not the space's
 CONNECT_ATTEMPTS = 3  # a Ray client's tries to start its session on a cluster (see connect)
+# Races of Ray's client server as it starts a session, which the next try does not meet: it lists the
+# machine's processes and fails if one of them is a zombie at that moment (a child its parent has not
+# reaped yet, anyone's); and the server process it forks for the session can die at once, a race of
+# gRPC with fork (ray-project/ray#63202, open: about 7% of sessions there, and once in this project's CI).
+TRANSIENT_SESSION_FAILURES = ("ZombieProcess", "Starting Ray client server failed")
 SWEEP_FILE = "sweep.json"  # what a sweep was made with, for --resume
 RESUME_MAY_GIVE = ("resume", "address", "num_cpus")  # a resumed sweep's flags are those it was made with
 
@@ -395,11 +400,9 @@ def connect(ray, args: argparse.Namespace) -> None:
         try:
             ray.init(address=args.address, runtime_env=code, log_to_driver=False)
             return
-        except ConnectionAbortedError as e:
-            # Ray's client server lists the machine's processes as it starts a session, and fails if one
-            # of them is a zombie at that moment (a child its parent has not reaped yet, anyone's): a
-            # race that the next try does not meet. Anything else is not retried.
-            if "ZombieProcess" not in str(e) or attempt == CONNECT_ATTEMPTS - 1:
+        except ConnectionAbortedError as e:  # a session the client server failed to start
+            transient = any(failure in str(e) for failure in TRANSIENT_SESSION_FAILURES)
+            if not transient or attempt == CONNECT_ATTEMPTS - 1:  # anything else is not retried
                 raise
             ray.shutdown()
             time.sleep(1.0)
