@@ -444,13 +444,17 @@ def if_spikes(x: torch.Tensor, T: int, threshold: float, alpha: float, soft_rese
 
 def hidden_spikes(branch: nn.Sequential, T: int, x: torch.Tensor) -> list[torch.Tensor]:
     """The spikes [T, batch, neurons] of each hidden IF layer of a branch the fast path computes
-    (`fast_path_mismatch`), on observations x [batch, inputs], by `IFSpikes`: what
-    `machinery.cost.hidden_spikes` records from the branch run step by step, in a fraction of its time."""
+    (`fast_path_mismatch`), on observations x [batch, inputs], by `IFSpikes` and the products the
+    fast path trains with (`currents_into`): what `machinery.cost.hidden_spikes` records from the branch
+    run step by step, in a fraction of its time."""
     if_node = branch[1]
     neurons = if_node.v_threshold, if_node.surrogate_function.alpha, if_node.v_reset is None
-    layers, spikes = [], x[None, None]  # one group, and every step sees the same observation
-    for linear in branch[:-2:2]:
-        spikes = if_spikes(linear(spikes), T, *neurons)
+    first, *deeper = branch[:-2:2]
+    spikes = if_spikes(first(x)[None, None], T, *neurons)  # one group, and every step sees the same observation
+    layers = [spikes[0]]
+    for depth, linear in enumerate(deeper, start=2):
+        currents = currents_into(depth, spikes, linear.weight.t()[None], linear.bias[None], neurons[2])
+        spikes = if_spikes(currents, T, *neurons)
         layers.append(spikes[0])
     return layers
 
@@ -608,12 +612,17 @@ def deep_spike_counts(x: torch.Tensor, hidden, readout_w: torch.Tensor, T: int, 
         critic_mid, actor_mid = hidden[layer : layer + 2]
         weight = torch.stack((critic_mid.weight.t(), actor_mid.weight.t()))  # [branch, in, out], contiguous
         bias = torch.stack((critic_mid.bias, actor_mid.bias))
-        if layer == 2 and not soft_reset and numba_runs(x):
-            currents = linear_of_periodic_spikes(spikes, weight, bias)
-        else:
-            currents = torch.baddbmm(bias.unsqueeze(1), spikes.flatten(1, -2), weight).view_as(spikes)
-        spikes = if_spikes(currents, T, *neurons)
+        spikes = if_spikes(currents_into(layer // 2 + 1, spikes, weight, bias, soft_reset), T, *neurons)
     return torch.matmul(readout_w, spikes.flatten(2)).view(2, len(x), -1)
+
+
+def currents_into(depth: int, spikes: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, soft_reset: bool):
+    """The currents [G, T, batch, H] that the spikes [G, T, batch, H] of hidden layer depth - 1 drive
+    into hidden layer `depth` (2 or more) through weight [G, H, H] and bias [G, H]: on the first
+    layer's periodic spikes (a hard reset) `PeriodicLinear`'s product, else a batched matmul."""
+    if depth == 2 and not soft_reset and numba_runs(spikes):
+        return linear_of_periodic_spikes(spikes, weight, bias)
+    return torch.baddbmm(bias.unsqueeze(1), spikes.flatten(1, -2), weight).view_as(spikes)
 
 
 # ---- the whole network without gradient (the rollout's and evaluation's decisions) ------------

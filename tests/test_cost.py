@@ -80,7 +80,7 @@ def test_the_spikes_of_other_hidden_neurons_are_counted_and_the_readouts_potenti
     assert counted["actor_critic"]["spikes"] == fired + spikes_by_hand(model, x, "critic")
 
 
-@pytest.mark.parametrize("hidden_layers, soft_reset", [(1, False), (3, True)])
+@pytest.mark.parametrize("hidden_layers, soft_reset", [(1, False), (3, False), (3, True)])
 def test_hidden_spikes_stepped_by_spikingjelly_are_the_fast_paths(hidden_layers, soft_reset):
     torch.manual_seed(0)
     model = ActorCritic(4, 2, 32, T=16, hidden_layers=hidden_layers, soft_reset=soft_reset)
