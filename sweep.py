@@ -49,7 +49,7 @@ CONNECT_ATTEMPTS = 3  # a Ray client's tries to start its session on a cluster (
 # Races of Ray's client server as it starts a session, which the next try does not meet: it lists the
 # machine's processes and fails if one of them is a zombie at that moment (a child its parent has not
 # reaped yet, anyone's); and the server process it forks for the session can die at once, a race of
-# gRPC with fork (ray-project/ray#63202, open: about 7% of sessions there, and once in this project's CI).
+# gRPC with fork (ray-project/ray#63202, open: about 7% of sessions there, and twice in this project's CI).
 TRANSIENT_SESSION_FAILURES = ("ZombieProcess", "Starting Ray client server failed")
 SWEEP_FILE = "sweep.json"  # what a sweep was made with, for --resume
 RESUME_MAY_GIVE = ("resume", "address", "num_cpus")  # a resumed sweep's flags are those it was made with
