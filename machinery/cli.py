@@ -34,20 +34,20 @@ def flag(default: Any, help: str, check: str | None = None, choices: tuple | Non
 
 
 CHECKS: dict[str, tuple[Callable[[float], bool], str]] = {
-    "positive": (lambda x: math.isfinite(x) and x > 0, "a finite number > 0"),
-    "nonnegative": (lambda x: math.isfinite(x) and x >= 0, "a finite number >= 0"),
+    "positive": (lambda x: math.isfinite(x) and x > 0, "{number} > 0"),
+    "nonnegative": (lambda x: math.isfinite(x) and x >= 0, "{number} >= 0"),
     "probability": (lambda x: 0 < x <= 1, "in (0, 1]"),
     "finite": (lambda x: math.isfinite(x), "finite"),
     "seed": (lambda x: 0 <= x < 2**32, "in [0, 2**32 - 1] (numpy's seeds)"),
-    "time_constant": (lambda x: math.isfinite(x) and x >= 1, "a finite number >= 1 (a decay per step in [0, 1))"),
+    "time_constant": (lambda x: math.isfinite(x) and x >= 1, "{number} >= 1 (a decay per step in [0, 1))"),
 }
 TYPES = {"int": int, "float": float, "str": str, "float | None": float, "str | None": str}
 
 
 def must_be(check: str, type_name: str) -> str:
-    """What a flag's value must be, in words: a count (an int flag) is "an integer > 0", not a number."""
-    what = CHECKS[check][1]
-    return what.replace("a finite number", "an integer") if type_name == "int" else what
+    """What a flag's value must be, in words: "an integer > 0" for an int flag, "a finite number > 0"
+    for a float one."""
+    return CHECKS[check][1].format(number="an integer" if type_name == "int" else "a finite number")
 
 
 def one_line(e: BaseException) -> str:
