@@ -43,11 +43,16 @@ class RunComplete(CheckpointError):
     """--resume of a run that has nothing left to train: it reached --max-steps or --stop-at-return."""
 
 
+TENSOR_KINDS = "biufc"  # numpy's bool, integer and float kinds, whose arrays torch holds as they are
+
+
 def to_data(obj: Any) -> Any:
     """obj with numpy arrays and scalars turned into tagged tensors; a TypeError for anything else
     that is not plain data."""
     if isinstance(obj, torch.Tensor):
         return obj.detach().cpu()
+    if isinstance(obj, np.ndarray | np.generic) and obj.dtype.kind not in TENSOR_KINDS + "O":
+        return bytes_of(np.asarray(obj))
     if isinstance(obj, np.ndarray):
         return {"__ndarray__": torch.from_numpy(np.ascontiguousarray(obj).copy())}
     if isinstance(obj, np.generic):
@@ -61,6 +66,15 @@ def to_data(obj: Any) -> Any:
     raise TypeError(f"not plain data: {type(obj).__name__}")
 
 
+def bytes_of(array: np.ndarray) -> dict:
+    """An array or scalar of a kind torch has no tensor for (strings, bytes, dates, records: FrozenLake's
+    map is an array of bytes) as its raw bytes, its dtype in numpy's own plain-data description, and
+    its shape."""
+    raw = torch.from_numpy(np.ascontiguousarray(array).reshape(-1).view(np.uint8).copy())
+    dtype = to_data(np.lib.format.dtype_to_descr(array.dtype))
+    return {"__numpy_bytes__": raw, "dtype": dtype, "shape": list(array.shape)}
+
+
 def from_data(obj: Any) -> Any:
     """The inverse of `to_data`."""
     if isinstance(obj, dict):
@@ -68,6 +82,10 @@ def from_data(obj: Any) -> Any:
             return obj["__ndarray__"].numpy()
         if obj.keys() == {"__numpy_scalar__"}:
             return obj["__numpy_scalar__"].numpy()[0]
+        if obj.keys() == {"__numpy_bytes__", "dtype", "shape"}:
+            dtype = np.lib.format.descr_to_dtype(from_data(obj["dtype"]))
+            array = obj["__numpy_bytes__"].numpy().view(dtype).reshape(obj["shape"])
+            return array[()] if array.ndim == 0 else array  # a 0-d array was a scalar
         return {key: from_data(value) for key, value in obj.items()}
     if isinstance(obj, list | tuple):
         return type(obj)(from_data(value) for value in obj)

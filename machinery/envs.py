@@ -71,12 +71,18 @@ def env_spec(env_id: str) -> EnvSpec:
     finally:
         env.close()
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
-        raise UsageError(f"--env-id {env_id!r}: observation space {obs_space} is not a flat Box")
+        raise UsageError(
+            f"--env-id {env_id!r}: observation space {obs_space} is not a flat Box, which the networks take: "
+            "register the env wrapped in gymnasium.wrappers.FlattenObservation and give --env-id module:YourEnv-v0"
+        )
     if isinstance(act_space, gym.spaces.Discrete):
         return EnvSpec(env_id, obs_space.shape[0], int(act_space.n), act_space)
     if isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
         return EnvSpec(env_id, obs_space.shape[0], act_space.shape[0], act_space)
-    raise UsageError(f"--env-id {env_id!r}: action space {act_space} is neither Discrete nor a flat Box")
+    raise UsageError(
+        f"--env-id {env_id!r}: action space {act_space} is neither Discrete nor a flat Box: the agents act in "
+        "one of those two only"
+    )
 
 
 def mujoco_warnings_once(env_id: str) -> None:

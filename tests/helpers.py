@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -20,6 +21,16 @@ ROOT = Path(__file__).resolve().parent.parent
 # A run that evaluates, checkpoints and updates a few times, in seconds.
 SHORT = ["--max-steps", "256", "--eval-interval", "64", "--eval-episodes", "3", "--ppo-epochs", "2", "--quiet"]
 TOL = dict(atol=1e-5, rtol=1e-4)  # the fast path against the step-by-step network: float32 sums in another order
+
+
+def flat_frozen_lake(**kwargs) -> gym.Env:
+    """FrozenLake with its observation one-hot, a flat Box the agents take: an env whose state holds an
+    array of bytes (its map), which torch has no tensor for. Registered as FLAT_FROZEN_LAKE."""
+    return gym.wrappers.FlattenObservation(gym.make("FrozenLake-v1", **kwargs))
+
+
+FLAT_FROZEN_LAKE = "FlatFrozenLake-v0"
+gym.register(FLAT_FROZEN_LAKE, entry_point=flat_frozen_lake, max_episode_steps=100)
 
 
 def run_process(script: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:

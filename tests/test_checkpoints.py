@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from helpers import ROOT, SHORT, run_script, short_run
+from helpers import FLAT_FROZEN_LAKE, ROOT, SHORT, run_script, short_run
 
 import PPO
 import Spiking_PPO
@@ -37,6 +37,23 @@ def test_to_data_and_back_keeps_numpy_types_and_values():
     assert back["generator"] == value["generator"]
     with pytest.raises(TypeError, match="not plain data: CartPoleEnv"):
         to_data({"env": gym.make("CartPole-v1").unwrapped})
+
+
+def test_arrays_torch_has_no_tensor_for_go_through_a_checkpoint_as_they_were(tmp_path):
+    value = {
+        "map": np.asarray([["S", "F"], ["H", "G"]], dtype="c"),  # FrozenLake's
+        "strings": np.array([["ab", "c"]])[:, ::-1],  # not contiguous
+        "records": np.array([(1, b"xyz")], dtype=[("a", "<i4"), ("b", "S3")]),
+        "empty": np.array([], dtype="S1"),
+        "bytes": np.bytes_(b"xy"),
+        "string": np.str_("hé"),
+        "date": np.datetime64("2026-12-06"),
+    }
+    torch.save(to_data(value), tmp_path / "c.pt")
+    back = from_data(torch.load(tmp_path / "c.pt", weights_only=True))
+    for name, original in value.items():
+        assert type(back[name]) is type(original) and back[name].dtype == original.dtype, name
+        assert np.array_equal(back[name], original), name
 
 
 @pytest.mark.parametrize("script", ["Spiking_PPO.py", "PPO.py"])
@@ -169,6 +186,17 @@ def test_an_env_that_cannot_be_pickled_trains_checkpoints_and_resumes(runs_dir, 
     assert "a resumed run starts new episodes" in resumed.stderr
     assert torch.load(run_dir / "last.pt", weights_only=True)["step"] == 512
     assert len(log.read_text().split()) >= steps_before + 256 * 4  # the resumed session trained on it
+
+
+def test_a_run_on_an_env_whose_state_holds_bytes_saves_the_envs_and_resumes_them(runs_dir):
+    run_dir, first = short_run("Spiking_PPO.py", runs_dir, "--env-id", FLAT_FROZEN_LAKE, "--target", "1")
+    assert "cannot hold the envs" not in first.stderr
+    saved = from_data(torch.load(run_dir / "last.pt", weights_only=True)["envs"])
+    maps = [layer["state"]["desc"] for env in saved for layer in env["layers"] if layer["class"] == "FrozenLakeEnv"]
+    assert len(maps) == 4 and all(np.array_equal(m, gym.make("FrozenLake-v1").unwrapped.desc) for m in maps)
+    resumed = run_script("Spiking_PPO.py", "--resume", str(run_dir), "--max-steps", "512")
+    assert resumed.returncode == 0, resumed.stderr
+    assert torch.load(run_dir / "last.pt", weights_only=True)["step"] == 512
 
 
 def test_find_run_finds_the_run_of_the_same_arguments_and_the_step_it_reached(runs_dir):

@@ -66,7 +66,7 @@ BAD_INPUTS = [
     (["--num-envs", "two"], "--num-envs: invalid int value"),
     (["--env-id", "NoSuchEnv-v0"], "--env-id 'NoSuchEnv-v0'"),
     (["--env-id", "Blackjack-v1"], "is not a flat Box"),
-    (["--env-id", "FrozenLake-v1"], "is not a flat Box"),
+    (["--env-id", "FrozenLake-v1"], "is not a flat Box, which the networks take: register the env wrapped in"),
 ]
 
 

@@ -5,6 +5,7 @@ import math
 import gymnasium as gym
 import numpy as np
 import pytest
+from helpers import FLAT_FROZEN_LAKE
 
 from machinery import envs as envs_module
 from machinery.checkpoints import from_data, to_data
@@ -37,6 +38,7 @@ def play(envs, actions):
 # the normalization wrappers, whose running statistics must come back too
 CASES = [(env_id, "sync", PLAIN) for env_id in TASKS] + [("CartPole-v1", "async", PLAIN), ("Hopper-v5", "async", PLAIN)]
 CASES += [("Hopper-v5", "sync", NORMALIZED), ("Pendulum-v1", "async", NORMALIZED)]
+CASES += [(FLAT_FROZEN_LAKE, "sync", PLAIN)]  # a state with an array of bytes in it
 
 
 @pytest.mark.parametrize("env_id, vectorization, norm", CASES)

@@ -309,6 +309,25 @@ def test_the_readmes_loading_example_runs_on_a_normalized_continuous_checkpoint(
     np.testing.assert_array_equal(namespace["env"].get_wrapper_attr("obs_rms").mean, statistics["mean"])
 
 
+def test_the_readmes_env_of_your_own_trains_as_the_readme_says(runs_dir, tmp_path):
+    """README, "An env of your own": its module and its command, as a user runs them from the module's folder
+    (short, and without evaluations, which a return of 0.7 could stop)."""
+    readme = (ROOT / "README.md").read_text().split("**An env of your own**", 1)[1]
+    module, command = readme.split("```python\n", 1)[1].split("```", 1)[0], readme.split("```bash\n", 1)[1]
+    (tmp_path / "my_envs.py").write_text(module)
+    variables, python, script, *argv = command.split("\n", 1)[0].split()
+    assert (variables, python, script) == ("PYTHONPATH=.", "python", "Spiking_PPO.py"), command
+    short = ["--max-steps", "256", "--eval-interval", "100000", "--runs-dir", str(runs_dir)]
+    env = {**os.environ, "PYTHONPATH": "."}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / script), *argv, *short], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = runs_dir.iterdir()
+    assert run_dir.name.startswith("my_envs:FlatFrozenLake-v0__Spiking_PPO__1__")
+    assert torch.load(run_dir / "last.pt", weights_only=True)["envs"] is not None
+
+
 def test_mean_action_replays_the_policy_without_its_noise(runs_dir):
     """--eval-only --mean-action: the return of the same episodes played with the policy's spread at
     zero (a sample of a Gaussian of std 0 is its mean), and not the return of the sampled policy."""
