@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -123,6 +124,8 @@ def test_eval_only_replays_a_checkpoint_and_prints_mean_and_std(runs_dir):
     result = run_script("Spiking_PPO.py", "--eval-only", str(run_dir / "best.pt"), "--eval-episodes", "4")
     assert result.returncode == 0, result.stderr
     assert "4 episodes of CartPole-v0, return" in result.stdout and "(mean ± std)" in result.stdout
+    one = run_script("Spiking_PPO.py", "--eval-only", str(run_dir / "best.pt"), "--eval-episodes", "1")
+    assert re.search(r"\(step \d+\): 1 episode of CartPole-v0, return [\d.]+\n", one.stdout), one.stdout
 
 
 @pytest.mark.parametrize("content", [None, b"not a checkpoint at all", b"\x80\x04corrupt"])
