@@ -42,6 +42,7 @@ from machinery.cli import (
     given_flags,
     hyperparameters,
     make_folder_for,
+    refuse_unrecognized,
 )
 from machinery.envs import solved_return
 from machinery.presets import resolve
@@ -80,7 +81,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "flags", nargs="*", help="after --: training flags for both scripts (one only the SNN has goes to it alone)"
     )
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # the scripts' args classes import torch: only where needed
+        classes = [agent_args_class(agent) for agent in AGENTS]
+        refuse_unrecognized(
+            extras, classes, "training flags go after --: python compare.py [its options] -- --flag value"
+        )
     training = {"seeds": 5, "max_steps": 100_000, "workers": resources.usable_cores()}
     if args.read_only and (given := [cli_flag(k) for k in training if getattr(args, k) is not None]):
         parser.error(f"{', '.join(given)} with --read-only: it trains nothing; pick runs with --select")

@@ -84,7 +84,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="finish the sweep in SWEEP_DIR that SIGINT stopped: its trials that had not finished continue "
         "their runs from their last.pt, those that had keep their results",
     )
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    classes = [agent.args_cls for agent in AGENTS.values()]
+    cli.refuse_unrecognized(extras, classes, "training flags go in --set FLAG=V (every trial) or --grid FLAG=V1,V2")
     if args.resume:  # the sweep's own flags are in its directory; a resume may only say where it runs
         for name, value in vars(args).items():
             if name not in RESUME_MAY_GIVE and value != parser.get_default(name):

@@ -130,6 +130,22 @@ def flags_for_each(flags: list[str], args_classes: dict[str, type]) -> dict[str,
     return {name: without(flags, tokens) for name, tokens in unknown.items()}
 
 
+def flags_of(args_cls: type) -> set[str]:
+    """Every flag of `args_cls`'s command line, a switch's --no- form included."""
+    names = {cli_flag(f.name) for f in dataclasses.fields(args_cls)}
+    switches = {cli_flag(f.name) for f in dataclasses.fields(args_cls) if f.type == "bool"}
+    return names | {"--no-" + flag[2:] for flag in switches}
+
+
+def refuse_unrecognized(extras: list[str], args_classes: list[type], where_they_go: str) -> None:
+    """A tool's command line (compare.py, sweep.py) with tokens it does not know: a UsageError naming them,
+    and, where one is a training script's flag, where on the tool's command line training flags go."""
+    if not extras:
+        return
+    training = any(t.split("=", 1)[0] in flags_of(cls) for t in extras for cls in args_classes)
+    raise UsageError(f"unrecognized arguments: {' '.join(extras)}" + (f"; {where_they_go}" if training else ""))
+
+
 def without(tokens: list[str], left_out: list[str]) -> list[str]:
     """`tokens` less `left_out`, a subsequence of them (argparse's unrecognized arguments: each
     begins with its flag, which anchors the values after it)."""

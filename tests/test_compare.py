@@ -194,6 +194,21 @@ def test_bad_training_flags_stop_it_in_one_line_before_anything_is_trained(flags
     assert "failed" not in line and not runs.exists()  # refused by compare.py itself, not by a run
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--eval-interval", "150"], "unrecognized arguments: --eval-interval; training flags go after --: "),
+        (["--no-norm-adv"], "unrecognized arguments: --no-norm-adv; training flags go after --: "),
+        (["--bogus"], "unrecognized arguments: --bogus\n"),  # no training flag: no word of where
+    ],
+)
+def test_a_training_flag_before_the_double_dash_is_refused_saying_where_it_goes(argv, message, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert compare_tool.main(["--seeds", "1", "--runs-dir", str(runs), *argv]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and message in err and not runs.exists()
+
+
 def test_an_out_that_cannot_be_written_is_refused_before_anything_is_trained(tmp_path, capsys):
     (tmp_path / "file").write_text("")
     runs = tmp_path / "runs"

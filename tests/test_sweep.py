@@ -119,6 +119,11 @@ def test_a_storage_path_that_cannot_hold_the_sweep_fails_before_ray_starts(tmp_p
         (["--set", "max_steps=100"], "--max-steps is the same for every trial: give it as sweep.py's"),
         (["--grid", "T=4", "--num-cpus", "2", "--address", "127.0.0.1:1"], "--num-cpus sizes the embedded Ray"),
         (["--grid", "T=4", "--num-cpus", "100000"], "--num-cpus 100000 is more than the"),
+        (
+            ["--eval-interval", "9"],
+            "unrecognized arguments: --eval-interval 9; training flags go in --set FLAG=V (every",
+        ),
+        (["--bogus", "3"], "error: unrecognized arguments: --bogus 3\n"),  # no training flag: no word of where
     ],
 )
 def test_a_bad_search_space_fails_before_ray_starts(argv, message, tmp_path, monkeypatch, capsys):
