@@ -70,13 +70,15 @@ def check_positive(args: Any, *names: str) -> None:
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, with errors raised as UsageError instead of printing usage and exiting, and negative
-    numbers in any float form taken as values (argparse 3.11 takes "--target -1e3" for a flag -1e3)."""
+    """argparse, with errors raised as UsageError instead of printing usage and exiting, negative
+    numbers in any float form taken as values (argparse 3.11 takes "--target -1e3" for a flag -1e3),
+    and no abbreviated flags: argparse would take the tools' `--target` given to a training script for
+    its `--target-kl`, and train with the KL stop that the user never asked for."""
 
     NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, allow_abbrev=False, **kwargs)
         self._negative_number_matcher = self.NEGATIVE_NUMBER  # what argparse tells a value from a flag by
 
     def error(self, message: str):

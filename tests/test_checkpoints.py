@@ -189,7 +189,7 @@ def test_an_env_that_cannot_be_pickled_trains_checkpoints_and_resumes(runs_dir, 
 
 
 def test_a_run_on_an_env_whose_state_holds_bytes_saves_the_envs_and_resumes_them(runs_dir):
-    run_dir, first = short_run("Spiking_PPO.py", runs_dir, "--env-id", FLAT_FROZEN_LAKE, "--target", "1")
+    run_dir, first = short_run("Spiking_PPO.py", runs_dir, "--env-id", FLAT_FROZEN_LAKE)
     assert "cannot hold the envs" not in first.stderr
     saved = from_data(torch.load(run_dir / "last.pt", weights_only=True)["envs"])
     maps = [layer["state"]["desc"] for env in saved for layer in env["layers"] if layer["class"] == "FrozenLakeEnv"]

@@ -64,6 +64,7 @@ BAD_INPUTS = [
     (["--learning-rate", "0"], "--learning-rate must be a finite number > 0, got 0.0"),
     (["--mini-batch-size", "1024"], "--mini-batch-size 1024 is larger than a rollout"),
     (["--num-envs", "two"], "--num-envs: invalid int value"),
+    (["--target", "0.7"], "unrecognized arguments: --target 0.7"),  # compare.py's flag, not --target-kl abbreviated
     (["--env-id", "NoSuchEnv-v0"], "--env-id 'NoSuchEnv-v0'"),
     (["--env-id", "Blackjack-v1"], "is not a flat Box"),
     (["--env-id", "FrozenLake-v1"], "is not a flat Box, which the networks take: register the env wrapped in"),

@@ -314,13 +314,13 @@ def test_the_readmes_loading_example_runs_on_a_normalized_continuous_checkpoint(
 
 def test_the_readmes_env_of_your_own_trains_as_the_readme_says(runs_dir, tmp_path):
     """README, "An env of your own": its module and its command, as a user runs them from the module's folder
-    (short, and without evaluations, which a return of 0.7 could stop)."""
+    (shorter)."""
     readme = (ROOT / "README.md").read_text().split("**An env of your own**", 1)[1]
     module, command = readme.split("```python\n", 1)[1].split("```", 1)[0], readme.split("```bash\n", 1)[1]
     (tmp_path / "my_envs.py").write_text(module)
     variables, python, script, *argv = command.split("\n", 1)[0].split()
     assert (variables, python, script) == ("PYTHONPATH=.", "python", "Spiking_PPO.py"), command
-    short = ["--max-steps", "256", "--eval-interval", "100000", "--runs-dir", str(runs_dir)]
+    short = ["--max-steps", "256", "--eval-interval", "128", "--runs-dir", str(runs_dir)]
     env = {**os.environ, "PYTHONPATH": "."}
     result = subprocess.run(
         [sys.executable, str(ROOT / script), *argv, *short], cwd=tmp_path, env=env, capture_output=True, text=True
