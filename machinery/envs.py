@@ -19,6 +19,7 @@ import functools
 import multiprocessing
 import os
 import signal
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class EnvSpec:
     obs_dim: int
     num_actions: int  # Discrete: one Gaussian component per action; Box: the action's size
     action_space: gym.Space
+    max_episode_steps: int | None = None  # the time limit gymnasium's registry gives its episodes, if any
 
     def to_env_action(self, sample: torch.Tensor) -> np.ndarray:
         if isinstance(self.action_space, gym.spaces.Discrete):
@@ -75,14 +77,26 @@ def env_spec(env_id: str) -> EnvSpec:
             f"--env-id {env_id!r}: observation space {obs_space} is not a flat Box, which the networks take: "
             "register the env wrapped in gymnasium.wrappers.FlattenObservation and give --env-id module:YourEnv-v0"
         )
+    limit = env.spec.max_episode_steps if env.spec is not None else None
     if isinstance(act_space, gym.spaces.Discrete):
-        return EnvSpec(env_id, obs_space.shape[0], int(act_space.n), act_space)
+        return EnvSpec(env_id, obs_space.shape[0], int(act_space.n), act_space, limit)
     if isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
-        return EnvSpec(env_id, obs_space.shape[0], act_space.shape[0], act_space)
+        return EnvSpec(env_id, obs_space.shape[0], act_space.shape[0], act_space, limit)
     raise UsageError(
         f"--env-id {env_id!r}: action space {act_space} is neither Discrete nor a flat Box: the agents act in "
         "one of those two only"
     )
+
+
+def note_if_episodes_may_not_end(spec: EnvSpec) -> None:
+    """A line on stderr where the env's episodes have no time limit: an evaluation plays each episode
+    to its end, and would wait forever on an env whose episodes can go on for ever."""
+    if spec.max_episode_steps is None:
+        print(
+            f"note: {spec.env_id} has no time limit, and an evaluation waits for every episode to end; if its "
+            "episodes can go on for ever, register it with max_episode_steps",
+            file=sys.stderr,
+        )
 
 
 def mujoco_warnings_once(env_id: str) -> None:

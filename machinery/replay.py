@@ -33,6 +33,7 @@ def replay(args, agent, given: set[str], evaluate: Callable) -> None:
     if args.report:
         make_folder_for("--report", args.report)  # before the episodes, not after
     spec, device = envs.env_spec(ckpt["env_id"]), resolve_device(args.device)
+    envs.note_if_episodes_may_not_end(spec)
     model.to(device).eval()
     seed = eval_seed(args.seed, 0)
     norm = envs.normalization(agent.args_cls(**ckpt["args"]))

@@ -95,6 +95,7 @@ def prepare(args) -> tuple[envs.EnvSpec, torch.device]:
     torch tuned for speed, and python, numpy and torch seeded with --seed."""
     spec, device = envs.env_spec(args.env_id), run.resolve_device(args.device)
     check_machine_can_run(args, spec.obs_dim, spec.num_actions)
+    envs.note_if_episodes_may_not_end(spec)
     tune_for_speed(args.threads)
     run.seed_everything(args.seed)
     return spec, device

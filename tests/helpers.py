@@ -31,6 +31,8 @@ def flat_frozen_lake(**kwargs) -> gym.Env:
 
 FLAT_FROZEN_LAKE = "FlatFrozenLake-v0"
 gym.register(FLAT_FROZEN_LAKE, entry_point=flat_frozen_lake, max_episode_steps=100)
+ENDLESS_PENDULUM = "EndlessPendulum-v0"  # Pendulum without its time limit: its episodes never end
+gym.register(ENDLESS_PENDULUM, entry_point="gymnasium.envs.classic_control.pendulum:PendulumEnv")
 
 
 def run_process(script: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -5,7 +5,7 @@ import math
 import gymnasium as gym
 import numpy as np
 import pytest
-from helpers import FLAT_FROZEN_LAKE
+from helpers import ENDLESS_PENDULUM, FLAT_FROZEN_LAKE, short_run
 
 from machinery import envs as envs_module
 from machinery.checkpoints import from_data, to_data
@@ -199,3 +199,11 @@ def test_the_solved_return_is_gymnasiums_reward_threshold_unless_one_is_given():
     for bad in (math.nan, math.inf, -math.inf):
         with pytest.raises(UsageError, match=f"--target must be a finite return, got {bad}"):
             envs_module.solved_return("CartPole-v1", bad)
+
+
+def test_training_on_an_env_without_a_time_limit_notes_that_an_evaluation_may_never_end(runs_dir):
+    no_evaluation = ["--eval-interval", "100000"]  # one would never end
+    _, endless = short_run("PPO.py", runs_dir / "endless", "--env-id", ENDLESS_PENDULUM, *no_evaluation)
+    assert endless.stderr.count(f"note: {ENDLESS_PENDULUM} has no time limit") == 1, endless.stderr
+    _, limited = short_run("PPO.py", runs_dir / "limited", "--env-id", "Pendulum-v1", *no_evaluation)
+    assert "time limit" not in limited.stderr
