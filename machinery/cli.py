@@ -36,7 +36,7 @@ def flag(default: Any, help: str, check: str | None = None, choices: tuple | Non
 CHECKS: dict[str, tuple[Callable[[float], bool], str]] = {
     "positive": (lambda x: math.isfinite(x) and x > 0, "{number} > 0"),
     "nonnegative": (lambda x: math.isfinite(x) and x >= 0, "{number} >= 0"),
-    "probability": (lambda x: 0 < x <= 1, "in (0, 1]"),
+    "unit_interval": (lambda x: 0 <= x <= 1, "in [0, 1]"),
     "finite": (lambda x: math.isfinite(x), "finite"),
     "seed": (lambda x: 0 <= x < 2**32, "in [0, 2**32 - 1] (numpy's seeds)"),
     "time_constant": (lambda x: math.isfinite(x) and x >= 1, "{number} >= 1 (a decay per step in [0, 1))"),

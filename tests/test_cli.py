@@ -62,6 +62,8 @@ BAD_INPUTS = [
     (["--eval-episodes", "0"], "--eval-episodes must be an integer > 0, got 0"),
     (["--cost-interval", "-1"], "--cost-interval must be an integer >= 0, got -1"),
     (["--learning-rate", "0"], "--learning-rate must be a finite number > 0, got 0.0"),
+    (["--gae-lambda", "-0.1"], "--gae-lambda must be in [0, 1], got -0.1"),
+    (["--gamma", "nan"], "--gamma must be in [0, 1], got nan"),
     (["--mini-batch-size", "1024"], "--mini-batch-size 1024 is larger than a rollout"),
     (["--num-envs", "two"], "--num-envs: invalid int value"),
     (["--target", "0.7"], "unrecognized arguments: --target 0.7"),  # compare.py's flag, not --target-kl abbreviated

@@ -38,6 +38,17 @@ def test_no_episode_end_is_discounted_sum_when_lambda_is_one():
     torch.testing.assert_close(returns.flatten(), torch.tensor(expected, dtype=torch.float64))
 
 
+def test_lambda_zero_gives_one_step_td_advantages_and_gamma_zero_the_rewards():
+    rewards, masks, values = column(1, 2, 3), column(1, 0, 1), column(0.5, 0.4, 0.3)
+    next_value = torch.tensor([[0.2]], dtype=torch.float64)
+    td = compute_gae(next_value, rewards, masks, values, gamma=0.9, lam=0.0) - values
+    # r_t + 0.9 v_{t+1} mask_t - v_t, each step alone
+    expected = [1 + 0.9 * 0.4 - 0.5, 2 - 0.4, 3 + 0.9 * 0.2 - 0.3]
+    torch.testing.assert_close(td.flatten(), torch.tensor(expected, dtype=torch.float64))
+    myopic = compute_gae(next_value, rewards, masks, values, gamma=0.0, lam=0.95)
+    torch.testing.assert_close(myopic, rewards)
+
+
 def test_matches_the_tutorials_gae_on_random_rollouts_of_several_envs():
     g = torch.Generator().manual_seed(0)
     steps, envs = 50, 3

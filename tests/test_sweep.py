@@ -103,7 +103,7 @@ def test_a_storage_path_that_cannot_hold_the_sweep_fails_before_ray_starts(tmp_p
     "argv, message",
     [
         (["--grid", "no_such_flag=1,2"], "unknown or fixed flag --no-such-flag"),
-        (["--grid", "gamma=0.9,1.5"], "--gamma must be in (0, 1]"),
+        (["--grid", "gamma=0.9,1.5"], "--gamma must be in [0, 1]"),
         (["--grid", "T="], "expected FLAG=V1,V2"),
         (["--agents", "snn", "--random", "3"], "--random draws from a search space: give --grid"),
         (["--grid", "seed=1,2"], "unknown or fixed flag --seed"),
@@ -138,7 +138,7 @@ def test_a_bad_search_space_fails_before_ray_starts(argv, message, tmp_path, mon
 
 def test_a_bad_search_space_is_exit_status_2_from_the_command_line(tmp_path):
     result = sweep("--grid", "gamma=0.9,1.5", "--storage-path", str(tmp_path), cwd=tmp_path)
-    assert result.returncode == 2 and result.stderr.strip() == "error: --gamma must be in (0, 1], got 1.5"
+    assert result.returncode == 2 and result.stderr.strip() == "error: --gamma must be in [0, 1], got 1.5"
 
 
 def test_a_trial_resolves_its_preset_and_switches_as_the_scripts_do():
