@@ -41,7 +41,15 @@ CHECKS: dict[str, tuple[Callable[[float], bool], str]] = {
     "seed": (lambda x: 0 <= x < 2**32, "in [0, 2**32 - 1] (numpy's seeds)"),
     "time_constant": (lambda x: math.isfinite(x) and x >= 1, "{number} >= 1 (a decay per step in [0, 1))"),
 }
-TYPES = {"int": int, "float": float, "str": str, "float | None": float, "str | None": str}
+
+
+def float_or_none(text: str) -> float | None:
+    """An optional number's flag: `none` unsets it, as after a preset that sets it (--max-grad-norm none)."""
+    return None if text.strip().lower() == "none" else float(text)
+
+
+float_or_none.__name__ = "float (or none)"  # argparse's "invalid float (or none) value: 'x'"
+TYPES = {"int": int, "float": float, "str": str, "float | None": float_or_none, "str | None": str}
 
 
 def must_be(check: str, type_name: str) -> str:
@@ -99,7 +107,7 @@ def build_parser(args_cls: type, description: str, defaults: bool = True) -> One
             cli_flag(f.name),
             type=TYPES[f.type],
             default=default,
-            help=meta["help"],
+            help=meta["help"] + ("; none unsets it" if TYPES[f.type] is float_or_none else ""),
             choices=meta["choices"],
             metavar=meta["metavar"],
         )

@@ -66,6 +66,7 @@ BAD_INPUTS = [
     (["--gamma", "nan"], "--gamma must be in [0, 1], got nan"),
     (["--mini-batch-size", "1024"], "--mini-batch-size 1024 is larger than a rollout"),
     (["--num-envs", "two"], "--num-envs: invalid int value"),
+    (["--max-grad-norm", "off"], "argument --max-grad-norm: invalid float (or none) value: 'off'"),
     (["--target", "0.7"], "unrecognized arguments: --target 0.7"),  # compare.py's flag, not --target-kl abbreviated
     (["--env-id", "NoSuchEnv-v0"], "--env-id 'NoSuchEnv-v0'"),
     (["--env-id", "Blackjack-v1"], "is not a flat Box"),

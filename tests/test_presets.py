@@ -63,6 +63,8 @@ def test_flags_given_override_the_preset_and_the_tutorial_preset_is_the_defaults
     args = resolved(["--preset", "cleanrl", "--env-id", "HalfCheetah-v5", "--learning-rate", "1e-4", "--no-norm-adv"])
     assert args.learning_rate == 1e-4 and args.norm_adv is False and args.ppo_epochs == 10
     assert resolved(["--preset", "tutorial"]) == SpikingArgs()
+    clipped, unclipped = (resolved(["--preset", "cleanrl", *more]) for more in ([], ["--max-grad-norm", "None"]))
+    assert clipped.max_grad_norm == 0.5 and unclipped.max_grad_norm is None  # an optional number unset by `none`
 
 
 def test_a_preset_that_contradicts_a_flag_given_is_refused_in_one_line(runs_dir):
