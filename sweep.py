@@ -25,6 +25,7 @@ import itertools
 import json
 import math
 import os
+import shlex
 import signal
 import socket
 import sys
@@ -495,11 +496,11 @@ def main(argv: list[str] | None = None) -> int:
     for stray in out.rglob("*.tmp"):  # the checkpoint write of a trial stopped mid-way
         stray.unlink()
     print(summarize(trials, results, out, args.target))
-    print(f"written: {out}/summary.md, {out}/summary.csv; tensorboard --logdir {out}")
+    print(f"written: {out}/summary.md, {out}/summary.csv; tensorboard --logdir {shlex.quote(str(out))}")
     if interrupted:
         print(
             "stopped by SIGINT; the summary covers the trials as they stood; "
-            f"resume with: python sweep.py --resume {out}",
+            f"resume with: python sweep.py --resume {shlex.quote(str(out))}",
             file=sys.stderr,
         )
         return 128 + signal.SIGINT

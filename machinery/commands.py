@@ -9,6 +9,7 @@ One invocation trains (a new run, or `--resume` of an interrupted one), replays 
 from __future__ import annotations
 
 import math
+import shlex
 import signal
 import sys
 import warnings
@@ -62,7 +63,7 @@ def exit_status(summary: dict, script: str) -> int:
         name, run_dir = signal.Signals(summary["signal"]).name, summary["run_dir"]
         print(
             f"stopped by {name} at step {summary['steps']}; {run_dir}/last.pt holds step {summary['saved_step']}; "
-            f"resume with: python {script}.py --resume {run_dir}"
+            f"resume with: python {script}.py --resume {shlex.quote(str(run_dir))}"  # a command to paste
         )
         return 128 + summary["signal"]
     # a run shorter than --eval-interval evaluates nothing (benchmarks of the loop alone ask for that)

@@ -2,10 +2,12 @@
 run directory, what a stop says, and what is logged."""
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import PPO
 import Spiking_PPO
+from machinery import commands
 from machinery.checkpoints import load_agent
 from machinery.cli import UsageError
 from machinery.run import event_writer, side_by_side, train_or_reuse
@@ -56,6 +59,13 @@ def test_a_signal_stops_the_run_at_once_with_a_checkpoint_and_the_command_that_r
     assert f"{run_dir}/last.pt holds step {ckpt['step']}" in out, out
     assert f"resume with: python Spiking_PPO.py --resume {run_dir}" in out, out
     assert ckpt["step"] >= 50 and "Traceback" not in err, (ckpt["step"], err[-2000:])
+
+
+def test_the_command_that_resumes_a_stopped_run_is_one_to_paste_whatever_the_path(capsys):
+    summary = {"signal": signal.SIGINT, "run_dir": Path("my runs/ü's run"), "steps": 70, "saved_step": 50}
+    assert commands.exit_status(summary, "Spiking_PPO") == 130
+    command = capsys.readouterr().out.split("resume with: ", 1)[1]
+    assert shlex.split(command) == ["python", "Spiking_PPO.py", "--resume", "my runs/ü's run"]
 
 
 def test_sigterm_to_the_process_group_of_an_async_run_saves_and_exits_143(runs_dir):
