@@ -104,6 +104,9 @@ def read_checkpoint(path: str | Path, agent_name: str, resume: bool = False) -> 
             warnings.simplefilter("ignore")
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
+        last = Path(path).with_name("last.pt")
+        if Path(path).name == "best.pt" and last.is_file():  # best.pt is written at evaluations only
+            raise CheckpointError(f"{path}: no such file; the run has not evaluated yet, replay {last}") from None
         raise CheckpointError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise CheckpointError(f"{path}: a directory, not a checkpoint file") from None

@@ -128,6 +128,15 @@ def test_eval_only_replays_a_checkpoint_and_prints_mean_and_std(runs_dir):
     assert re.search(r"\(step \d+\): 1 episode of CartPole-v0, return [\d.]+\n", one.stdout), one.stdout
 
 
+def test_a_run_that_has_not_evaluated_yet_has_no_best_pt_and_the_error_says_to_replay_its_last_pt(runs_dir):
+    run_dir, _ = short_run("Spiking_PPO.py", runs_dir, "--eval-interval", "100000")
+    assert not (run_dir / "best.pt").exists()
+    result = run_script("Spiking_PPO.py", "--eval-only", str(run_dir / "best.pt"))
+    expected = f"error: {run_dir}/best.pt: no such file; the run has not evaluated yet, replay {run_dir}/last.pt\n"
+    assert result.returncode == 2 and result.stderr == expected
+    assert run_script("Spiking_PPO.py", "--eval-only", str(run_dir / "last.pt")).returncode == 0
+
+
 @pytest.mark.parametrize("content", [None, b"not a checkpoint at all", b"\x80\x04corrupt"])
 def test_eval_only_refuses_a_missing_or_corrupt_file(content, tmp_path):
     path = tmp_path / "best.pt"
