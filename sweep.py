@@ -26,6 +26,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 import signal
 import socket
 import sys
@@ -375,6 +376,15 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
     return table
 
 
+def cannot_start(args: argparse.Namespace, out: Path, message: str) -> int:
+    """A sweep that cannot start: its error, exit status 2, and no directory left of a new sweep (a
+    resumed one keeps its own)."""
+    print(f"error: {message}", file=sys.stderr)
+    if not args.resume:
+        shutil.rmtree(out, ignore_errors=True)
+    return 2
+
+
 def connection_failure(e: BaseException) -> str:
     """A failed connection in one line. A Ray client whose server failed to start its session gets
     the server's traceback as the message ("Initialization failure from server:" and the traceback),
@@ -464,29 +474,23 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{len(trials)} trials, {'resumed in' if args.resume else 'written to'} {out}", flush=True)
     send_token_if_there_is_one(args)
     try:
         import ray
         from ray import tune
     except ImportError:
-        print("error: Ray is not installed: pip install -r requirements-sweep.txt", file=sys.stderr)
-        return 2
+        return cannot_start(args, out, "Ray is not installed: pip install -r requirements-sweep.txt")
     if args.resume and not tune.Tuner.can_restore(out):
-        print(
-            f"error: --resume {args.resume}: Ray Tune's record of the sweep is not there (it stopped before Tune "
-            "began): start the sweep anew",
-            file=sys.stderr,
-        )
-        return 2
+        return cannot_start(
+            args, out, f"--resume {args.resume}: Ray Tune's record of the sweep is not there (it stopped before "
+            "Tune began): start the sweep anew",
+        )  # fmt: skip
     try:
         connect(ray, args)
     except (ConnectionError, RuntimeError, ValueError) as e:  # no cluster there, or it refused us
-        print(
-            f"error: --address {args.address}: cannot connect to a Ray cluster there ({connection_failure(e)})",
-            file=sys.stderr,
-        )
-        return 2
+        where = f"--address {args.address}: cannot connect to a Ray cluster there ({connection_failure(e)})"
+        return cannot_start(args, out, where)
+    print(f"{len(trials)} trials, {'resumed in' if args.resume else 'written to'} {out}", flush=True)
     trainable = tune.with_resources(run_trial, {"cpu": 1})
     grid = (
         tune.Tuner.restore(str(out), trainable) if args.resume else new_tuner(tune, trainable, args, out, trials)

@@ -351,6 +351,7 @@ def test_an_address_with_no_cluster_is_one_line_exit_2(tmp_path):
     result = sweep(*argv, "--storage-path", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     assert len(result.stderr.strip().splitlines()) == 1 and "cannot connect to a Ray cluster" in result.stderr
+    assert not list(tmp_path.iterdir())  # the new sweep's directory, made before, is gone with it
 
 
 def test_a_ray_client_session_that_met_a_race_is_tried_again_and_nothing_else_is(monkeypatch):
