@@ -90,11 +90,11 @@ def env_spec(env_id: str) -> EnvSpec:
 
 def note_if_episodes_may_not_end(spec: EnvSpec) -> None:
     """A line on stderr where the env's episodes have no time limit: an evaluation plays each episode
-    to its end, and would wait forever on an env whose episodes can go on for ever."""
+    to its end, and would wait forever on an env whose episodes can go on forever."""
     if spec.max_episode_steps is None:
         print(
             f"note: {spec.env_id} has no time limit, and an evaluation waits for every episode to end; if its "
-            "episodes can go on for ever, register it with max_episode_steps",
+            "episodes can go on forever, register it with max_episode_steps",
             file=sys.stderr,
         )
 
