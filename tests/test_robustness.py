@@ -209,8 +209,8 @@ NUMERIC_FLAGS = {  # flag: values it must refuse
     "--mini-batch-size": ["0"],
     "--ppo-epochs": ["0"],
     "--clip-param": ["0", "inf"],
-    "--gamma": ["0", "1.5", "nan"],
-    "--gae-lambda": ["0", "-0.5", "2"],
+    "--gamma": ["-0.01", "1.5", "nan"],  # 0 and 1 are valid: a myopic and an undiscounted return
+    "--gae-lambda": ["-0.5", "2", "inf"],  # 0 is valid: one-step TD advantages
     "--ent-coef": ["-0.1", "inf"],
     "--vf-coef": ["-1", "nan"],
     "--eval-interval": ["0"],
