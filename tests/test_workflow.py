@@ -322,8 +322,8 @@ def test_the_readmes_loading_example_runs_on_a_normalized_continuous_checkpoint(
 
 
 def test_the_readmes_env_of_your_own_trains_as_the_readme_says(runs_dir, tmp_path):
-    """README, "An env of your own": its module and its command, as a user runs them from the module's folder
-    (shorter)."""
+    """README, "An env of your own": its module and its command, as a user runs them from the module's folder,
+    for a shorter run."""
     readme = (ROOT / "README.md").read_text().split("**An env of your own**", 1)[1]
     module, command = readme.split("```python\n", 1)[1].split("```", 1)[0], readme.split("```bash\n", 1)[1]
     (tmp_path / "my_envs.py").write_text(module)
