@@ -26,7 +26,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from machinery.cli import cli_flag, hyperparameters, validate
+from machinery.cli import as_written, hyperparameters, validate
 from machinery.envs import Normalization, make_normalized, obs_statistics, running_mean_std
 from machinery.files import write_atomically
 
@@ -295,9 +295,8 @@ def check_flags_match(path: str | Path, ckpt: dict, args, given: set[str], may_c
     """Refuse flags given on the command line that contradict the run the checkpoint belongs to."""
     for name in sorted(given - set(may_change)):
         if name in ckpt["args"] and getattr(args, name) != ckpt["args"][name]:
-            raise CheckpointError(
-                f"{path} was made with {cli_flag(name)} {ckpt['args'][name]}, not {getattr(args, name)}"
-            )
+            saved, given_now = as_written(name, ckpt["args"][name]), as_written(name, getattr(args, name), False)
+            raise CheckpointError(f"{path} was made with {saved}, not {given_now}")
 
 
 def resume_args(args, agent, given: set[str]):

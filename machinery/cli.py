@@ -140,6 +140,15 @@ def flags_for_each(flags: list[str], args_classes: dict[str, type]) -> dict[str,
     return {name: without(flags, tokens) for name, tokens in unknown.items()}
 
 
+def as_written(name: str, value: Any, with_flag: bool = True) -> str:
+    """A flag's value as a command line gives it: --norm-adv or --no-norm-adv for a switch, and
+    (after the flag, `with_flag`) none for an optional number unset, the value itself for the others."""
+    if isinstance(value, bool):
+        return cli_flag(name) if value else "--no-" + cli_flag(name)[2:]
+    written = "none" if value is None else str(value)
+    return f"{cli_flag(name)} {written}" if with_flag else written
+
+
 def flags_of(args_cls: type) -> set[str]:
     """Every flag of `args_cls`'s command line, a switch's --no- form included."""
     names = {cli_flag(f.name) for f in dataclasses.fields(args_cls)}

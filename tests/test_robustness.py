@@ -195,6 +195,11 @@ def test_a_checkpoint_of_the_other_agent_or_another_env_is_refused(checkpoints):
     assert "made with --hidden-size 32, not 64" in refused(
         "--eval-only", str(checkpoints["snn"]), "--hidden-size", "64"
     )
+    # as a command line writes them: a switch by its form, an optional number unset as none
+    assert "made with --no-norm-adv, not --norm-adv" in refused("--eval-only", str(checkpoints["snn"]), "--norm-adv")
+    assert "made with --max-grad-norm none, not 0.5" in refused(
+        "--eval-only", str(checkpoints["snn"]), "--max-grad-norm", "0.5"
+    )
     with pytest.raises(CheckpointError, match="a Spiking-PPO checkpoint, not PPO"):
         load_agent(checkpoints["snn"], PPO.AGENT)
 
