@@ -116,6 +116,10 @@ def test_read_only_refuses_to_average_runs_of_different_configurations_and_selec
     both = ["--select", "max_steps=384", "--select", "seed=1"]  # given twice: both apply
     picked = compare("--read-only", "--runs-dir", str(runs), *both, "--out", "c", cwd=tmp_path)
     assert picked.returncode == 0 and "| PPO | 1 |" in picked.stdout, picked.stderr
+    # values as a command line writes them: any spelling of a number, a switch, an unset number
+    written = ["max_steps=3.84e2", "learning_rate=1e-3", "norm_adv=FALSE", "max_grad_norm=none", "env_id=CartPole-v0"]
+    picked = compare("--read-only", "--runs-dir", str(runs), *(f"--select={v}" for v in written), cwd=tmp_path)
+    assert picked.returncode == 0 and "| PPO | 1 |" in picked.stdout, picked.stderr
     none = compare("--read-only", "--runs-dir", str(runs), "--select", "max_steps=512", cwd=tmp_path)
     assert none.returncode == 2
     assert none.stderr == f"error: --select max_steps=512 picks none of the 2 CartPole-v0 runs under {runs}\n"
