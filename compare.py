@@ -36,6 +36,7 @@ from machinery.checkpoints import CheckpointError, read_checkpoint
 from machinery.cli import (
     OneLineParser,
     UsageError,
+    as_written,
     check_positive,
     cli_flag,
     flags_for_each,
@@ -228,12 +229,12 @@ def check_comparable(run_dirs: list[Path]) -> None:
     shared_keys = set.intersection(*(set(c) for runs in configs.values() for c in runs)) if configs else set()
     differing = []
     for key in sorted(shared_keys):  # within an agent, and between the agents (except the SNN's own flags)
-        values = {repr(c[key]) for runs in configs.values() for c in runs}
+        values = {as_written(key, c[key], False) for runs in configs.values() for c in runs}
         if len(values) > 1:
             differing.append(f"{cli_flag(key)} ({', '.join(sorted(values))})")
     for agent, runs in configs.items():
         for key in sorted(set(runs[0]) - shared_keys):
-            values = {repr(c[key]) for c in runs}
+            values = {as_written(key, c[key], False) for c in runs}
             if len(values) > 1:
                 differing.append(f"{cli_flag(key)} of {agent} ({', '.join(sorted(values))})")
     if differing:
