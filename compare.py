@@ -42,6 +42,7 @@ from machinery.cli import (
     flags_for_each,
     given_flags,
     hyperparameters,
+    is_written,
     make_folder_for,
     refuse_unrecognized,
 )
@@ -163,27 +164,12 @@ def found_runs(args: argparse.Namespace) -> list[Path]:
         raise UsageError(f"--runs-dir {runs_dir}: no such directory; name the one that holds the runs")
     found = ((run_dir, run_arguments(run_dir)) for run_dir in sorted(runs_dir.rglob(f"{args.env_id}__*")))
     runs = {run_dir: run_args for run_dir, run_args in found if run_args is not None}  # None: not a run of ours
-    picked = [d for d, a in runs.items() if all(is_selected(a.get(k.replace("-", "_")), v) for k, v in wanted.items())]
+    picked = [d for d, a in runs.items() if all(is_written(a.get(k.replace("-", "_")), v) for k, v in wanted.items())]
     if runs and not picked:
         raise UsageError(
             f"--select {' '.join(args.select)} picks none of the {len(runs)} {args.env_id} runs under {runs_dir}"
         )
     return picked
-
-
-def is_selected(saved, text: str) -> bool:
-    """Whether a run's saved value is the one --select FLAG=VALUE names as a command line writes it: a
-    switch true or false, an optional number unset none, a number in any spelling (3e-4 is 0.0003)."""
-    if isinstance(saved, bool):
-        return text.lower() == str(saved).lower()
-    if saved is None:
-        return text.lower() == "none"
-    if isinstance(saved, int | float):
-        try:
-            return float(text) == saved
-        except ValueError:
-            return False
-    return str(saved) == text
 
 
 def agent_of(run_dir: Path) -> str | None:

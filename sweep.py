@@ -44,7 +44,6 @@ AGENTS = {"snn": Spiking_PPO.AGENT, "ann": PPO.AGENT}
 ROOT = Path(__file__).resolve().parent
 # What a cluster's workers need is the scripts and machinery/; not the environment, runs or outputs.
 SHIPPING_EXCLUDES = [".venv/", ".git/", "runs/", "sweeps/", "docs/", "bench/", "tests/", "*.png", "*.svg"]
-SWITCH = {"true": True, "1": True, "false": False, "0": False}
 FIXED = ("seed", "runs_dir", "quiet", "resume", "eval_only", "render", "capture_video", "device")
 OWN = {"max_steps": "--max-steps"}  # sweep.py's own flag for every trial, not the space's
 CONNECT_ATTEMPTS = 3  # a Ray client's tries to start its session on a cluster (see connect)
@@ -221,8 +220,8 @@ def as_args(trial: dict, runs_dir: str) -> Spiking_PPO.Args:
     for name, value in trial["flags"].items():
         if name not in fields or fields[name].type != "bool":  # a flag the agent lacks: its parser says so
             argv += [cli.cli_flag(name), str(value)]
-        elif str(value).lower() in SWITCH:
-            argv.append(cli.cli_flag(name) if SWITCH[str(value).lower()] else f"--no-{cli.cli_flag(name)[2:]}")
+        elif str(value).lower() in cli.SWITCH:
+            argv.append(cli.cli_flag(name) if cli.SWITCH[str(value).lower()] else f"--no-{cli.cli_flag(name)[2:]}")
         else:
             raise UsageError(f"{cli.cli_flag(name)} is a switch: give it as true or false, not {value!r}")
     return presets.resolve(agent.args_cls, argv)

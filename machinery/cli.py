@@ -149,6 +149,23 @@ def as_written(name: str, value: Any, with_flag: bool = True) -> str:
     return f"{cli_flag(name)} {written}" if with_flag else written
 
 
+SWITCH = {"true": True, "1": True, "false": False, "0": False}  # a switch's value, written (sweep.py, --select)
+
+
+def is_written(value: Any, text: str) -> bool:
+    """Whether `text`, a FLAG=VALUE's value as the tools take it (sweep.py's --grid and --set,
+    compare.py's --select), is `value`: a switch as true or false, an optional number unset as none,
+    a number in any spelling (3e-4 is 0.0003)."""
+    if isinstance(value, bool):
+        return SWITCH.get(text.lower()) is value
+    if value is None or isinstance(value, int | float):
+        try:
+            return float_or_none(text) == value
+        except ValueError:
+            return False
+    return str(value) == text
+
+
 def flags_of(args_cls: type) -> set[str]:
     """Every flag of `args_cls`'s command line, a switch's --no- form included."""
     names = {cli_flag(f.name) for f in dataclasses.fields(args_cls)}

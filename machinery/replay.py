@@ -48,9 +48,11 @@ def replay(args, agent, given: set[str], evaluate: Callable) -> None:
     returns = play(envs.new_eval_envs(spec.env_id, args.eval_episodes, args.vectorization, norm), visited)
     decisions = torch.cat(visited)
     costs = cost.cost_per_decision(model, cost.sample(decisions, DECISIONS, seed), with_critic=bool(args.report))
-    played = f"{len(returns)} episodes of {spec.env_id}, return {returns.mean():.2f} ± {returns.std():.2f} (mean ± std)"
     if len(returns) == 1:
         played = f"1 episode of {spec.env_id}, return {returns[0]:.2f}"
+    else:
+        spread = f"{returns.mean():.2f} ± {returns.std():.2f} (mean ± std)"
+        played = f"{len(returns)} episodes of {spec.env_id}, return {spread}"
     print(f"{args.eval_only} (step {ckpt['step']}): {played}{', mean action' if args.mean_action else ''}")
     print(cost.actor_line(costs["actor"]))
     if args.report:
