@@ -17,6 +17,7 @@ import io
 import pickle
 import pickletools
 import random
+import shlex
 import warnings
 import zipfile
 from pathlib import Path
@@ -109,7 +110,8 @@ def read_checkpoint(path: str | Path, agent_name: str, resume: bool = False) -> 
             raise CheckpointError(f"{path}: no such file; the run has not evaluated yet, replay {last}") from None
         raise CheckpointError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise CheckpointError(f"{path}: a directory, not a checkpoint file") from None
+        hint = f"; give one of its checkpoints: {Path(path) / 'best.pt'} or last.pt" if run_files(path) else ""
+        raise CheckpointError(f"{path}: a directory, not a checkpoint file{hint}") from None
     except pickle.UnpicklingError:
         ops, strings = pickle_contents(path)
         if not ops & {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ"}:
@@ -132,7 +134,7 @@ def read_checkpoint(path: str | Path, agent_name: str, resume: bool = False) -> 
     if missing:
         raise CheckpointError(f"{path}: not a complete checkpoint (no {', '.join(missing)})")
     if ckpt["agent"] != agent_name:
-        raise CheckpointError(f"{path}: a {ckpt['agent']} checkpoint, not {agent_name}")
+        raise CheckpointError(f"{path}: a {ckpt['agent']} checkpoint, not {agent_name}; use the script that trained it")
     return ckpt
 
 
@@ -299,10 +301,34 @@ def check_flags_match(path: str | Path, ckpt: dict, args, given: set[str], may_c
             raise CheckpointError(f"{path} was made with {saved}, not {given_now}")
 
 
+def run_files(folder: str | Path) -> bool:
+    """Whether `folder` is a run directory: one that holds a run's last.pt."""
+    return (Path(folder) / "last.pt").is_file()
+
+
+def run_directory(resume: str, script: str) -> Path:
+    """--resume's RUN_DIR, or a CheckpointError: where it does not exist, or names a checkpoint file
+    or the folder of runs above it (the two ways to get it wrong that paths invite, each answered with
+    the flag to give)."""
+    path = Path(resume)
+    if not path.exists():
+        raise CheckpointError(f"--resume {resume}: no such run directory")
+    if path.is_file():
+        raise CheckpointError(f"--resume takes a run directory, not a file: --resume {shlex.quote(str(path.parent))}")
+    runs = [p.parent for p in path.glob(f"*__{script}__*/last.pt")] if path.is_dir() and not run_files(path) else []
+    if runs:
+        latest = max(runs, key=lambda run: (run / "last.pt").stat().st_mtime)
+        raise CheckpointError(
+            f"--resume {resume}: a folder of runs, not a run directory; give one of its runs of {script}.py, "
+            f"such as the latest: --resume {shlex.quote(str(latest))}"
+        )
+    return path
+
+
 def resume_args(args, agent, given: set[str]):
     """For --resume RUN_DIR: the run's own arguments (with the flags a resume may change, as given)
     and its last.pt, or a CheckpointError."""
-    path = Path(args.resume) / "last.pt"
+    path = run_directory(args.resume, agent.script) / "last.pt"
     _, ckpt = load_agent(path, agent, resume=True)
     check_flags_match(args.resume, ckpt, args, given, (*args.ACTION_FLAGS, *args.RESUME_MAY_CHANGE))
     args = dataclasses.replace(args, **{k: v for k, v in ckpt["args"].items() if k not in given})

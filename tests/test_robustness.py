@@ -200,8 +200,21 @@ def test_a_checkpoint_of_the_other_agent_or_another_env_is_refused(checkpoints):
     assert "made with --max-grad-norm none, not 0.5" in refused(
         "--eval-only", str(checkpoints["snn"]), "--max-grad-norm", "0.5"
     )
-    with pytest.raises(CheckpointError, match="a Spiking-PPO checkpoint, not PPO"):
+    with pytest.raises(CheckpointError, match="a Spiking-PPO checkpoint, not PPO; use the script that trained it"):
         load_agent(checkpoints["snn"], PPO.AGENT)
+
+
+def test_a_path_next_to_the_right_one_is_refused_with_the_flag_to_give(checkpoints, tmp_path):
+    run_dir = checkpoints["snn"].parent
+    assert f"takes a run directory, not a file: --resume {run_dir}\n" in refused("--resume", str(run_dir / "last.pt"))
+    assert (
+        f"a folder of runs, not a run directory; give one of its runs of Spiking_PPO.py, such as the latest: "
+        f"--resume {run_dir}\n" in refused("--resume", str(run_dir.parent))
+    )
+    assert f"--resume {tmp_path / 'nothing'}: no such run directory" in refused("--resume", str(tmp_path / "nothing"))
+    assert f"a directory, not a checkpoint file; give one of its checkpoints: {run_dir}/best.pt or last.pt" in refused(
+        "--eval-only", str(run_dir)
+    )
 
 
 NUMERIC_FLAGS = {  # flag: values it must refuse
