@@ -370,3 +370,27 @@ def test_mean_action_without_eval_only_is_refused(runs_dir):
     result = run_script("Spiking_PPO.py", "--mean-action", "--runs-dir", str(runs_dir))
     assert result.returncode == 2 and "--mean-action" in result.stderr and "--eval-only" in result.stderr
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+def headings(markdown: str) -> set[str]:
+    """The anchors GitHub gives a Markdown file's headings (lowercase, punctuation dropped, spaces as
+    hyphens), outside code blocks."""
+    text = re.sub(r"```.*?```", "", markdown, flags=re.S)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in re.findall(r"^#+ (.*)$", text, re.M)}
+
+
+def test_every_link_in_the_documentation_reaches_a_file_and_a_heading_of_the_repository():
+    """README, docs/ and bench/'s Markdown link to one another's sections; a heading renamed or a
+    section moved leaves a link that opens the file at its top, or nothing."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "bench").glob("*.md"))]
+    broken, links = [], 0
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", re.sub(r"```.*?```", "", page.read_text(), flags=re.S)):
+            if re.match(r"[a-z]+:", target):  # a web address
+                continue
+            links += 1
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path) if path else page
+            if not file.exists() or (anchor and file.suffix == ".md" and anchor not in headings(file.read_text())):
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert links > 50 and not broken, broken
