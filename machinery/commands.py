@@ -8,6 +8,7 @@ One invocation trains (a new run, or `--resume` of an interrupted one), replays 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shlex
 import signal
@@ -20,7 +21,7 @@ from machinery.checkpoints import CheckpointError
 from machinery.cli import UsageError, given_flags, parse_args
 from machinery.nir_export import export_checkpoint
 from machinery.replay import replay
-from machinery.run import Agent, TrainingDiverged
+from machinery.run import Agent, TrainingDiverged, last_step
 
 
 def main(agent: Agent, argv: list[str] | None, train: Callable[..., dict], evaluate: Callable) -> int:
@@ -39,6 +40,7 @@ def main(agent: Agent, argv: list[str] | None, train: Callable[..., dict], evalu
         resume_from = None
         if args.resume:
             args, resume_from = checkpoints.resume_args(args, agent, given)
+            note_if_the_schedule_moves(args, resume_from["args"])
         else:
             args = presets.with_preset(args, given)
         return exit_status(train(args, agent, resume_from), agent.script)
@@ -55,6 +57,19 @@ def main(agent: Agent, argv: list[str] | None, train: Callable[..., dict], evalu
         where = f"{e.filename}: " if e.filename else "writing the run's files: "
         print(f"error: {where}{e.strerror or e}; files saved before it are intact", file=sys.stderr)
         return 1
+
+
+def note_if_the_schedule_moves(args, saved: dict) -> None:
+    """A line on stderr where a resumed run with --anneal-lr was given another --max-steps: its
+    learning rate goes on as in a run of the new length, which does not reach 0 where the old did
+    (a finished run trained further starts again from a rate well above the 0 it ended at)."""
+    before = last_step(dataclasses.replace(args, max_steps=saved["max_steps"]))
+    if args.anneal_lr and last_step(args) != before:
+        print(
+            f"note: --anneal-lr: the learning rate now decays to 0 at step {last_step(args)}, not {before}, as in a "
+            f"run of --max-steps {args.max_steps} from its start",
+            file=sys.stderr,
+        )
 
 
 def exit_status(summary: dict, script: str) -> int:

@@ -157,11 +157,26 @@ def test_a_resumed_run_continues_the_same_curve(runs_dir):
     whole, _ = short_run("Spiking_PPO.py", runs_dir / "whole", "--max-steps", "512")
     first, _ = short_run("Spiking_PPO.py", runs_dir / "split", "--max-steps", "256")
     resumed = run_script("Spiking_PPO.py", "--resume", str(first), "--max-steps", "512")
-    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.returncode == 0 and "note:" not in resumed.stderr, resumed.stderr
     tag = "Spiking-PPO-CartPole-v0/Reward"
     assert [s for s, _ in scalars(first)[tag]] == [64 * i for i in range(1, 9)]
     assert scalars(first)[tag] == scalars(whole)[tag]
     assert scalars(first)["losses/actor_loss"] == scalars(whole)["losses/actor_loss"]
+
+
+def test_a_run_trained_further_with_anneal_lr_says_its_schedule_moves_and_follows_the_longer_one(runs_dir):
+    """A finished run given a larger --max-steps: its learning rate goes on as in a run of the new
+    length (which does not start again from 0, where the run had ended), and the resume says so."""
+    whole, _ = short_run("PPO.py", runs_dir / "whole", "--max-steps", "512", "--anneal-lr")
+    first, _ = short_run("PPO.py", runs_dir / "split", "--max-steps", "256", "--anneal-lr")
+    resumed = run_script("PPO.py", "--resume", str(first), "--max-steps", "512")
+    assert resumed.returncode == 0 and resumed.stderr == (
+        "note: --anneal-lr: the learning rate now decays to 0 at step 512, not 256, as in a run of --max-steps 512 "
+        "from its start\n"
+    )
+    split, uninterrupted = (scalars(run_dir)["charts/learning_rate"] for run_dir in (first, whole))
+    assert [step for step, _ in split] == [128, 256, 384, 512]
+    assert split[2:] == uninterrupted[2:] and split[1][1] == uninterrupted[2][1]  # 1e-3 * (1 - 2/4) == 1e-3 * (1 - 1/2)
 
 
 @pytest.mark.parametrize("script, env_id", [("Spiking_PPO.py", "CartPole-v0"), ("PPO.py", "InvertedPendulum-v5")])
