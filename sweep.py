@@ -462,8 +462,18 @@ def new_tuner(tune, trainable, args: argparse.Namespace, out: Path, trials: list
         trainable,
         param_space={"trial": tune.grid_search([{**t, "target": args.target} for t in trials])},
         tune_config=tune.TuneConfig(metric="eval_mean", mode="max", scheduler=scheduler),
-        run_config=tune.RunConfig(name=out.name, storage_path=str(out.parent), verbose=0),
+        run_config=tune.RunConfig(name=out.name, storage_path=str(out.parent), verbose=0, callbacks=tune_logs()),
     )
+
+
+def tune_logs() -> list:
+    """Ray Tune's logs of each trial's reports (its CSV and JSON), kept in the sweep's record, so that a
+    resumed sweep has them too. Not its TensorBoard log, which main turns off: each trial's run writes
+    its own TensorBoard run, which Tune's would stand beside under a second name, and Tune would point
+    `tensorboard` at a directory of Ray's session that holds none of the sweep's runs."""
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    return [CSVLoggerCallback(), JsonLoggerCallback()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -491,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         return cannot_start(args, out, where)
     print(f"{len(trials)} trials, {'resumed in' if args.resume else 'written to'} {out}", flush=True)
     trainable = tune.with_resources(run_trial, {"cpu": 1})
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # Tune's logs are tune_logs(), not all it would add
     grid = (
         tune.Tuner.restore(str(out), trainable) if args.resume else new_tuner(tune, trainable, args, out, trials)
     ).fit()  # a Ctrl-C ends it early, Ray Tune saving what the trials reported so far

@@ -46,6 +46,10 @@ def test_a_two_trial_sweep_writes_a_run_per_trial_and_the_summary(tmp_path):
     runs = sorted(tmp_path.rglob("CartPole-v0__Spiking_PPO__1__*"))
     assert len(runs) == 2 and all(list(run.glob("events.out.tfevents.*")) for run in runs)
     assert all(run.is_relative_to(tmp_path / "sweep-1") for run in runs)
+    # TensorBoard finds the trials' runs and nothing else (Tune's own log of the reports would be a
+    # second run per trial), and no line points it at Ray's session instead
+    assert {events.parent for events in tmp_path.rglob("events.out.tfevents.*")} == set(runs)
+    assert "tensorboard --logdir /tmp/ray" not in result.stdout + result.stderr
     rows = list(csv.DictReader(open(tmp_path / "sweep-1" / "summary.csv")))
     assert [(r["agent"], r["config"], r["failed"]) for r in rows] == [
         ("snn", '{"T": "4"}', "0"),
