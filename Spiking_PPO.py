@@ -89,7 +89,11 @@ class Args:
     stop_at_return: float | None = flag(None, "stop once the eval mean return reaches this", "finite")
     runs_dir: str = flag("runs", "parent directory of the run directories", metavar="DIR")
     quiet: bool = flag(False, "no progress bar (for logs and CI)")
-    resume: str | None = flag(None, "continue the interrupted run in RUN_DIR from its last.pt", metavar="RUN_DIR")
+    resume: str | None = flag(
+        None,
+        "continue the run in RUN_DIR from its last.pt (a finished one: with a larger --max-steps)",
+        metavar="RUN_DIR",
+    )
     eval_only: str | None = flag(
         None, "play --eval-episodes episodes of a checkpoint, print the return", metavar="CHECKPOINT"
     )
