@@ -110,7 +110,7 @@ def read_checkpoint(path: str | Path, agent_name: str, resume: bool = False) -> 
             raise CheckpointError(f"{path}: no such file; the run has not evaluated yet, replay {last}") from None
         raise CheckpointError(f"{path}: no such file") from None
     except IsADirectoryError:
-        hint = f"; give one of its checkpoints: {Path(path) / 'best.pt'} or last.pt" if run_files(path) else ""
+        hint = f"; give one of its checkpoints: {Path(path) / 'best.pt'} or last.pt" if is_run_directory(path) else ""
         raise CheckpointError(f"{path}: a directory, not a checkpoint file{hint}") from None
     except pickle.UnpicklingError:
         ops, strings = pickle_contents(path)
@@ -301,8 +301,8 @@ def check_flags_match(path: str | Path, ckpt: dict, args, given: set[str], may_c
             raise CheckpointError(f"{path} was made with {saved}, not {given_now}")
 
 
-def run_files(folder: str | Path) -> bool:
-    """Whether `folder` is a run directory: one that holds a run's last.pt."""
+def is_run_directory(folder: str | Path) -> bool:
+    """Whether `folder` holds a run's last.pt."""
     return (Path(folder) / "last.pt").is_file()
 
 
@@ -315,7 +315,7 @@ def run_directory(resume: str, script: str) -> Path:
         raise CheckpointError(f"--resume {resume}: no such run directory")
     if path.is_file():
         raise CheckpointError(f"--resume takes a run directory, not a file: --resume {shlex.quote(str(path.parent))}")
-    runs = [p.parent for p in path.glob(f"*__{script}__*/last.pt")] if path.is_dir() and not run_files(path) else []
+    runs = [] if is_run_directory(path) else [p.parent for p in path.glob(f"*__{script}__*/last.pt")]
     if runs:
         latest = max(runs, key=lambda run: (run / "last.pt").stat().st_mtime)
         raise CheckpointError(

@@ -1,7 +1,7 @@
 """What a script's command line asks for, and how it ends: the scripts' `main`.
 
-One invocation trains (a new run, or `--resume` of an interrupted one), replays a checkpoint
-(`--eval-only`) or exports one (`--export-nir`). Whatever happens becomes an exit status: 0 done,
+One invocation trains (a new run, or `--resume` of an interrupted or a finished one), replays a
+checkpoint (`--eval-only`) or exports one (`--export-nir`). Whatever happens becomes an exit status: 0 done,
 2 bad input (one line, no traceback, nothing written), 1 a diverged run or a failing disk, and
 128 + the signal number when a signal stopped training (with the command that resumes it).
 """
@@ -62,7 +62,7 @@ def main(agent: Agent, argv: list[str] | None, train: Callable[..., dict], evalu
 def note_if_the_schedule_moves(args, saved: dict) -> None:
     """A line on stderr where a resumed run with --anneal-lr was given another --max-steps: its
     learning rate goes on as in a run of the new length, which does not reach 0 where the old did
-    (a finished run trained further starts again from a rate well above the 0 it ended at)."""
+    (a finished run trained further goes on from a rate well above the near-0 one it ended at)."""
     before = last_step(dataclasses.replace(args, max_steps=saved["max_steps"]))
     if args.anneal_lr and last_step(args) != before:
         print(
