@@ -35,7 +35,8 @@ def main(agent: Agent, argv: list[str] | None, train: Callable[..., dict], evalu
             replay(args, agent, given, evaluate)
             return 0
         if getattr(args, "export_nir", None):
-            print(f"written: {export_checkpoint(args.export_nir, agent)}")
+            graph, its_input = export_checkpoint(args.export_nir, agent)
+            print(f"written: {graph}; its input: {its_input}")
             return 0
         resume_from = None
         if args.resume:

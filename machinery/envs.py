@@ -157,6 +157,9 @@ def new_envs(env_id: str, num_envs: int, vectorization: str = "sync", **make_kwa
     return make_envs([functools.partial(gym.make, env_id, **make_kwargs)] * num_envs, vectorization)
 
 
+OBS_EPSILON = 1e-8  # gymnasium's NormalizeObservation default: obs -> (obs - mean) / sqrt(var + this)
+
+
 @dataclass(frozen=True)
 class Normalization:
     """What --norm-obs and --norm-reward ask of each env: CleanRL's wrappers, in its order."""
@@ -185,7 +188,7 @@ def make_normalized(
     if record_episodes:
         env = gym.wrappers.RecordEpisodeStatistics(env)
     if norm.obs_clip is not None:
-        env = gym.wrappers.NormalizeObservation(env)
+        env = gym.wrappers.NormalizeObservation(env, epsilon=OBS_EPSILON)
         env.obs_rms = one_step_at_a_time(env.obs_rms)
         env.update_running_mean = not frozen
         c, shape = norm.obs_clip, env.observation_space.shape

@@ -13,7 +13,11 @@ time step dt (stored in the graph's metadata with T, the steps the observation i
   integrated by Euler over dt with tau_nir = tau * dt, v_leak = 0 and r = 1.
 
 So integrating NIR's equations by Euler with that dt for T steps, the input held constant and all
-states starting at 0, ends with the LI potentials equal to the action mean. A network changed in
+states starting at 0, ends with the LI potentials equal to the action mean. The input is the
+observation as the network saw it in training: for an actor trained with --norm-obs, normalized by
+the statistics its checkpoint holds and clipped, which NIR has no node for (no clip), so the graph's
+metadata holds them (`obs_mean`, `obs_var`, `obs_epsilon`, `obs_clip`) and says, in `input`, what to
+present. A network changed in
 `branch()` is exported as far as SpikingJelly's exporter maps its modules (LIF neurons, for one,
 become NIR's LIF); an actor with a module it does not map, or a soft reset anywhere, is refused in
 one line. It knows the actor's layout, not how it was trained.
@@ -28,12 +32,14 @@ import numpy as np
 import torch
 
 from machinery import files
+from machinery.envs import OBS_EPSILON
 
 DT = 1e-4  # seconds; the exporter's default, "consistent with other frameworks that support NIR"
 
 
-def actor_graph(model, dt: float = DT):
-    """The NIR graph of `model.actor` (a spiking ActorCritic), with dt and T in its metadata."""
+def actor_graph(model, dt: float = DT, observations: dict | None = None):
+    """The NIR graph of `model.actor` (a spiking ActorCritic), with dt and T in its metadata, and
+    `observations` (`observation_metadata`: what its input is)."""
     import nir
     from spikingjelly.activation_based.nir_exchange import export_to_nir
 
@@ -49,23 +55,43 @@ def actor_graph(model, dt: float = DT):
     edges = [edge for edge in front.edges if edge[1] != last]
     edges += [(src, "readout") for src, _ in into_last] + [("readout", last)]
     metadata = {"dt": dt, "T": int(model.T), "source": "Spiking PPO actor: observation -> action mean"}
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata | (observations or observation_metadata(None)))
 
 
-def export_checkpoint(path: str | Path, agent, dt: float = DT) -> Path:
-    """--export-nir CHECKPOINT: its actor's graph, written beside it as <name>.nir."""
+def observation_metadata(statistics: dict | None, clip: float | None = None) -> dict:
+    """What the graph's input is, for its metadata: the observation as it comes or, with the running
+    `statistics` (mean, var) of an actor trained with --norm-obs, the observation normalized and
+    clipped as training's wrappers did (machinery/envs.py: gymnasium's NormalizeObservation)."""
+    if statistics is None:
+        return {"input": "the observation"}
+    formula = "clip((obs - obs_mean) / sqrt(obs_var + obs_epsilon), -obs_clip, obs_clip)"
+    return {
+        "input": f"the observation normalized as in training, {formula}, by the values in the graph's metadata",
+        "obs_mean": np.asarray(statistics["mean"], dtype=np.float64),
+        "obs_var": np.asarray(statistics["var"], dtype=np.float64),
+        "obs_epsilon": OBS_EPSILON,
+        "obs_clip": float(clip),
+    }
+
+
+def export_checkpoint(path: str | Path, agent, dt: float = DT) -> tuple[Path, str]:
+    """--export-nir CHECKPOINT: its actor's graph, written beside it as <name>.nir; and what its input is."""
     import nir
 
-    from machinery.checkpoints import load_agent
+    from machinery.checkpoints import from_data, load_agent
     from machinery.cli import UsageError
 
-    model, _ = load_agent(path, agent)
+    model, ckpt = load_agent(path, agent)
+    if ckpt["args"].get("norm_obs"):
+        observations = observation_metadata(from_data(ckpt["obs_statistics"]), ckpt["args"]["obs_clip"])
+    else:
+        observations = observation_metadata(None)
     # SpikingJelly's exporter refuses a soft reset too ("NIR does not distinguish soft reset."), but
     # does not name the flag that made it; a changed network may have no neuron at actor[1]
     if getattr(model.actor[1], "v_reset", 0.0) is None:
         raise UsageError(f"{path}: trained with --soft-reset, which NIR's IF neuron (reset to v_reset) cannot express")
     try:
-        graph = actor_graph(model, dt)
+        graph = actor_graph(model, dt, observations)
     except KeyError as e:  # nirtorch looks each module's class up in SpikingJelly's mappings
         name = getattr(e.args[0], "__name__", e.args[0])
         raise UsageError(f"{path}: SpikingJelly's NIR exporter has no mapping for the actor's {name}") from None
@@ -75,4 +101,4 @@ def export_checkpoint(path: str | Path, agent, dt: float = DT) -> Path:
     hdf5 = io.BytesIO()  # h5py writes a file object only if it can also read and seek it
     nir.write(hdf5, graph)
     files.write_atomically(out, lambda f: f.write(hdf5.getvalue()))
-    return out
+    return out, observations["input"]

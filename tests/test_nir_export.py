@@ -13,7 +13,7 @@ from spikingjelly.activation_based.nir_exchange import import_from_nir
 
 import Spiking_PPO
 from machinery import cost
-from machinery.checkpoints import load_agent
+from machinery.checkpoints import agent_env, load_agent
 
 
 def integrate(graph: nir.NIRGraph, x: np.ndarray) -> np.ndarray:
@@ -148,3 +148,34 @@ def test_an_actor_with_a_module_nir_cannot_map_is_one_line_exit_2_and_writes_not
     result = run_script("Spiking_PPO.py", "--export-nir", str(run_dir / "best.pt"))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "no mapping for the actor's ReLU" in result.stderr and not (run_dir / "best.nir").exists()
+
+
+def test_an_actor_trained_on_normalized_observations_says_so_and_gives_the_statistics(tmp_path):
+    """--norm-obs: the network saw observations normalized by running statistics and clipped, which
+    NIR has no node for; the graph's metadata holds the statistics, and with them NIR's equations give
+    the action means of the observations a replay of the checkpoint plays (gymnasium's wrappers)."""
+    argv = ["--env-id", "Pendulum-v1", "--norm-obs", "--obs-clip", "1.5", "--max-steps", "256"]
+    argv += ["--eval-interval", "128", "--eval-episodes", "2", "--ppo-epochs", "2", "--quiet"]
+    assert run_script("Spiking_PPO.py", *argv, "--runs-dir", str(tmp_path)).returncode == 0
+    (run_dir,) = tmp_path.iterdir()
+    result = run_script("Spiking_PPO.py", "--export-nir", str(run_dir / "best.pt"))
+    assert result.returncode == 0 and "its input: the observation normalized as in training" in result.stdout
+    graph, (model, ckpt) = nir.read(str(run_dir / "best.nir")), load_agent(run_dir / "best.pt", Spiking_PPO.AGENT)
+    env, rng = agent_env(ckpt), np.random.default_rng(0)
+    seen, raw = [env.reset(seed=0)[0]], [env.unwrapped._get_obs()]
+    for _ in range(63):
+        seen.append(env.step(rng.uniform(-2, 2, size=1))[0])
+        raw.append(env.unwrapped._get_obs())
+    m = graph.metadata
+    normalized = np.clip(
+        (np.array(raw) - m["obs_mean"]) / np.sqrt(m["obs_var"] + m["obs_epsilon"]), -m["obs_clip"], m["obs_clip"]
+    )
+    assert m["obs_clip"] == 1.5 and (np.abs(normalized) == 1.5).any()  # the clip is in play
+    with torch.no_grad():
+        mu = model(torch.as_tensor(np.array(seen), dtype=torch.float32))[0].loc.numpy()
+    np.testing.assert_allclose(integrate(graph, normalized), mu, atol=1e-4, rtol=1e-4)
+
+
+def test_an_actor_trained_on_the_observations_as_they_come_says_so(exported):
+    graph, _ = exported
+    assert graph.metadata["input"] == "the observation" and "obs_mean" not in graph.metadata
