@@ -166,7 +166,7 @@ def test_a_resumed_run_continues_the_same_curve(runs_dir):
 
 def test_a_run_trained_further_with_anneal_lr_says_its_schedule_moves_and_follows_the_longer_one(runs_dir):
     """A finished run given a larger --max-steps: its learning rate goes on as in a run of the new
-    length (which does not start again from 0, where the run had ended), and the resume says so."""
+    length, not from the near-0 rate the run had ended at, and the resume says so."""
     whole, _ = short_run("PPO.py", runs_dir / "whole", "--max-steps", "512", "--anneal-lr")
     first, _ = short_run("PPO.py", runs_dir / "split", "--max-steps", "256", "--anneal-lr")
     resumed = run_script("PPO.py", "--resume", str(first), "--max-steps", "512")
@@ -387,11 +387,17 @@ def test_mean_action_without_eval_only_is_refused(runs_dir):
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
 
 
+def prose(markdown: str) -> str:
+    """A Markdown file without its code blocks (whose `#` lines and brackets are code, not headings or links)."""
+    return re.sub(r"```.*?```", "", markdown, flags=re.S)
+
+
 def headings(markdown: str) -> set[str]:
-    """The anchors GitHub gives a Markdown file's headings (lowercase, punctuation dropped, spaces as
-    hyphens), outside code blocks."""
-    text = re.sub(r"```.*?```", "", markdown, flags=re.S)
-    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in re.findall(r"^#+ (.*)$", text, re.M)}
+    """The anchors GitHub gives a Markdown file's headings: lowercase, punctuation dropped, spaces as hyphens."""
+    return {
+        re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+        for h in re.findall(r"^#+ (.*)$", prose(markdown), re.M)
+    }
 
 
 def test_every_link_in_the_documentation_reaches_a_file_and_a_heading_of_the_repository():
@@ -400,7 +406,7 @@ def test_every_link_in_the_documentation_reaches_a_file_and_a_heading_of_the_rep
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "bench").glob("*.md"))]
     broken, links = [], 0
     for page in pages:
-        for target in re.findall(r"\]\(([^)\s]+)\)", re.sub(r"```.*?```", "", page.read_text(), flags=re.S)):
+        for target in re.findall(r"\]\(([^)\s]+)\)", prose(page.read_text())):
             if re.match(r"[a-z]+:", target):  # a web address
                 continue
             links += 1
