@@ -53,6 +53,8 @@ CONNECT_ATTEMPTS = 3  # a Ray client's tries to start its session on a cluster (
 # gRPC with fork (ray-project/ray#63202, open: about 7% of sessions there, and twice in this project's CI).
 TRANSIENT_SESSION_FAILURES = ("ZombieProcess", "Starting Ray client server failed")
 SWEEP_FILE = "sweep.json"  # what a sweep was made with, for --resume
+# Tune's logs are tune_logs(), not all it would add, wherever its driver runs (under ray://, on the cluster)
+TUNE_ENV = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
 RESUME_MAY_GIVE = ("resume", "address", "num_cpus")  # a resumed sweep's flags are those it was made with
 
 
@@ -407,7 +409,7 @@ def connect(ray, args: argparse.Namespace) -> None:
         socket.create_connection((host, int(port)), timeout=10).close()
     except (OSError, ValueError) as e:
         raise ConnectionError(f"nothing answers at {host}:{port} ({getattr(e, 'strerror', None) or e})") from None
-    code = {"working_dir": str(ROOT), "excludes": SHIPPING_EXCLUDES}
+    code = {"working_dir": str(ROOT), "excludes": SHIPPING_EXCLUDES, "env_vars": TUNE_ENV}
     for attempt in range(CONNECT_ATTEMPTS):
         try:
             ray.init(address=args.address, runtime_env=code, log_to_driver=False)
@@ -468,7 +470,7 @@ def new_tuner(tune, trainable, args: argparse.Namespace, out: Path, trials: list
 
 def tune_logs() -> list:
     """Ray Tune's logs of each trial's reports (its CSV and JSON), kept in the sweep's record, so that a
-    resumed sweep has them too. Not its TensorBoard log, which main turns off: each trial's run writes
+    resumed sweep has them too. Not its TensorBoard log, which TUNE_ENV turns off: each trial's run writes
     its own TensorBoard run, which Tune's would stand beside under a second name, and Tune would point
     `tensorboard` at a directory of Ray's session that holds none of the sweep's runs."""
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
@@ -501,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         return cannot_start(args, out, where)
     print(f"{len(trials)} trials, {'resumed in' if args.resume else 'written to'} {out}", flush=True)
     trainable = tune.with_resources(run_trial, {"cpu": 1})
-    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # Tune's logs are tune_logs(), not all it would add
+    os.environ.update(TUNE_ENV)
     grid = (
         tune.Tuner.restore(str(out), trainable) if args.resume else new_tuner(tune, trainable, args, out, trials)
     ).fit()  # a Ctrl-C ends it early, Ray Tune saving what the trials reported so far

@@ -328,6 +328,9 @@ def test_a_two_trial_sweep_runs_on_a_cluster_through_address(form, ray_head, tmp
         ('{"hidden_size": "32"}', "0"),
     ]
     assert all(r["final_return"] != "not reached" for r in rows)
+    # Tune's driver runs on the cluster under ray://: it too keeps no TensorBoard log of its own
+    runs = {checkpoint.parent for checkpoint in tmp_path.rglob("last.pt")}
+    assert len(runs) == 2 and {events.parent for events in tmp_path.rglob("events.out.tfevents.*")} == runs
 
 
 def client_server_errors() -> str:
