@@ -164,6 +164,13 @@ def found_runs(args: argparse.Namespace) -> list[Path]:
         raise UsageError(f"--runs-dir {runs_dir}: no such directory; name the one that holds the runs")
     found = ((run_dir, run_arguments(run_dir)) for run_dir in sorted(runs_dir.rglob(f"{args.env_id}__*")))
     runs = {run_dir: run_args for run_dir, run_args in found if run_args is not None}  # None: not a run of ours
+    flags = set().union(*runs.values())
+    unknown = [k for k in wanted if runs and k.replace("-", "_") not in flags]
+    if unknown:
+        raise UsageError(
+            f"--select {unknown[0]}=...: the runs have no such flag; name a training flag as the scripts' "
+            "dataclass fields do (learning_rate, hidden_size, T)"
+        )
     picked = [d for d, a in runs.items() if all(is_written(a.get(k.replace("-", "_")), v) for k, v in wanted.items())]
     if runs and not picked:
         raise UsageError(

@@ -123,6 +123,8 @@ def test_read_only_refuses_to_average_runs_of_different_configurations_and_selec
     none = compare("--read-only", "--runs-dir", str(runs), "--select", "max_steps=512", cwd=tmp_path)
     assert none.returncode == 2
     assert none.stderr == f"error: --select max_steps=512 picks none of the 2 CartPole-v0 runs under {runs}\n"
+    unknown = compare("--read-only", "--runs-dir", str(runs), "--select", "max-steps=384", "lr=1e-3", cwd=tmp_path)
+    assert unknown.returncode == 2 and unknown.stderr.startswith("error: --select lr=...: the runs have no such flag")
 
 
 def test_read_only_refuses_two_runs_of_one_seed_which_would_count_as_two_seeds(tmp_path, capsys):
