@@ -37,7 +37,7 @@ def read_scalar(run_dir: Path, tag: str) -> np.ndarray:
         raise UsageError(f"{run_dir}: no such run directory")
     logged = logged_scalars(run_dir)
     if tag not in logged:
-        raise UsageError(f"{run_dir}: no scalar {tag!r} in its log; TensorBoard lists the run's tags")
+        raise UsageError(f"{run_dir}: no scalar {tag!r} in its log, whose scalars are {', '.join(sorted(logged))}")
     return logged[tag]
 
 
