@@ -64,7 +64,7 @@ def table(by_agent: dict[str, list[dict]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs-dir", required=True, help="the runs of both agents, as compare.py trained them")
-    parser.add_argument("--env-id", default="CartPole-v0")
+    parser.add_argument("--env-id", default="CartPole-v0", help="the env whose runs to replay (default: CartPole-v0)")
     parser.add_argument("--json", default=str(ROOT / "bench" / "out" / "cost.json"), help="where to write JSON")
     try:
         args = parser.parse_args(argv)
