@@ -17,10 +17,10 @@ states starting at 0, ends with the LI potentials equal to the action mean. The 
 observation as the network saw it in training: for an actor trained with --norm-obs, normalized by
 the statistics its checkpoint holds and clipped, which NIR has no node for (no clip), so the graph's
 metadata holds them (`obs_mean`, `obs_var`, `obs_epsilon`, `obs_clip`) and says, in `input`, what to
-present. A network changed in
-`branch()` is exported as far as SpikingJelly's exporter maps its modules (LIF neurons, for one,
-become NIR's LIF); an actor with a module it does not map, or a soft reset anywhere, is refused in
-one line. It knows the actor's layout, not how it was trained.
+present. A network changed in `branch()` is exported as far as SpikingJelly's exporter maps its
+modules (LIF neurons, for one, become NIR's LIF); an actor with a module it does not map, or a soft
+reset anywhere, is refused in one line. Of the checkpoint it reads the actor and the observation
+statistics, nothing else of how the actor was trained.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ from machinery.envs import OBS_EPSILON
 DT = 1e-4  # seconds; the exporter's default, "consistent with other frameworks that support NIR"
 
 
-def actor_graph(model, dt: float = DT, observations: dict | None = None):
-    """The NIR graph of `model.actor` (a spiking ActorCritic), with dt and T in its metadata, and
-    `observations` (`observation_metadata`: what its input is)."""
+def actor_graph(model, observations: dict, dt: float = DT):
+    """The NIR graph of `model.actor` (a spiking ActorCritic), with dt, T and `observations`
+    (`observation_metadata`: what its input is) in its metadata."""
     import nir
     from spikingjelly.activation_based.nir_exchange import export_to_nir
 
@@ -55,7 +55,7 @@ def actor_graph(model, dt: float = DT, observations: dict | None = None):
     edges = [edge for edge in front.edges if edge[1] != last]
     edges += [(src, "readout") for src, _ in into_last] + [("readout", last)]
     metadata = {"dt": dt, "T": int(model.T), "source": "Spiking PPO actor: observation -> action mean"}
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata | (observations or observation_metadata(None)))
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata | observations)
 
 
 def observation_metadata(statistics: dict | None, clip: float | None = None) -> dict:
@@ -82,16 +82,14 @@ def export_checkpoint(path: str | Path, agent, dt: float = DT) -> tuple[Path, st
     from machinery.cli import UsageError
 
     model, ckpt = load_agent(path, agent)
-    if ckpt["args"].get("norm_obs"):
-        observations = observation_metadata(from_data(ckpt["obs_statistics"]), ckpt["args"]["obs_clip"])
-    else:
-        observations = observation_metadata(None)
+    statistics = from_data(ckpt["obs_statistics"]) if ckpt["args"].get("norm_obs") else None
+    observations = observation_metadata(statistics, ckpt["args"].get("obs_clip"))
     # SpikingJelly's exporter refuses a soft reset too ("NIR does not distinguish soft reset."), but
     # does not name the flag that made it; a changed network may have no neuron at actor[1]
     if getattr(model.actor[1], "v_reset", 0.0) is None:
         raise UsageError(f"{path}: trained with --soft-reset, which NIR's IF neuron (reset to v_reset) cannot express")
     try:
-        graph = actor_graph(model, dt, observations)
+        graph = actor_graph(model, observations, dt)
     except KeyError as e:  # nirtorch looks each module's class up in SpikingJelly's mappings
         name = getattr(e.args[0], "__name__", e.args[0])
         raise UsageError(f"{path}: SpikingJelly's NIR exporter has no mapping for the actor's {name}") from None
