@@ -159,19 +159,19 @@ def train_runs(args: argparse.Namespace) -> list[Path]:
 
 def found_runs(args: argparse.Namespace) -> list[Path]:
     """--read-only: the runs of --env-id under --runs-dir (sweeps nest them) that --select picks."""
-    runs_dir, wanted = Path(args.runs_dir), dict(item.split("=", 1) for item in args.select)
+    runs_dir = Path(args.runs_dir)
+    wanted = {flag.replace("-", "_"): value for flag, value in (item.split("=", 1) for item in args.select)}
     if not runs_dir.is_dir():
         raise UsageError(f"--runs-dir {runs_dir}: no such directory; name the one that holds the runs")
     found = ((run_dir, run_arguments(run_dir)) for run_dir in sorted(runs_dir.rglob(f"{args.env_id}__*")))
     runs = {run_dir: run_args for run_dir, run_args in found if run_args is not None}  # None: not a run of ours
-    flags = set().union(*runs.values())
-    unknown = [k for k in wanted if runs and k.replace("-", "_") not in flags]
-    if unknown:
+    unknown = set(wanted) - set().union(*runs.values())
+    if runs and unknown:
         raise UsageError(
-            f"--select {unknown[0]}=...: the runs have no such flag; name a training flag as the scripts' "
+            f"--select {min(unknown)}=...: the runs have no such flag; name a training flag as the scripts' "
             "dataclass fields do (learning_rate, hidden_size, T)"
         )
-    picked = [d for d, a in runs.items() if all(is_written(a.get(k.replace("-", "_")), v) for k, v in wanted.items())]
+    picked = [d for d, a in runs.items() if all(is_written(a.get(k), v) for k, v in wanted.items())]
     if runs and not picked:
         raise UsageError(
             f"--select {' '.join(args.select)} picks none of the {len(runs)} {args.env_id} runs under {runs_dir}"

@@ -223,7 +223,7 @@ def as_args(trial: dict, runs_dir: str) -> Spiking_PPO.Args:
         if name not in fields or fields[name].type != "bool":  # a flag the agent lacks: its parser says so
             argv += [cli.cli_flag(name), str(value)]
         elif str(value).lower() in cli.SWITCH:
-            argv.append(cli.cli_flag(name) if cli.SWITCH[str(value).lower()] else f"--no-{cli.cli_flag(name)[2:]}")
+            argv.append(cli.as_written(name, cli.SWITCH[str(value).lower()]))
         else:
             raise UsageError(f"{cli.cli_flag(name)} is a switch: give it as true or false, not {value!r}")
     return presets.resolve(agent.args_cls, argv)
