@@ -9,6 +9,7 @@ checkpoint (`--eval-only`) or exports one (`--export-nir`). Whatever happens bec
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 import shlex
 import signal
@@ -18,7 +19,7 @@ from collections.abc import Callable
 
 from machinery import checkpoints, presets
 from machinery.checkpoints import CheckpointError
-from machinery.cli import UsageError, given_flags, parse_args
+from machinery.cli import UsageError, flags_of, given_flags, parse_args
 from machinery.nir_export import export_checkpoint
 from machinery.replay import replay
 from machinery.run import Agent, TrainingDiverged, last_step
@@ -29,7 +30,7 @@ def main(agent: Agent, argv: list[str] | None, train: Callable[..., dict], evalu
     # The tutorial's env is CartPole-v0 on purpose; gymnasium's advice to move to v1 is noise here.
     warnings.filterwarnings("ignore", message=".*is out of date", category=DeprecationWarning)
     try:
-        args = parse_args(agent.args_cls, argv, agent.description)
+        args = parse_args_naming_the_twin(agent, argv)
         given = given_flags(agent.args_cls, argv)
         if args.eval_only:
             replay(args, agent, given, evaluate)
@@ -58,6 +59,27 @@ def main(agent: Agent, argv: list[str] | None, train: Callable[..., dict], evalu
         where = f"{e.filename}: " if e.filename else "writing the run's files: "
         print(f"error: {where}{e.strerror or e}; files saved before it are intact", file=sys.stderr)
         return 1
+
+
+TWINS = {"Spiking_PPO": "PPO", "PPO": "Spiking_PPO"}  # each agent's script and the other's
+
+
+def parse_args_naming_the_twin(agent: Agent, argv: list[str] | None):
+    """`parse_args`, whose error for a flag that only the other agent has (--T given to PPO.py) names
+    the script that takes it: the two scripts share every other flag, so this is the usual slip."""
+    try:
+        return parse_args(agent.args_cls, argv, agent.description)
+    except UsageError as e:
+        prefix = "unrecognized arguments: "
+        if not str(e).startswith(prefix) or agent.script not in TWINS:
+            raise
+        twin = importlib.import_module(TWINS[agent.script]).AGENT  # loaded only for this message
+        named = [token.split("=", 1)[0] for token in str(e)[len(prefix) :].split()]
+        theirs = [flag for flag in named if flag in flags_of(twin.args_cls)]
+        if not theirs:
+            raise
+        whose = "is a flag" if len(theirs) == 1 else "are flags"
+        raise UsageError(f"{e}; {' '.join(theirs)} {whose} of {twin.script}.py, not of {agent.script}.py") from None
 
 
 def note_if_the_schedule_moves(args, saved: dict) -> None:

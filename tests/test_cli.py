@@ -112,9 +112,19 @@ def test_threads_sets_the_torch_threads_training_runs_on(threads, runs_dir, monk
     assert seen == [threads, threads]
 
 
-def test_the_snn_flags_are_refused_by_the_ann(runs_dir):
+def test_the_snn_flags_are_refused_by_the_ann_with_the_script_that_takes_them(runs_dir):
     result = run_script("PPO.py", "--T", "8", "--runs-dir", str(runs_dir))
-    assert result.returncode == 2 and "unrecognized arguments: --T 8" in result.stderr
+    assert result.returncode == 2 and not runs_dir.exists()
+    assert result.stderr == "error: unrecognized arguments: --T 8; --T is a flag of Spiking_PPO.py, not of PPO.py\n"
+
+
+def test_the_ann_flags_are_refused_by_the_snn_with_the_script_that_takes_them_and_no_word_for_the_others(runs_dir):
+    result = run_script("Spiking_PPO.py", "--activation=tanh", "--bogus", "--runs-dir", str(runs_dir))
+    assert result.returncode == 2 and result.stderr == (
+        "error: unrecognized arguments: --activation=tanh --bogus; --activation is a flag of PPO.py, not of "
+        "Spiking_PPO.py\n"
+    )
+    assert run_script("Spiking_PPO.py", "--bogus").stderr == "error: unrecognized arguments: --bogus\n"
 
 
 def test_fast_and_reference_paths_give_the_same_eval_curve(runs_dir):
