@@ -49,6 +49,20 @@ def float_or_none(text: str) -> float | None:
 
 
 float_or_none.__name__ = "float (or none)"  # argparse's "invalid float (or none) value: 'x'"
+
+
+def integer(text: str) -> int:
+    """An integer flag's value, as int reads it (1000000, 1_000_000) or as a whole number in a float's
+    notation (1e6: step counts are written so, as in CleanRL's and the papers' tables)."""
+    try:
+        return int(text)
+    except ValueError:
+        number = float(text)  # a word: ValueError, which argparse reports as "invalid integer value"
+        if not number.is_integer():
+            raise ValueError(text) from None
+        return int(number)
+
+
 TYPES = {"int": int, "float": float, "str": str, "float | None": float_or_none, "str | None": str}
 
 
@@ -81,13 +95,19 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, with errors raised as UsageError instead of printing usage and exiting, negative
     numbers in any float form taken as values (argparse 3.11 takes "--target -1e3" for a flag -1e3),
     and no abbreviated flags: argparse would take the tools' `--target` given to a training script for
-    its `--target-kl`, and train with the KL stop that the user never asked for."""
+    its `--target-kl`, and train with the KL stop that the user never asked for. An int flag takes any
+    spelling of a whole number (`integer`: --max-steps 1e6)."""
 
     NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, allow_abbrev=False, **kwargs)
         self._negative_number_matcher = self.NEGATIVE_NUMBER  # what argparse tells a value from a flag by
+
+    def add_argument(self, *args, **kwargs):
+        if kwargs.get("type") is int:
+            kwargs["type"] = integer
+        return super().add_argument(*args, **kwargs)
 
     def error(self, message: str):
         raise UsageError(message)

@@ -65,7 +65,8 @@ BAD_INPUTS = [
     (["--gae-lambda", "-0.1"], "--gae-lambda must be in [0, 1], got -0.1"),
     (["--gamma", "nan"], "--gamma must be in [0, 1], got nan"),
     (["--mini-batch-size", "1024"], "--mini-batch-size 1024 is larger than a rollout"),
-    (["--num-envs", "two"], "--num-envs: invalid int value"),
+    (["--num-envs", "two"], "--num-envs: invalid integer value"),
+    (["--max-steps", "1e-3"], "argument --max-steps: invalid integer value: '1e-3'"),
     (["--max-grad-norm", "off"], "argument --max-grad-norm: invalid float (or none) value: 'off'"),
     (["--target", "0.7"], "unrecognized arguments: --target 0.7"),  # compare.py's flag, not --target-kl abbreviated
     (["--env-id", "NoSuchEnv-v0"], "--env-id 'NoSuchEnv-v0'"),
@@ -146,6 +147,12 @@ def test_stop_at_return_stops_at_the_evaluation_that_reaches_it(runs_dir):
         ["step", "128"]
     ]
     assert "done: 128 steps" in result.stdout
+
+
+@pytest.mark.parametrize("written", ["1000000", "1_000_000", "1e6", "1E+6", "1000000.0"])
+def test_an_integer_flag_takes_a_whole_number_in_any_spelling(written):
+    steps = parse_args(Spiking_PPO.SpikingArgs, ["--max-steps", written]).max_steps
+    assert steps == 1_000_000 and type(steps) is int
 
 
 def test_negative_numbers_in_any_float_form_are_values_not_flags():

@@ -64,6 +64,12 @@ def test_bad_flags_fail_in_one_line(tmp_path):
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_its_step_count_takes_a_whole_number_in_a_floats_notation_as_the_scripts_do():
+    assert compare_tool.parse_args(["--max-steps", "1e5", "--seeds", "3.0"]).max_steps == 100_000
+    with pytest.raises(UsageError, match="argument --seeds: invalid integer value: '2.5'"):
+        compare_tool.parse_args(["--seeds", "2.5"])
+
+
 def test_it_compares_the_runs_it_trained_not_others_in_the_runs_dir(tmp_path):
     runs = tmp_path / "runs"
     earlier = run_script("PPO.py", "--max-steps", "512", "--runs-dir", str(runs), "--quiet")
@@ -316,5 +322,5 @@ def test_one_command_line_is_shared_out_among_the_agents_by_the_flags_each_has()
         "PPO": ["--hidden-size", "8", "--activation", "tanh", "--seed", "8"],
     }
     assert flags_for_each([], classes) == {"Spiking-PPO": [], "PPO": []}
-    with pytest.raises(UsageError, match="invalid int value: 'x'"):
+    with pytest.raises(UsageError, match="invalid integer value: 'x'"):
         flags_for_each(["--T", "x"], classes)
