@@ -27,7 +27,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from machinery.cli import as_written, hyperparameters, validate
+from machinery.cli import as_written, cli_flag, hyperparameters, validate
 from machinery.envs import Normalization, make_normalized, obs_statistics, running_mean_std
 from machinery.files import write_atomically
 
@@ -294,11 +294,16 @@ def earlier_run(agent, args) -> EarlierRun | None:
 
 
 def check_flags_match(path: str | Path, ckpt: dict, args, given: set[str], may_change: tuple[str, ...]) -> None:
-    """Refuse flags given on the command line that contradict the run the checkpoint belongs to."""
+    """Refuse flags given on the command line that contradict the run the checkpoint belongs to,
+    saying which of the run's flags may be given (`may_change`, less the action flags)."""
     for name in sorted(given - set(may_change)):
         if name in ckpt["args"] and getattr(args, name) != ckpt["args"][name]:
             saved, given_now = as_written(name, ckpt["args"][name]), as_written(name, getattr(args, name), False)
-            raise CheckpointError(f"{path} was made with {saved}, not {given_now}")
+            free = ", ".join(cli_flag(n) for n in may_change if n not in args.ACTION_FLAGS)
+            raise CheckpointError(
+                f"{path} was made with {saved}, not {given_now}: leave {cli_flag(name)} out (of the training flags, "
+                f"only {free} may be given here)"
+            )
 
 
 def is_run_directory(folder: str | Path) -> bool:

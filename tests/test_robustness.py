@@ -192,8 +192,10 @@ def test_a_checkpoint_of_the_other_agent_or_another_env_is_refused(checkpoints):
     assert "made with --env-id Acrobot-v1, not CartPole-v0" in refused(
         "--eval-only", str(checkpoints["snn-acrobot"]), "--env-id", "CartPole-v0"
     )
-    assert "made with --hidden-size 32, not 64" in refused(
-        "--eval-only", str(checkpoints["snn"]), "--hidden-size", "64"
+    assert (
+        "made with --hidden-size 32, not 64: leave --hidden-size out (of the training flags, only --eval-episodes, "
+        "--seed, --device, --vectorization may be given here)\n"
+        in refused("--eval-only", str(checkpoints["snn"]), "--hidden-size", "64")
     )
     # as a command line writes them: a switch by its form, an optional number unset as none
     assert "made with --no-norm-adv, not --norm-adv" in refused("--eval-only", str(checkpoints["snn"]), "--norm-adv")
