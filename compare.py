@@ -299,7 +299,7 @@ def plot(curves: dict[str, list[np.ndarray]], column: int, args: argparse.Namesp
     ax.set_xlabel(["rollout steps", "training seconds (evaluations included, start-up not)"][column])
     ax.set_ylabel("mean eval return")
     ax.set_title(f"{args.env_id}: mean over seeds; shaded: {' / '.join(sorted(kinds))}", fontsize=9)
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")  # clear of the curves, wherever a run left them
     fig.tight_layout()
     files.save_figure(fig, path, dpi=120)
     plt.close(fig)

@@ -253,7 +253,7 @@ def plot(runs: list[dict], tasks: list[str], path: str) -> None:
         ax.set_title(f"{task} (seeds: {', '.join(seeds)})", fontsize=9)  # panels differ: in the title, not the legend
         ax.set_xlabel("environment steps")
     axes[0][0].set_ylabel("eval return: mean over seeds, shaded: range")
-    axes[0][0].legend(fontsize=8, loc="lower right")
+    axes[0][0].legend(fontsize=8, loc="best")
     fig.tight_layout()
     files.save_figure(fig, path, dpi=110)
     plt.close(fig)
