@@ -345,8 +345,6 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
     writer.writeheader()
     writer.writerows(rows)
     files.write_text(out / "summary.csv", csv_text.getvalue())
-    top = max(r["_rank"] for r in rows)
-    best = [r for r in rows if r["_rank"] == top] if top[0] > -math.inf else []  # none: no trial ran to its end
     stopped = any(r["stopped_early"] for r in rows)  # a column only where there were any (--asha)
     header = ["agent", "configuration", "seeds", "failed", *["stopped early"] * stopped, "final eval return"]
     header += [f"rollout steps to {target:g}", f"seconds to {target:g}", "hidden firing rate (%)"]
@@ -356,13 +354,9 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
         f"| {r['agent']} | `{r['config']}` | " + " | ".join(str(r[k]) for k in keys) + f" | {r['firing_rate']} |"
         for r in rows
     ]
-    names = " and ".join(f"{r['agent']} `{r['config']}`" for r in best)
     lines += [
         "",
-        f"Best configuration{' (a tie)' if len(best) > 1 else ''}: {names} (final eval return "
-        f"{best[0]['final_return']}, rollout steps to {target:g} {best[0]['steps_to_target']})."
-        if best
-        else "No trial ran to its end: no configuration to call best.",
+        *best_configurations(rows, target),
         f"Mean [interval] over seeds; the interval is the {stats.interval_kind(min(r['seeds'] for r in rows))}. "
         "(k/n seeds): only k of the n seeds reached the target, and the figure is over those. "
         "Failed trials are left out"
@@ -375,6 +369,27 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
     table = "\n".join(lines) + "\n"
     files.write_text(out / "summary.md", table)
     return table
+
+
+def best_configurations(rows: list[dict], target: float) -> list[str]:
+    """A line naming each agent's best configuration (and every one tied with it): SNN against ANN is
+    what a sweep of both agents is for, and the ANN's best alone would hide the spiking agent's."""
+    agents = list(dict.fromkeys(r["agent"] for r in rows))
+    lines = []
+    for agent in agents:
+        top = max(r["_rank"] for r in rows if r["agent"] == agent)
+        if top[0] == -math.inf:  # none of its trials ran to its end
+            lines.append(
+                f"No trial{f' of {agent}' if len(agents) > 1 else ''} ran to its end: no configuration to call best."
+            )
+            continue
+        best = [r for r in rows if r["agent"] == agent and r["_rank"] == top]
+        names = " and ".join(f"{r['agent']} `{r['config']}`" for r in best)
+        lines.append(
+            f"Best configuration{' (a tie)' if len(best) > 1 else ''}: {names} (final eval return "
+            f"{best[0]['final_return']}, rollout steps to {target:g} {best[0]['steps_to_target']})."
+        )
+    return lines
 
 
 def cannot_start(args: argparse.Namespace, out: Path, message: str) -> int:

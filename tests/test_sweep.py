@@ -225,16 +225,21 @@ def test_the_training_scripts_never_import_ray():
 
 
 def summary_of(results_by_config, tmp_path, target=195.0):
-    """sweep.summarize on hand-made trial results: {config: [(eval_mean, steps_to_target), ...]}."""
+    """sweep.summarize on hand-made trial results: {config: [(eval_mean, steps_to_target), ...]}, the
+    config an ANN's, or (agent, config); an eval_mean of None is a failed trial."""
     import sweep
 
     trials, results = [], []
-    for config, seeds in results_by_config.items():
+    for key, seeds in results_by_config.items():
+        agent, config = key if isinstance(key, tuple) else ("ann", key)
         for seed, (eval_mean, steps) in enumerate(seeds, start=1):
-            trials.append({"agent": "ann", "seed": seed, "config": config})
+            trials.append({"agent": agent, "seed": seed, "config": config})
+            if eval_mean is None:
+                results.append({"status": "failed"})
+                continue
             results.append(
                 {"status": "ok", "eval_mean": eval_mean, "steps_to_target": steps, "seconds_to_target": steps / 1000}
-                | {"firing_rate": math.nan}
+                | {"firing_rate": 0.1}
             )
     return sweep.summarize(trials, results, tmp_path, target)
 
@@ -262,6 +267,24 @@ def test_equal_returns_are_ranked_by_seeds_reaching_the_target_then_steps(tmp_pa
         {"slow": [(200.0, 9000.0), (200.0, 9000.0)], "fast": [(200.0, 2000.0), (200.0, 3000.0)]}, tmp_path
     )
     assert 'Best configuration: ann `"fast"`' in table
+
+
+def test_a_sweep_of_both_agents_names_the_best_configuration_of_each(tmp_path):
+    table = summary_of(
+        {
+            ("snn", "T=8"): [(180.0, math.nan)],
+            ("snn", "T=16"): [(190.0, math.nan)],
+            ("ann", "small"): [(200.0, 3000.0)],
+        },
+        tmp_path,
+    )
+    assert table.splitlines()[-3:-1] == [
+        'Best configuration: snn `"T=16"` (final eval return 190.0 [190.0, 190.0], rollout steps to 195 not reached).',
+        'Best configuration: ann `"small"` (final eval return 200.0 [200.0, 200.0], rollout steps to 195 3000.0 '
+        "[3000.0, 3000.0]).",
+    ]
+    table = summary_of({("snn", "T=8"): [(None, None)], ("ann", "small"): [(200.0, 3000.0)]}, tmp_path)
+    assert "No trial of snn ran to its end: no configuration to call best.\nBest configuration: ann" in table
 
 
 def free_port() -> int:
