@@ -61,8 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs-dir", default="runs", help="where runs are written and read")
     parser.add_argument("--env-id", default="CartPole-v0", help="env to train on and compare")
-    parser.add_argument("--seeds", type=int, help="seeds per agent (1, 2, ..., K; default 5)")
-    parser.add_argument("--max-steps", type=int, help="rollout steps per run (default 100000)")
+    parser.add_argument("--seeds", type=int, help="seeds per agent, 1..K (default: 5)")
+    parser.add_argument("--max-steps", type=int, help="rollout steps per run (default: 100000)")
     parser.add_argument("--workers", type=int, help="training runs at once (default: the number of cores)")
     parser.add_argument("--read-only", action="store_true", help="train nothing; compare runs in --runs-dir")
     parser.add_argument(
@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="extend",
         default=[],
         metavar="FLAG=VALUE",
-        help="with --read-only: only runs made with these",
+        help="with --read-only: only runs made with these flags, by field name: hidden_size=64",
     )
     parser.add_argument(
         "--target",

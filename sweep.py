@@ -61,15 +61,25 @@ RESUME_MAY_GIVE = ("resume", "address", "num_cpus")  # a resumed sweep's flags a
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--grid", nargs="*", action="extend", default=[], metavar="FLAG=V1,V2", help="values to try for a flag"
+        "--grid",
+        nargs="*",
+        action="extend",
+        default=[],
+        metavar="FLAG=V1,V2",
+        help="values to try for a training flag, by its field name: hidden_size=32,64",
     )
     parser.add_argument("--space", help="a YAML or JSON file mapping flag names to lists of values")
     parser.add_argument("--random", type=int, help="draw this many configurations at random instead of the grid")
-    parser.add_argument("--agents", default="snn,ann", help="comma-separated: snn, ann")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per configuration (1..K)")
+    parser.add_argument("--agents", default="snn,ann", help="comma-separated: snn, ann (default: both)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per configuration, 1..K")
     parser.add_argument("--max-steps", type=int, default=20_000, help="rollout steps per trial")
     parser.add_argument(
-        "--set", nargs="*", action="extend", default=[], metavar="FLAG=V", help="fixed flags for every trial"
+        "--set",
+        nargs="*",
+        action="extend",
+        default=[],
+        metavar="FLAG=V",
+        help="fixed training flags for every trial: env_id=Acrobot-v1",
     )
     parser.add_argument("--asha", action="store_true", help="stop unpromising trials early (ASHA on the eval mean)")
     parser.add_argument(
@@ -77,7 +87,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         help="return that counts as solved (default: the env's reward threshold in its gymnasium spec)",
     )
-    parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS"), help="Ray cluster to run on")
+    parser.add_argument(
+        "--address",
+        default=os.environ.get("RAY_ADDRESS"),
+        help="Ray cluster to run on (default: $RAY_ADDRESS, else a Ray started here)",
+    )
     parser.add_argument("--num-cpus", type=int, help="CPUs of the embedded Ray, one trial each (default: all cores)")
     parser.add_argument("--storage-path", default="sweeps", help="where Tune writes the trials")
     parser.add_argument("--name", default="sweep", help="the sweep's directory under --storage-path")

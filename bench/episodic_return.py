@@ -31,7 +31,9 @@ TAG = "charts/episodic_return"
 def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dirs", nargs="+", type=Path, help="run directories, each with a TensorBoard log")
-    parser.add_argument("--last", type=int, default=100, help="training episodes averaged per run (rlops: 100)")
+    parser.add_argument(
+        "--last", type=int, default=100, help="training episodes averaged per run, as rlops averages CleanRL's"
+    )
     args = parser.parse_args(argv)
     args.run_dirs = list(dict.fromkeys(args.run_dirs))  # a run named twice (overlapping globs) counts once
     check_positive(args, "last")

@@ -91,16 +91,31 @@ def check_positive(args: Any, *names: str) -> None:
             raise UsageError(f"{cli_flag(name)} must be an integer > 0, got {value}")
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """The tools' --help, with each option's default after its help where it has one worth saying (not
+    None, False or empty) and the help does not already say it."""
+
+    def _get_help_string(self, action):
+        text, default = action.help or "", action.default
+        if not action.option_strings or "(default" in text or default in (None, argparse.SUPPRESS):
+            return text
+        if default is False or (isinstance(default, list | tuple) and not default):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, list | tuple) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, with errors raised as UsageError instead of printing usage and exiting, negative
     numbers in any float form taken as values (argparse 3.11 takes "--target -1e3" for a flag -1e3),
     and no abbreviated flags: argparse would take the tools' `--target` given to a training script for
     its `--target-kl`, and train with the KL stop that the user never asked for. An int flag takes any
-    spelling of a whole number (`integer`: --max-steps 1e6)."""
+    spelling of a whole number (`integer`: --max-steps 1e6); --help shows the defaults (`DefaultsFormatter`)."""
 
     NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
         super().__init__(*args, allow_abbrev=False, **kwargs)
         self._negative_number_matcher = self.NEGATIVE_NUMBER  # what argparse tells a value from a flag by
 
@@ -115,7 +130,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser(args_cls: type, description: str, defaults: bool = True) -> OneLineParser:
     """The command line of `args_cls`; without defaults, parsing yields only the flags given."""
-    parser = OneLineParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = OneLineParser(description=description)
     for f in dataclasses.fields(args_cls):
         default = f.default if defaults else argparse.SUPPRESS
         meta = f.metadata

@@ -186,6 +186,21 @@ def test_help_describes_the_scripts_own_agent_and_shows_what_path_flags_take(scr
     assert ("--T T" in result.stdout) == (script == "Spiking_PPO.py")
 
 
+@pytest.mark.parametrize(
+    "tool, shown",
+    [
+        ("Spiking_PPO.py", ["--num-envs NUM_ENVS parallel training environments (default: 4)", "(default: tutorial)"]),
+        ("compare.py", ["--bootstrap BOOTSTRAP bootstrap resamples for the interval (default: 2000)"]),
+        ("bench/throughput.py", ["--env-steps ENV_STEPS environment steps per run (default: 100000)"]),
+        ("bench/reproduce.py", ["agents to train (default: PPO Spiking-PPO)"]),  # a list, as it is written
+    ],
+)
+def test_help_shows_each_default_worth_saying(tool, shown):
+    text = " ".join(run_process(tool, "--help").stdout.split())
+    assert all(line in text for line in shown), text
+    assert "(default: None)" not in text and "(default: False)" not in text and "(default: [])" not in text
+
+
 def adam_steps(checkpoint) -> float:
     return torch.load(checkpoint, weights_only=True)["optimizer"]["state"][0]["step"].item()
 
