@@ -92,8 +92,8 @@ def check_positive(args: Any, *names: str) -> None:
 
 
 class DefaultsFormatter(argparse.HelpFormatter):
-    """The tools' --help, with each option's default after its help where it has one worth saying (not
-    None, False or empty) and the help does not already say it."""
+    """--help, with each option's default after its help where it has one worth saying (not None, False
+    or empty) and the help does not already say it (argparse's own formatter adds "(default: None)")."""
 
     def _get_help_string(self, action):
         text, default = action.help or "", action.default
