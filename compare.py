@@ -9,8 +9,8 @@ one run per seed; otherwise the tool refuses and names the flags that differ, or
 seed. It draws the evaluation-return curves of each agent (mean over seeds, shaded: a 95% bootstrap
 interval of the mean with 5 or more seeds, the range of the runs with fewer) against rollout steps
 and against training seconds, and writes a table per agent: final mean return, rollout steps and
-training seconds to reach the target return, and training seconds per 1e4 rollout steps (mean ±
-sample standard deviation over seeds).
+training seconds to reach the target return (--target, or the env's reward threshold where it has
+one), and training seconds per 1e4 rollout steps (mean ± sample standard deviation over seeds).
 
     python compare.py --seeds 5 --max-steps 30000                 # train 5 seeds of each agent, compare them
     python compare.py --env-id Pendulum-v1 --seeds 5 --max-steps 500000 --target -200 -- --preset cleanrl-bootstrap \
@@ -76,7 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--target",
         type=float,
-        help="return that counts as solved (default: the env's reward threshold in its gymnasium spec)",
+        help="return that counts as solved (default: the env's reward threshold in its gymnasium spec; "
+        "none there: returns alone are compared)",
     )
     parser.add_argument("--out", default="comparison", help="output prefix: <out>-steps.svg/png, -time, .md")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the interval")
@@ -295,7 +296,8 @@ def plot(curves: dict[str, list[np.ndarray]], column: int, args: argparse.Namesp
         kinds.add(stats.interval_kind(len(runs)))
         ax.plot(grid, returns.mean(axis=0), label=f"{name} ({len(runs)} seeds)")
         ax.fill_between(grid, low, high, alpha=0.25)
-    ax.axhline(args.target, color="grey", linestyle=":", linewidth=1)
+    if args.target is not None:
+        ax.axhline(args.target, color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel(["rollout steps", "training seconds (evaluations included, start-up not)"][column])
     ax.set_ylabel("mean eval return")
     ax.set_title(f"{args.env_id}: mean over seeds; shaded: {' / '.join(sorted(kinds))}", fontsize=9)
@@ -310,28 +312,30 @@ def first_reaching(run: np.ndarray, target: float) -> tuple[float, float]:
     return (run[hits[0], 0], run[hits[0], 1]) if len(hits) else (np.nan, np.nan)
 
 
-def summary_table(curves: dict[str, list[np.ndarray]], costs: dict[str, list[dict]], target: float) -> str:
-    lines = [
-        f"| agent | seeds | final eval return | rollout steps to {target:g} | training seconds to {target:g} "
-        "| training seconds per 1e4 steps | actor SynOps per decision | actor energy per decision (nJ) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+def summary_table(curves: dict[str, list[np.ndarray]], costs: dict[str, list[dict]], target: float | None) -> str:
+    """The table of comparison.md; without a target (an env with no reward threshold, and no
+    --target), without the steps and seconds to it."""
+    to_target = [] if target is None else [f"rollout steps to {target:g}", f"training seconds to {target:g}"]
+    header = ["agent", "seeds", "final eval return", *to_target, "training seconds per 1e4 steps"]
+    header += ["actor SynOps per decision", "actor energy per decision (nJ)"]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     for name, runs in curves.items():
         if not runs:
             continue
-        hits = [first_reaching(run, target) for run in runs]
-        per_1e4 = [run[-1, 1] / run[-1, 0] * 1e4 for run in runs]
-        lines.append(
-            f"| {name} | {len(runs)} | {stats.mean_std([run[-1, 2] for run in runs])} "
-            f"| {stats.mean_std([h[0] for h in hits], '.0f')} | {stats.mean_std([h[1] for h in hits])} "
-            f"| {stats.mean_std(per_1e4)} | {stats.mean_std([c[COST_TAGS[0]] for c in costs[name]], '.0f')} "
-            f"| {stats.mean_std([c[COST_TAGS[1]] / 1e3 for c in costs[name]], '.2f')} |"
-        )
+        hits = [] if target is None else [first_reaching(run, target) for run in runs]
+        reached = [stats.mean_std([h[0] for h in hits], ".0f"), stats.mean_std([h[1] for h in hits])] if hits else []
+        cells = [name, str(len(runs)), stats.mean_std([run[-1, 2] for run in runs]), *reached]
+        cells += [stats.mean_std([run[-1, 1] / run[-1, 0] * 1e4 for run in runs])]
+        cells += [stats.mean_std([c[COST_TAGS[0]] for c in costs[name]], ".0f")]
+        cells += [stats.mean_std([c[COST_TAGS[1]] / 1e3 for c in costs[name]], ".2f")]
+        lines.append("| " + " | ".join(cells) + " |")
+    reaching = (
+        "" if target is None else "; (k/n seeds): only k of the n runs reached the target, and the figure is over those"
+    )
     lines += [
         "",
-        "Mean ± sample standard deviation over seeds; (k/n seeds): only k of the n runs reached the target, "
-        "and the figure is over those. Cost: the last measurement of each run (machinery/cost.py: SpikingJelly's "
-        "counters, compute energy at 4.6 pJ per MAC and 0.9 pJ per AC).",
+        f"Mean ± sample standard deviation over seeds{reaching}. Cost: the last measurement of each run "
+        "(machinery/cost.py: SpikingJelly's counters, compute energy at 4.6 pJ per MAC and 0.9 pJ per AC).",
     ]
     return "\n".join(lines) + "\n"
 

@@ -85,7 +85,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--target",
         type=float,
-        help="return that counts as solved (default: the env's reward threshold in its gymnasium spec)",
+        help="return that counts as solved (default: the env's reward threshold in its gymnasium spec; "
+        "none there: returns alone are compared)",
     )
     parser.add_argument(
         "--address",
@@ -219,8 +220,9 @@ def random_combinations(space: dict[str, list[str]], count: int) -> list[tuple[s
     return combos
 
 
-def sweep_target(args: argparse.Namespace, trials: list[dict]) -> float:
-    """--target, or the reward threshold that gymnasium's registry gives the trials' env."""
+def sweep_target(args: argparse.Namespace, trials: list[dict]) -> float | None:
+    """--target, or the reward threshold that gymnasium's registry gives the trials' env (None where it
+    gives none: the summary then ranks by return alone)."""
     env_ids = sorted({as_args(trial, "unused").env_id for trial in trials})
     if args.target is None and len(env_ids) > 1:
         raise UsageError(f"the trials run {', '.join(env_ids)}: give --target, the return that counts as solved")
@@ -260,7 +262,8 @@ def run_trial(config: dict) -> None:
     reports = json.loads(saved.read_text()) if saved.exists() else {"first_solved": None, "last": None}
 
     def on_eval(report: dict) -> None:
-        if report["eval_mean"] >= trial["target"] and reports["first_solved"] is None:
+        target = trial["target"]
+        if target is not None and report["eval_mean"] >= target and reports["first_solved"] is None:
             reports["first_solved"] = {"step": report["step"], "elapsed_seconds": report["elapsed_seconds"]}
         solved = reports["first_solved"] or {"step": math.nan, "elapsed_seconds": math.nan}
         firing_rates = [v for k, v in report.items() if k.startswith("snn/firing_rate/")]
@@ -324,8 +327,9 @@ def over(done: list[dict], key: str, scale: float = 1.0) -> str:
     return stats.mean_interval([m[key] * scale for m in done]) if done else "-"
 
 
-def summarize(trials: list[dict], results: list[dict], out: Path, target: float) -> str:
-    """Per configuration and agent: final return, time to target, firing rate; CSV and Markdown."""
+def summarize(trials: list[dict], results: list[dict], out: Path, target: float | None) -> str:
+    """Per configuration and agent: final return, time to target (where there is one), firing rate;
+    CSV and Markdown."""
     groups: dict[tuple, list[dict]] = {}
     for trial, result in zip(trials, results, strict=True):
         key = (trial["agent"], json.dumps(trial["config"], sort_keys=True))
@@ -353,7 +357,8 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
                 ),
             }
         )
-    columns = [c for c in rows[0] if not c.startswith("_")]
+    # without a target, no steps or seconds to it
+    columns = [c for c in rows[0] if not c.startswith("_") and (target is not None or not c.endswith("_to_target"))]
     csv_text = io.StringIO(newline="")
     writer = csv.DictWriter(csv_text, columns, extrasaction="ignore")
     writer.writeheader()
@@ -361,8 +366,11 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
     files.write_text(out / "summary.csv", csv_text.getvalue())
     stopped = any(r["stopped_early"] for r in rows)  # a column only where there were any (--asha)
     header = ["agent", "configuration", "seeds", "failed", *["stopped early"] * stopped, "final eval return"]
-    header += [f"rollout steps to {target:g}", f"seconds to {target:g}", "hidden firing rate (%)"]
-    keys = ["seeds", "failed", *["stopped_early"] * stopped, "final_return", "steps_to_target", "seconds_to_target"]
+    keys = ["seeds", "failed", *["stopped_early"] * stopped, "final_return"]
+    if target is not None:
+        header += [f"rollout steps to {target:g}", f"seconds to {target:g}"]
+        keys += ["steps_to_target", "seconds_to_target"]
+    header += ["hidden firing rate (%)"]
     lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
     lines += [
         f"| {r['agent']} | `{r['config']}` | " + " | ".join(str(r[k]) for k in keys) + f" | {r['firing_rate']} |"
@@ -372,8 +380,12 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
         "",
         *best_configurations(rows, target),
         f"Mean [interval] over seeds; the interval is the {stats.interval_kind(min(r['seeds'] for r in rows))}. "
-        "(k/n seeds): only k of the n seeds reached the target, and the figure is over those. "
-        "Failed trials are left out"
+        + (
+            "(k/n seeds): only k of the n seeds reached the target, and the figure is over those. "
+            if target is not None
+            else ""
+        )
+        + "Failed trials are left out"
         + (
             ", and so are those stopped before their end (by ASHA or a Ctrl-C): their last return is not a final one."
             if stopped
@@ -385,7 +397,7 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float)
     return table
 
 
-def best_configurations(rows: list[dict], target: float) -> list[str]:
+def best_configurations(rows: list[dict], target: float | None) -> list[str]:
     """A line naming each agent's best configuration (and every one tied with it): SNN against ANN is
     what a sweep of both agents is for, and the ANN's best alone would hide the spiking agent's."""
     agents = list(dict.fromkeys(r["agent"] for r in rows))
@@ -399,9 +411,10 @@ def best_configurations(rows: list[dict], target: float) -> list[str]:
             continue
         best = [r for r in rows if r["agent"] == agent and r["_rank"] == top]
         names = " and ".join(f"{r['agent']} `{r['config']}`" for r in best)
+        reached = "" if target is None else f", rollout steps to {target:g} {best[0]['steps_to_target']}"
         lines.append(
             f"Best configuration{' (a tie)' if len(best) > 1 else ''}: {names} (final eval return "
-            f"{best[0]['final_return']}, rollout steps to {target:g} {best[0]['steps_to_target']})."
+            f"{best[0]['final_return']}{reached})."
         )
     return lines
 

@@ -289,10 +289,17 @@ def test_a_target_that_is_not_a_finite_return_is_refused_before_anything_is_trai
     assert line == "error: --target must be a finite return, got nan" and not (tmp_path / "runs").exists()
 
 
-def test_an_env_with_no_reward_threshold_asks_for_a_target(tmp_path, capsys):
-    assert compare_tool.main(["--env-id", "Pendulum-v1", "--seeds", "1", "--runs-dir", str(tmp_path / "runs")]) == 2
-    assert "'Pendulum-v1' has no reward threshold in gymnasium's registry: give --target" in capsys.readouterr().err
-    assert not (tmp_path / "runs").exists()
+def test_an_env_with_no_reward_threshold_and_no_target_is_compared_by_its_returns_alone(tmp_path, capsys):
+    argv = ["--env-id", "Pendulum-v1", "--seeds", "1", "--max-steps", "200", "--out", str(tmp_path / "cmp")]
+    flags = ["--", "--eval-interval", "100", "--eval-episodes", "2", "--num-steps", "100", "--ppo-epochs", "1"]
+    assert compare_tool.main([*argv, "--runs-dir", str(tmp_path / "runs"), *flags]) == 0
+    table = (tmp_path / "cmp.md").read_text()
+    assert table.splitlines()[0] == (
+        "| agent | seeds | final eval return | training seconds per 1e4 steps | actor SynOps per decision "
+        "| actor energy per decision (nJ) |"
+    )
+    assert all(line.count("|") == 7 for line in table.splitlines() if line.startswith("|"))
+    assert "target" not in table and "k/n seeds" not in table
 
 
 def test_select_refuses_two_values_of_one_flag(tmp_path, capsys):

@@ -114,7 +114,6 @@ def test_a_storage_path_that_cannot_hold_the_sweep_fails_before_ray_starts(tmp_p
         (["--grid", "T=4,8", "--agents", "ann"], "--T is a flag of snn alone, which --agents leaves out"),
         (["--grid", "T=4", "--agents", "cnn"], "unknown agent 'cnn'"),
         (["--grid", "norm_adv=maybe"], "--norm-adv is a switch: give it as true or false, not 'maybe'"),
-        (["--grid", "T=4", "--set", "env_id=Pendulum-v1"], "'Pendulum-v1' has no reward threshold"),
         (["--grid", "env_id=CartPole-v0,CartPole-v1"], "the trials run CartPole-v0, CartPole-v1: give --target"),
         (["--grid", "T=4", "--target", "inf"], "--target must be a finite return, got inf"),
         (["--grid", "T=4,8", "--grid", "T=16"], "--T is in the search space twice: give all its values at once"),
@@ -267,6 +266,16 @@ def test_equal_returns_are_ranked_by_seeds_reaching_the_target_then_steps(tmp_pa
         {"slow": [(200.0, 9000.0), (200.0, 9000.0)], "fast": [(200.0, 2000.0), (200.0, 3000.0)]}, tmp_path
     )
     assert 'Best configuration: ann `"fast"`' in table
+
+
+def test_without_a_target_the_summary_ranks_and_shows_returns_alone(tmp_path):
+    table = summary_of({"a": [(-300.0, math.nan)], "b": [(-200.0, math.nan)]}, tmp_path, target=None)
+    assert table.splitlines()[:2] == [
+        "| agent | configuration | seeds | failed | final eval return | hidden firing rate (%) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    assert 'Best configuration: ann `"b"` (final eval return -200.0 [-200.0, -200.0]).' in table
+    assert "target" not in table and "to_target" not in (tmp_path / "summary.csv").read_text()
 
 
 def test_a_sweep_of_both_agents_names_the_best_configuration_of_each(tmp_path):
@@ -438,6 +447,7 @@ def test_the_target_is_the_trials_envs_threshold_unless_given():
     assert target() == 195.0  # the default env, CartPole-v0
     assert target("--set", "env_id=Acrobot-v1") == -100.0
     assert target("--set", "env_id=Pendulum-v1", "--target", "-200") == -200.0
+    assert target("--set", "env_id=Pendulum-v1") is None  # no threshold in the registry: returns alone
     assert target("--grid", "env_id=CartPole-v0,CartPole-v1", "--target", "150") == 150.0
 
 
