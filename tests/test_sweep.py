@@ -114,7 +114,6 @@ def test_a_storage_path_that_cannot_hold_the_sweep_fails_before_ray_starts(tmp_p
         (["--grid", "T=4,8", "--agents", "ann"], "--T is a flag of snn alone, which --agents leaves out"),
         (["--grid", "T=4", "--agents", "cnn"], "unknown agent 'cnn'"),
         (["--grid", "norm_adv=maybe"], "--norm-adv is a switch: give it as true or false, not 'maybe'"),
-        (["--grid", "env_id=CartPole-v0,CartPole-v1"], "the trials run CartPole-v0, CartPole-v1: give --target"),
         (["--grid", "T=4", "--target", "inf"], "--target must be a finite return, got inf"),
         (["--grid", "T=4,8", "--grid", "T=16"], "--T is in the search space twice: give all its values at once"),
         (["--grid", "hidden_size=8,16", "--set", "hidden_size=4"], "--hidden-size is both searched and fixed"),
@@ -449,6 +448,7 @@ def test_the_target_is_the_trials_envs_threshold_unless_given():
     assert target("--set", "env_id=Pendulum-v1", "--target", "-200") == -200.0
     assert target("--set", "env_id=Pendulum-v1") is None  # no threshold in the registry: returns alone
     assert target("--grid", "env_id=CartPole-v0,CartPole-v1", "--target", "150") == 150.0
+    assert target("--grid", "env_id=CartPole-v0,CartPole-v1") is None  # two thresholds: returns alone
 
 
 def test_without_a_search_space_every_trial_runs_the_set_flags_one_per_seed():
