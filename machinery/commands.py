@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from machinery import checkpoints, presets
 from machinery.checkpoints import CheckpointError
-from machinery.cli import UsageError, flags_of, given_flags, parse_args
+from machinery.cli import UsageError, build_parser, flags_of, given_flags, parse_args, refuse_unrecognized
 from machinery.nir_export import export_checkpoint
 from machinery.replay import replay
 from machinery.run import Agent, TrainingDiverged, last_step
@@ -65,21 +65,30 @@ TWINS = {"Spiking_PPO": "PPO", "PPO": "Spiking_PPO"}  # each agent's script and 
 
 
 def parse_args_naming_the_twin(agent: Agent, argv: list[str] | None):
-    """`parse_args`, whose error for a flag that only the other agent has (--T given to PPO.py) names
-    the script that takes it: the two scripts share every other flag, so this is the usual slip."""
+    """`parse_args`, whose error for flags that only the other agent has (--T given to PPO.py) names
+    the script that takes them: the two scripts share every other flag, so this is the usual slip,
+    and argparse's "unrecognized arguments" would not say whose they are."""
     try:
         return parse_args(agent.args_cls, argv, agent.description)
-    except UsageError as e:
-        prefix = "unrecognized arguments: "
-        if not str(e).startswith(prefix) or agent.script not in TWINS:
-            raise
-        twin = importlib.import_module(TWINS[agent.script]).AGENT  # loaded only for this message
-        named = [token.split("=", 1)[0] for token in str(e)[len(prefix) :].split()]
-        theirs = [flag for flag in named if flag in flags_of(twin.args_cls)]
-        if not theirs:
-            raise
-        whose = "is a flag" if len(theirs) == 1 else "are flags"
-        raise UsageError(f"{e}; {' '.join(theirs)} {whose} of {twin.script}.py, not of {agent.script}.py") from None
+    except UsageError:
+        refuse_the_twins_flags(agent, argv)
+        raise
+
+
+def refuse_the_twins_flags(agent: Agent, argv: list[str] | None) -> None:
+    """A UsageError naming the flags of argv that are the other agent's, if any are."""
+    try:
+        extras = build_parser(agent.args_cls, "", defaults=False).parse_known_args(argv)[1]
+    except UsageError:  # a bad value, which parse_args's error names
+        return
+    if not extras or agent.script not in TWINS:
+        return
+    twin = importlib.import_module(TWINS[agent.script]).AGENT  # loaded only for this message
+    theirs = [flag for flag in (token.split("=", 1)[0] for token in extras) if flag in flags_of(twin.args_cls)]
+    whose = "is a flag" if len(theirs) == 1 else "are flags"
+    refuse_unrecognized(
+        extras, [twin.args_cls], f"{' '.join(theirs)} {whose} of {twin.script}.py, not of {agent.script}.py"
+    )
 
 
 def note_if_the_schedule_moves(args, saved: dict) -> None:
