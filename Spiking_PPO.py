@@ -450,14 +450,20 @@ def update(t: session.Training, step_fn=gradient_step) -> dict[str, float]:
     stats = ppo_update(t.model, t.optimizer, args, *(x.flatten(0, 1) for x in batch), generator=t.rng, step_fn=step_fn)
     t.updates += 1
     t.check_finite(stats["loss"])  # a diverged run stops here, its last.pt from before the update
-    values, targets = r.values.flatten(), returns.flatten()
     scalars = {f"losses/{name}": value for name, value in stats.items()}
-    scalars["losses/explained_variance"] = float(1 - (targets - values).var() / targets.var())
+    scalars["losses/explained_variance"] = explained_variance(r.values.flatten(), returns.flatten())
     scalars["charts/learning_rate"] = t.optimizer.lr
     if t.agent.diagnostics is not None:
         with torch.inference_mode():
             scalars |= t.agent.diagnostics(t.model, r.states.flatten(0, 1))
     return scalars
+
+
+def explained_variance(values: torch.Tensor, targets: torch.Tensor) -> float:
+    """1 - Var(targets - values) / Var(targets): how much of the returns' spread the critic predicted
+    (1: all of it, 0: no more than their mean would); NaN where the targets do not vary, as CleanRL's."""
+    spread = targets.var(correction=0)
+    return float("nan") if spread == 0 else float(1 - (targets - values).var(correction=0) / spread)
 
 
 def train(args: Args, agent: Agent, resume_from: dict | None = None, on_eval: Callable[[dict], None] | None = None):
