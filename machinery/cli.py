@@ -279,6 +279,11 @@ def validate(args: Any, rollout: bool = True) -> None:
             f"--mini-batch-size {args.mini_batch_size} is larger than a rollout "
             f"(--num-envs x --num-steps = {batch}); lower it or collect more steps"
         )
+    if rollout and args.norm_adv and args.mini_batch_size < 2:  # a preset may have turned --norm-adv on
+        raise UsageError(
+            f"--mini-batch-size {args.mini_batch_size} with --norm-adv: one sample has no standard deviation to "
+            "normalize its advantage by; give --mini-batch-size 2 or more, or --no-norm-adv"
+        )
     if args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
         raise UsageError(f"--device must be cpu, cuda or auto, got {args.device!r}")
     if args.device.startswith("cuda"):

@@ -65,6 +65,8 @@ BAD_INPUTS = [
     (["--gae-lambda", "-0.1"], "--gae-lambda must be in [0, 1], got -0.1"),
     (["--gamma", "nan"], "--gamma must be in [0, 1], got nan"),
     (["--mini-batch-size", "1024"], "--mini-batch-size 1024 is larger than a rollout"),
+    (["--norm-adv", "--mini-batch-size", "1"], "--mini-batch-size 1 with --norm-adv: one sample has no standard"),
+    (["--preset", "cleanrl", "--mini-batch-size", "1"], "--mini-batch-size 1 with --norm-adv"),  # the preset's
     (["--num-envs", "two"], "--num-envs: invalid integer value"),
     (["--max-steps", "1e-3"], "argument --max-steps: invalid integer value: '1e-3'"),
     (["--max-grad-norm", "off"], "argument --max-grad-norm: invalid float (or none) value: 'off'"),
