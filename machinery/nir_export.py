@@ -58,10 +58,10 @@ def actor_graph(model, observations: dict, dt: float = DT):
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata | observations)
 
 
-def observation_metadata(statistics: dict | None, clip: float | None = None) -> dict:
+def observation_metadata(statistics: dict | None, clip: float | None) -> dict:
     """What the graph's input is, for its metadata: the observation as it comes or, with the running
     `statistics` (mean, var) of an actor trained with --norm-obs, the observation normalized and
-    clipped as training's wrappers did (machinery/envs.py: gymnasium's NormalizeObservation)."""
+    clipped to [-clip, clip] as training's wrappers did (machinery/envs.py: gymnasium's NormalizeObservation)."""
     if statistics is None:
         return {"input": "the observation"}
     formula = "clip((obs - obs_mean) / sqrt(obs_var + obs_epsilon), -obs_clip, obs_clip)"
