@@ -273,7 +273,11 @@ def record_video_env(env_id: str, norm: Normalization, folder: str, name: str) -
         # fatally; EGL draws without one (read when the renderer is made, so setting it now is in time)
         os.environ.setdefault("MUJOCO_GL", "egl")
     env = make_normalized(env_id, norm, frozen=True, render_mode="rgb_array")
-    return gym.wrappers.RecordVideo(env, folder, name_prefix=name, episode_trigger=lambda episode: episode == 0)
+    with warnings.catch_warnings():
+        # gymnasium warns of "overwriting existing videos" wherever the folder exists; each replay's
+        # video has a name of its own (machinery/replay.py), so the earlier ones stay as they are
+        warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
+        return gym.wrappers.RecordVideo(env, folder, name_prefix=name, episode_trigger=lambda episode: episode == 0)
 
 
 def finished_episodes(info: dict) -> list[tuple[float, int]]:

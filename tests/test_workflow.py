@@ -205,7 +205,7 @@ def test_resume_refuses_to_change_the_training_flags(runs_dir):
     )
 
 
-def test_capture_video_writes_an_mp4_beside_the_checkpoint(runs_dir):
+def test_capture_video_writes_an_mp4_beside_the_checkpoint(runs_dir, recwarn):
     run_dir, _ = short_run("PPO.py", runs_dir)
     result = run_script("PPO.py", "--eval-only", str(run_dir / "best.pt"), "--capture-video", "--eval-episodes", "2")
     assert result.returncode == 0, result.stderr
@@ -219,6 +219,10 @@ def test_capture_video_writes_an_mp4_beside_the_checkpoint(runs_dir):
         video.name,
         f"best-step{step}-seed2-mean-action-episode-0.mp4",
     ]
+    first = video.read_bytes()
+    assert run_script("PPO.py", *argv).returncode == 0  # a third, into the folder the others are in
+    assert len(list((run_dir / "videos").glob("*.mp4"))) == 3 and video.read_bytes() == first
+    assert not [w for w in recwarn if "Overwriting existing videos" in str(w.message)]  # gymnasium's, of any folder
 
 
 def test_capture_video_draws_a_mujoco_task_off_screen_without_a_display(runs_dir):
