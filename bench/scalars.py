@@ -36,6 +36,8 @@ def read_scalar(run_dir: Path, tag: str) -> np.ndarray:
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir}: no such run directory")
     logged = logged_scalars(run_dir)
+    if not logged:  # the runs' parent directory, say: TensorBoard reads the events of one directory
+        raise UsageError(f"{run_dir}: no scalars logged there; give a run's own directory (<env-id>__<script>__...)")
     if tag not in logged:
         raise UsageError(f"{run_dir}: no scalar {tag!r} in its log, whose scalars are {', '.join(sorted(logged))}")
     return logged[tag]

@@ -507,6 +507,8 @@ def test_scalars_summarizes_a_window_of_a_logged_scalar_as_numpy_does(tmp_path, 
     assert summary["lowest_at"] == steps[values.argmin()] and summary["last"] == pytest.approx(values[-1], rel=1e-6)
     assert scalars.main([str(tmp_path / "run"), "--tag", "losses/entropy"]) == 2  # a tag the run never logged
     assert "no scalar 'losses/entropy' in its log, whose scalars are losses/approx_kl" in capsys.readouterr().err
+    assert scalars.main([str(tmp_path), "--tag", "losses/approx_kl"]) == 2  # the runs' parent, not a run
+    assert "no scalars logged there; give a run's own directory" in capsys.readouterr().err
 
 
 def test_episodic_return_reduces_runs_as_openrlbenchmark_reduces_cleanrls(tmp_path, capsys):
