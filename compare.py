@@ -164,6 +164,8 @@ def found_runs(args: argparse.Namespace) -> list[Path]:
     wanted = {flag.replace("-", "_"): value for flag, value in (item.split("=", 1) for item in args.select)}
     if not runs_dir.is_dir():
         raise UsageError(f"--runs-dir {runs_dir}: no such directory; name the one that holds the runs")
+    if (runs_dir / "last.pt").is_file():
+        raise UsageError(f"--runs-dir {runs_dir}: a run's own directory; name the one that holds the runs")
     found = ((run_dir, run_arguments(run_dir)) for run_dir in sorted(runs_dir.rglob(f"{args.env_id}__*")))
     runs = {run_dir: run_args for run_dir, run_args in found if run_args is not None}  # None: not a run of ours
     unknown = set(wanted) - set().union(*runs.values())

@@ -57,6 +57,12 @@ def test_with_no_runs_to_read_it_fails_in_one_line(tmp_path):
     result = compare("--read-only", "--runs-dir", str(tmp_path / "empty"), cwd=tmp_path)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "no CartPole-v0 runs" in result.stderr
+    run_dir = tmp_path / "empty" / "CartPole-v0__PPO__1__1700000000"
+    run_dir.mkdir()
+    (run_dir / "last.pt").write_bytes(b"")  # a run's directory for the directory that holds them
+    result = compare("--read-only", "--runs-dir", str(run_dir), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == f"error: --runs-dir {run_dir}: a run's own directory; name the one that holds the runs\n"
 
 
 def test_bad_flags_fail_in_one_line(tmp_path):
