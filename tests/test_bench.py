@@ -242,6 +242,7 @@ def test_the_other_bench_tools_refuse_bad_input_in_one_line_before_they_run(tmp_
     (tmp_path / "file").write_text("")
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "last.pt").write_bytes(b"")
+    (tmp_path / "empty").mkdir()
     json_path = str(tmp_path / "file" / "out.json")
     folder_taken = f"{tmp_path / 'file'} is a file, not a folder"
     missing = str(tmp_path / "none")
@@ -249,7 +250,9 @@ def test_the_other_bench_tools_refuse_bad_input_in_one_line_before_they_run(tmp_
         (benchmark, ("--steps", "0")): "error: --steps must be an integer > 0, got 0",
         (benchmark, ("--json", json_path)): f"error: --json {json_path}: {folder_taken}",
         (cost_table, ("--runs-dir", missing)): f"error: --runs-dir {missing}: no such directory",
-        (cost_table, ("--runs-dir", str(tmp_path / "run"))): f"error: no CartPole-v0 runs under {tmp_path / 'run'}",
+        (cost_table, ("--runs-dir", str(tmp_path / "run"))): f"error: --runs-dir {tmp_path / 'run'}: a run's own",
+        (cost_table, ("--runs-dir", str(tmp_path / "file"))): f"error: --runs-dir {tmp_path / 'file'}: no such",
+        (cost_table, ("--runs-dir", str(tmp_path / "empty"))): f"error: no CartPole-v0 runs under {tmp_path / 'empty'}",
         (cost_table, ("--runs-dir", str(tmp_path), "--json", json_path)): f"error: --json {json_path}: {folder_taken}",
         (mean_action, (str(tmp_path / "run"), "--json", json_path)): f"error: --json {json_path}: {folder_taken}",
     }
