@@ -467,9 +467,10 @@ def explained_variance(values: torch.Tensor, targets: torch.Tensor) -> float:
 
 
 def train(args: Args, agent: Agent, resume_from: dict | None = None, on_eval: Callable[[dict], None] | None = None):
-    """Train `agent` as `args` say, or continue the run that `resume_from` (a last.pt) left; returns
-    how it ended (machinery/session.py). `on_eval`, if given, receives each evaluation: step,
-    eval_mean, best, elapsed_seconds and the latest diagnostics (sweep.py reports them to Ray Tune).
+    """Train `agent` as `args` say (`presets.resolve` makes them from a command line, with --preset
+    applied), or continue the run that `resume_from` (a last.pt) left; returns how it ended
+    (machinery/session.py). `on_eval`, if given, receives each evaluation: step, eval_mean, best,
+    elapsed_seconds and the latest diagnostics (sweep.py reports them to Ray Tune).
     """
     spec, device = session.prepare(args)  # checks the machine can run it, seeds python, numpy and torch
     model = agent.build(spec.obs_dim, spec.num_actions, args).to(device)

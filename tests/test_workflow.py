@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -328,6 +329,24 @@ def test_agent_env_gives_a_loaded_network_the_observations_it_was_trained_on(run
             np.testing.assert_allclose(obs, expected, rtol=1e-6, atol=1e-7)
             obs, raw_obs = env.step([0.5])[0], raw.step([0.5])[0]
         assert (clipped > 0) == bool(flags)  # the clip at --obs-clip was seen to apply
+
+
+def test_the_readmes_training_example_trains_with_the_preset_applied(runs_dir):
+    """README, "Training from Python": its code as written, with a short budget and this test's runs
+    directory added to its command line."""
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("## Training from Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    short = '"--seed", "3", "--max-steps", "2048", "--eval-interval", "1024", "--quiet", "--runs-dir", RUNS]'
+    assert example.count('"--seed", "3"]') == 1
+    namespace = {"RUNS": str(runs_dir)}
+    exec(example.replace('"--seed", "3"]', short), namespace)
+    summary = namespace["summary"]
+    run_dir = Path(summary["run_dir"])
+    assert run_dir.parent == runs_dir and run_dir.name.startswith("Hopper-v5__Spiking_PPO__3__")
+    assert summary["steps"] == 2048 and math.isfinite(summary["best"])
+    trained = torch.load(run_dir / "last.pt", weights_only=True)["args"]
+    cleanrl = {"hidden_size": 64, "hidden_layers": 2, "norm_obs": True, "learning_rate": 3e-4, "num_steps": 2048}
+    assert {k: trained[k] for k in cleanrl} == cleanrl  # the preset's values, not the flags' own defaults
 
 
 def test_the_readmes_loading_example_runs_on_a_normalized_continuous_checkpoint(runs_dir):
