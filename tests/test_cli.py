@@ -1,8 +1,11 @@
 """Both scripts through their command line (machinery/commands.py), as a user runs them."""
 
+import dataclasses
+import re
+
 import pytest
 import torch
-from helpers import run_process, run_script, scalars, short_run
+from helpers import ROOT, run_process, run_script, scalars, short_run
 
 import PPO
 import Spiking_PPO
@@ -247,3 +250,25 @@ def test_the_tools_count_flags_are_checked_positive_in_order_and_an_unset_one_is
     check_positive(args, "seeds", "random")
     with pytest.raises(UsageError, match=r"^--workers must be an integer > 0, got 0$"):
         check_positive(args, "seeds", "random", "workers", "runs")
+
+
+def test_the_readmes_flags_table_has_every_flag_at_its_default():
+    """README, "Flags": a row per flag of either script, its default as the dataclass has it (a switch
+    "off", an unset number "none" or blank, a word in backticks, a number as any float spelling)."""
+    section = (ROOT / "README.md").read_text().split("\n## Flags\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for flags, default in re.findall(r"^\| (`--[^|]*)\|([^|]*)\|", section, re.M):
+        for flag in re.findall(r"`(--[A-Za-z-]+)", flags):
+            rows[flag] = default.strip()
+    fields = {f.name: f.default for cls in (Spiking_PPO.SpikingArgs, PPO.AnnArgs) for f in dataclasses.fields(cls)}
+    assert set(rows) == {"--" + name.replace("_", "-") for name in fields}
+    for name, default in fields.items():
+        written = rows["--" + name.replace("_", "-")]
+        if default is None:
+            assert written in ("none", ""), name
+        elif isinstance(default, bool):
+            assert written == ("on" if default else "off"), name
+        elif isinstance(default, str):
+            assert written == f"`{default}`", name
+        else:
+            assert float(written) == default, name
