@@ -1,9 +1,10 @@
 """machinery.presets: --preset resolves to CleanRL's published settings, and flags given override it."""
 
 import dataclasses
+import re
 
 import pytest
-from helpers import run_script
+from helpers import ROOT, run_script
 
 from machinery.cli import given_flags, parse_args
 from machinery.presets import PRESETS, with_preset
@@ -94,3 +95,25 @@ def test_the_mini_batch_is_held_to_the_rollout_the_preset_gives_not_to_the_tutor
     result = run_script("PPO.py", "--preset", "cleanrl", "--env-id", "CartPole-v1", "--num-steps", "16")
     assert result.returncode == 2
     assert "--mini-batch-size 128 is larger than a rollout (--num-envs x --num-steps = 64)" in result.stderr
+
+
+def test_the_readmes_table_of_the_cleanrl_preset_is_what_it_resolves_to():
+    """README, "Beyond the tutorial": the table of `--preset cleanrl`, a column per kind of action
+    space, row by row against what the preset resolves to on CartPole-v1 and HalfCheetah-v5."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("| flag | `cleanrl`, Discrete", 1)[1].split("\n\n", 1)[0]
+    shown = set()
+    for line in table.splitlines()[2:]:
+        flags_cell, *columns = (cell.strip() for cell in line.strip("|").split("|"))
+        names = [flag.replace("-", "_") for flag in re.findall(r"`--([a-z-]+)`", flags_cell)]
+        clip = re.search(r"\(clip (\S+) each\)", flags_cell)  # --obs-clip and --reward-clip, in one
+        for env_id, column in zip(("CartPole-v1", "HalfCheetah-v5"), columns, strict=True):
+            args = resolved(["--preset", "cleanrl", "--env-id", env_id])
+            values = [re.sub(r" \(.*\)", "", value) for value in column.split(", ")]  # "128 (4 mini-batches)"
+            for name, value in zip(names, values, strict=True):
+                expected = value == "on" if value in ("on", "off") else float(value)
+                assert getattr(args, name) == expected, (name, env_id)
+            if clip:
+                assert (args.obs_clip, args.reward_clip) == (float(clip[1]), float(clip[1]))
+        shown |= set(names) | ({"obs_clip", "reward_clip"} if clip else set())
+    assert shown == set(PRESETS["cleanrl"]["Discrete"]) | set(PRESETS["cleanrl"]["Box"])
