@@ -441,3 +441,11 @@ def test_every_link_in_the_documentation_reaches_a_file_and_a_heading_of_the_rep
             if not file.exists() or (anchor and file.suffix == ".md" and anchor not in headings(file.read_text())):
                 broken.append(f"{page.relative_to(ROOT)}: {target}")
     assert links > 50 and not broken, broken
+
+
+def test_the_readmes_table_of_modules_names_every_module_of_the_package():
+    """README, "Where to find what": a row per module of machinery/, each a file that is there."""
+    readme = (ROOT / "README.md").read_text()
+    listed = re.findall(r"^\| `machinery/(\w+)\.py` \|", readme, re.M)
+    modules = sorted(p.stem for p in (ROOT / "machinery").glob("*.py") if p.stem != "__init__")
+    assert sorted(listed) == modules
