@@ -3,6 +3,7 @@
 import dataclasses
 import os
 import pickle
+import re
 import subprocess
 import sys
 
@@ -68,6 +69,13 @@ def test_every_file_a_run_writes_loads_as_plain_data(script, runs_dir):
     assert "optimizer" not in best and "envs" not in best  # replay and sharing need only the weights
     assert {"optimizer", "rng", "rollout", "envs", "obs"} <= last.keys()
     assert len(last["envs"]) == 4  # each env's state, as data
+    # README, "Loading a checkpoint": its table of keys, and which file holds each
+    table = (ROOT / "README.md").read_text().split("| key | in | what |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split("|")[1:3] for line in table.splitlines()[2:]]
+    keys = {in_: set() for in_ in ("both", "`last.pt`")}
+    for cell, in_ in rows:
+        keys[in_.strip()] |= set(re.findall(r"`(\w+)`", cell))
+    assert set(best) == keys["both"] and set(last) == keys["both"] | keys["`last.pt`"]
 
 
 class Payload:
