@@ -160,9 +160,9 @@ def test_plot_writes_the_figure_and_tables_into_a_directory_it_creates(tmp_path,
 
 
 def test_the_readme_shows_the_tables_the_scripts_write_from_the_committed_results(tmp_path):
-    """A run added to bench/results-reproduce.json, or a new throughput measurement, fails this until the
-    README and docs/results.md show the tables drawn from it (`bench/reproduce.py --plot --out
-    docs/reproduce`, `bench/throughput.py`'s printed table)."""
+    """A run added to bench/results-reproduce.json, a new throughput measurement or a new sweep summary
+    fails this until the README and docs/results.md show the tables drawn from it (`bench/reproduce.py
+    --plot --out docs/reproduce`, `bench/throughput.py`'s printed table, sweep.py's summary.md)."""
     import throughput
 
     readme, record = (ROOT / "README.md").read_text(), (ROOT / "docs" / "results.md").read_text()
@@ -173,6 +173,7 @@ def test_the_readme_shows_the_tables_the_scripts_write_from_the_committed_result
     measured = json.loads((ROOT / "bench" / "results-throughput.json").read_text())
     assert throughput.table(measured, ["CartPole-v1", "HalfCheetah-v5"]) in readme
     assert throughput.bound_table(measured, ["CartPole-v1", "HalfCheetah-v5"]) in readme
+    assert (ROOT / "bench" / "sweep-t-cartpole.md").read_text() in readme  # sweep.py's summary, as it wrote it
 
 
 def test_breakdown_of_a_short_run_times_parts_within_its_training_loop_and_restores_the_script(tmp_path):
