@@ -82,7 +82,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default="comparison", help="output prefix: <out>-steps.svg/png, -time, .md")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the interval")
     parser.add_argument(
-        "flags", nargs="*", help="after --: training flags for both scripts (one only the SNN has goes to it alone)"
+        "flags",
+        nargs="*",
+        help="after --: training flags for both scripts (one that only one agent has, --T or --activation, "
+        "goes to that agent alone)",
     )
     args, extras = parser.parse_known_args(argv)
     if extras:  # the scripts' args classes import torch: only where needed
