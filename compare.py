@@ -302,7 +302,7 @@ def plot(curves: dict[str, list[np.ndarray]], column: int, args: argparse.Namesp
         ax.plot(grid, returns.mean(axis=0), label=f"{name} ({len(runs)} seeds)")
         ax.fill_between(grid, low, high, alpha=0.25)
     if args.target is not None:
-        ax.axhline(args.target, color="grey", linestyle=":", linewidth=1)
+        ax.axhline(args.target, color="grey", linestyle=":", linewidth=1, label=f"target {args.target:g}")
     ax.set_xlabel(["rollout steps", "training seconds (evaluations included, start-up not)"][column])
     ax.set_ylabel("mean eval return")
     ax.set_title(f"{args.env_id}: mean over seeds; shaded: {' / '.join(sorted(kinds))}", fontsize=9)

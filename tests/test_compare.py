@@ -39,6 +39,7 @@ def test_trains_two_seeds_of_each_agent_and_writes_both_figures_and_the_table_th
     time_axis = (tmp_path / "cmp-time.svg").read_text()
     assert "training seconds" in time_axis and "wall time" not in time_axis
     assert "range of the runs" in (tmp_path / "cmp-steps.svg").read_text()  # 2 seeds: no interval to claim
+    assert "target 195" in (tmp_path / "cmp-steps.svg").read_text()  # the dotted line, named in the legend
     assert "sample standard deviation" in (tmp_path / "cmp.md").read_text()
 
     again = compare("--read-only", "--runs-dir", str(runs), "--out", "figures/new/again", cwd=tmp_path)
@@ -306,6 +307,7 @@ def test_an_env_with_no_reward_threshold_and_no_target_is_compared_by_its_return
     )
     assert all(line.count("|") == 7 for line in table.splitlines() if line.startswith("|"))
     assert "target" not in table and "k/n seeds" not in table
+    assert "target" not in (tmp_path / "cmp-steps.svg").read_text()  # no line, nor its name in the legend
 
 
 def test_select_refuses_two_values_of_one_flag(tmp_path, capsys):
