@@ -299,7 +299,7 @@ def plot(curves: dict[str, list[np.ndarray]], column: int, args: argparse.Namesp
         grid, returns = common_grid(runs, column)
         low, high = stats.interval(returns, args.bootstrap)
         kinds.add(stats.interval_kind(len(runs)))
-        ax.plot(grid, returns.mean(axis=0), label=f"{name} ({len(runs)} seeds)")
+        ax.plot(grid, returns.mean(axis=0), label=f"{name} ({len(runs)} seed{'s' * (len(runs) > 1)})")
         ax.fill_between(grid, low, high, alpha=0.25)
     if args.target is not None:
         ax.axhline(args.target, color="grey", linestyle=":", linewidth=1, label=f"target {args.target:g}")

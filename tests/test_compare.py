@@ -307,7 +307,9 @@ def test_an_env_with_no_reward_threshold_and_no_target_is_compared_by_its_return
     )
     assert all(line.count("|") == 7 for line in table.splitlines() if line.startswith("|"))
     assert "target" not in table and "k/n seeds" not in table
-    assert "target" not in (tmp_path / "cmp-steps.svg").read_text()  # no line, nor its name in the legend
+    figure = (tmp_path / "cmp-steps.svg").read_text()
+    assert "target" not in figure  # no line, nor its name in the legend
+    assert "Spiking-PPO (1 seed)" in figure and "PPO (1 seed)" in figure and "1 seeds" not in figure
 
 
 def test_select_refuses_two_values_of_one_flag(tmp_path, capsys):
