@@ -35,6 +35,7 @@ from machinery import commands, cost, envs, fast_if, presets, run, session, spee
 from machinery.cli import flag
 from machinery.run import Agent
 from machinery.speed import Adam, clip_grad_norm_, exit_now
+from machinery.stats import explained_variance
 
 
 # ---- Hyperparameters: each field is a command-line flag (--env-id, --num-envs, ...); the defaults are the tutorial's.
@@ -457,13 +458,6 @@ def update(t: session.Training, step_fn=gradient_step) -> dict[str, float]:
         with torch.inference_mode():
             scalars |= t.agent.diagnostics(t.model, r.states.flatten(0, 1))
     return scalars
-
-
-def explained_variance(values: torch.Tensor, targets: torch.Tensor) -> float:
-    """1 - Var(targets - values) / Var(targets): how much of the returns' spread the critic predicted
-    (1: all of it, 0: no more than their mean would); NaN where the targets do not vary, as CleanRL's."""
-    spread = targets.var(correction=0)
-    return float("nan") if spread == 0 else float(1 - (targets - values).var(correction=0) / spread)
 
 
 def train(args: Args, agent: Agent, resume_from: dict | None = None, on_eval: Callable[[dict], None] | None = None):

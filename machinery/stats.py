@@ -4,7 +4,8 @@ compare.py and sweep.py summarize runs of several seeds with these, so that both
 thing the same way: a mean with the sample standard deviation (n - 1 in the denominator), how
 many seeds a figure rests on when some runs never reached it, and an interval that is a 95%
 bootstrap interval of the mean only with enough seeds; with fewer it is the range of the runs,
-and says so. It knows numbers, not runs.
+and says so. It knows numbers, not runs. Also the one statistic of a run's own that TensorBoard
+shows at each update beside the losses, the critic's explained variance, computed as CleanRL does.
 """
 
 from __future__ import annotations
@@ -59,3 +60,11 @@ def mean_interval(values: list[float], fmt: str = ".1f") -> str:
         return "not reached"
     low, high = interval(np.array(finite))
     return f"{np.mean(finite):{fmt}} [{low:{fmt}}, {high:{fmt}}]{seeds_note(values)}"
+
+
+def explained_variance(values, targets) -> float:
+    """1 - Var(targets - values) / Var(targets) of two tensors: how much of the returns' spread the
+    critic predicted (1: all of it, 0: no more than their mean would); NaN where the targets do not
+    vary, as CleanRL logs it (torch's unbiased variance of a single sample would warn, and be NaN)."""
+    spread = targets.var(correction=0)
+    return math.nan if spread == 0 else float(1 - (targets - values).var(correction=0) / spread)

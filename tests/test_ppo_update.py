@@ -3,7 +3,6 @@ computation or the library it mirrors; and the default update against the tutori
 
 import dataclasses
 import math
-import warnings
 from types import SimpleNamespace
 
 import pytest
@@ -17,7 +16,6 @@ from Spiking_PPO import (
     Args,
     act,
     annealed_learning_rate,
-    explained_variance,
     gradient_step,
     loss_statistics,
     orthogonal_init,
@@ -190,22 +188,6 @@ def test_the_learning_rate_anneals_linearly_to_zero_at_max_steps():
     assert rates == pytest.approx([3e-4 * (1 - k / 10) for k in range(11)])
     assert rates[-1] == 0.0  # after the last update
     assert annealed_learning_rate(dataclasses.replace(args, anneal_lr=False), 7) == 3e-4
-
-
-def test_explained_variance_is_one_minus_the_residual_variance_over_the_targets():
-    targets, values = torch.tensor([1.0, 2.0, 4.0, 7.0]), torch.tensor([1.5, 2.0, 3.0, 7.5])
-    # by hand: the targets' mean 3.5, variance (6.25 + 2.25 + 0.25 + 12.25) / 4 = 5.25; the residuals
-    # -0.5, 0, 1, -0.5 have mean 0 and variance (0.25 + 0 + 1 + 0.25) / 4 = 0.375
-    assert explained_variance(values, targets) == pytest.approx(1 - 0.375 / 5.25)
-    assert explained_variance(targets, targets) == 1.0
-    assert explained_variance(torch.full((4,), 3.5), targets) == 0.0  # the mean predicts nothing of the spread
-
-
-def test_explained_variance_of_targets_that_do_not_vary_is_nan_without_a_warning():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # torch's unbiased var of one sample warned, at every update
-        assert math.isnan(explained_variance(torch.tensor([0.3]), torch.tensor([1.0])))  # a rollout of one step
-        assert math.isnan(explained_variance(torch.tensor([0.3, 0.5]), torch.tensor([1.0, 1.0])))
 
 
 @pytest.mark.parametrize("spiking", [False, True])

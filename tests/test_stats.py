@@ -1,7 +1,11 @@
 """machinery.stats: what a summary over seeds may claim."""
 
+import math
+import warnings
+
 import numpy as np
 import pytest
+import torch
 
 from machinery import stats
 
@@ -37,3 +41,19 @@ def test_with_five_or_more_seeds_the_interval_is_a_bootstrap_interval_of_the_mea
     assert low[0] == pytest.approx(samples.mean() - 1.96 * standard_error, abs=0.3 * standard_error)
     assert high[0] == pytest.approx(samples.mean() + 1.96 * standard_error, abs=0.3 * standard_error)
     assert samples.min() < low[0] < high[0] < samples.max()
+
+
+def test_explained_variance_is_one_minus_the_residual_variance_over_the_targets():
+    targets, values = torch.tensor([1.0, 2.0, 4.0, 7.0]), torch.tensor([1.5, 2.0, 3.0, 7.5])
+    # by hand: the targets' mean 3.5, variance (6.25 + 2.25 + 0.25 + 12.25) / 4 = 5.25; the residuals
+    # -0.5, 0, 1, -0.5 have mean 0 and variance (0.25 + 0 + 1 + 0.25) / 4 = 0.375
+    assert stats.explained_variance(values, targets) == pytest.approx(1 - 0.375 / 5.25)
+    assert stats.explained_variance(targets, targets) == 1.0
+    assert stats.explained_variance(torch.full((4,), 3.5), targets) == 0.0  # the mean predicts nothing of the spread
+
+
+def test_explained_variance_of_targets_that_do_not_vary_is_nan_without_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's unbiased var of one sample warned, at every update
+        assert math.isnan(stats.explained_variance(torch.tensor([0.3]), torch.tensor([1.0])))  # a rollout of one step
+        assert math.isnan(stats.explained_variance(torch.tensor([0.3, 0.5]), torch.tensor([1.0, 1.0])))
