@@ -162,7 +162,8 @@ def test_plot_writes_the_figure_and_tables_into_a_directory_it_creates(tmp_path,
 def test_the_readme_shows_the_tables_the_scripts_write_from_the_committed_results(tmp_path):
     """A run added to bench/results-reproduce.json, a new throughput measurement or a new sweep summary
     fails this until the README and docs/results.md show the tables drawn from it (`bench/reproduce.py
-    --plot --out docs/reproduce`, `bench/throughput.py`'s printed table, sweep.py's summary.md)."""
+    --plot --out docs/reproduce`, `bench/throughput.py`'s printed table, sweep.py's summary.md), and so
+    does a new comparison in docs/ (compare.py's comparison.md)."""
     import throughput
 
     readme, record = (ROOT / "README.md").read_text(), (ROOT / "docs" / "results.md").read_text()
@@ -174,6 +175,8 @@ def test_the_readme_shows_the_tables_the_scripts_write_from_the_committed_result
     assert throughput.table(measured, ["CartPole-v1", "HalfCheetah-v5"]) in readme
     assert throughput.bound_table(measured, ["CartPole-v1", "HalfCheetah-v5"]) in readme
     assert (ROOT / "bench" / "sweep-t-cartpole.md").read_text() in readme  # sweep.py's summary, as it wrote it
+    comparison = (ROOT / "docs" / "comparison.md").read_text().split("\n\n")[0]  # compare.py's table, above its caption
+    assert comparison.startswith("| agent |") and comparison in readme
 
 
 def test_breakdown_of_a_short_run_times_parts_within_its_training_loop_and_restores_the_script(tmp_path):
