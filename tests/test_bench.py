@@ -163,7 +163,9 @@ def test_the_readme_shows_the_tables_the_scripts_write_from_the_committed_result
     """A run added to bench/results-reproduce.json, a new throughput measurement or a new sweep summary
     fails this until the README and docs/results.md show the tables drawn from it (`bench/reproduce.py
     --plot --out docs/reproduce`, `bench/throughput.py`'s printed table, sweep.py's summary.md), and so
-    does a new comparison in docs/ (compare.py's comparison.md)."""
+    does a new comparison in docs/ (compare.py's comparison.md), bench/cost.json or benchmark.py JSON."""
+    import benchmark
+    import cost_table
     import throughput
 
     readme, record = (ROOT / "README.md").read_text(), (ROOT / "docs" / "results.md").read_text()
@@ -177,6 +179,14 @@ def test_the_readme_shows_the_tables_the_scripts_write_from_the_committed_result
     assert (ROOT / "bench" / "sweep-t-cartpole.md").read_text() in readme  # sweep.py's summary, as it wrote it
     comparison = (ROOT / "docs" / "comparison.md").read_text().split("\n\n")[0]  # compare.py's table, above its caption
     assert comparison.startswith("| agent |") and comparison in readme
+    assert cost_table.table(json.loads((ROOT / "bench" / "cost.json").read_text())) in readme
+    speed = {
+        name: json.loads((ROOT / "bench" / name).read_text())
+        for name in ("results-3e4-steps.json", "results-cost-overhead.json")
+    }
+    table, ratios = benchmark.report(speed["results-3e4-steps.json"]).split("\n\n")
+    assert table in readme and ratios in readme  # the Speed section's table and its ratios, as printed
+    assert benchmark.report(speed["results-cost-overhead.json"]).split("\n\n")[0] in readme  # beside --cost-interval 0
 
 
 @pytest.mark.parametrize(
