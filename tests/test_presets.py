@@ -33,6 +33,13 @@ def test_the_cleanrl_preset_resolves_to_cleanrls_published_settings(env_id, publ
     assert args.T == 16  # the SNN's own flags keep their defaults
 
 
+@pytest.mark.parametrize("env_id, cleanrl_env_steps", [("CartPole-v1", 500_000), ("HalfCheetah-v5", 1_000_000)])
+def test_the_cleanrl_preset_evaluates_50_times_over_cleanrls_budget_and_a_flag_overrides_it(env_id, cleanrl_env_steps):
+    args = resolved(["--preset", "cleanrl", "--env-id", env_id])
+    assert cleanrl_env_steps / args.num_envs / args.eval_interval == 50  # CleanRL's own scripts never evaluate
+    assert resolved(["--preset", "cleanrl", "--env-id", env_id, "--eval-interval", "100"]).eval_interval == 100
+
+
 def test_cleanrl_bootstrap_is_cleanrl_with_the_bootstrap_at_time_limits():
     ours, cleanrl = (resolved(["--preset", p, "--env-id", "Pendulum-v1"]) for p in ("cleanrl-bootstrap", "cleanrl"))
     assert ours.truncation_as_termination is False and cleanrl.truncation_as_termination is True
