@@ -48,7 +48,7 @@ from machinery.cli import (
 )
 from machinery.envs import solved_return
 from machinery.presets import resolve
-from machinery.run import Agent, logged_scalars, side_by_side, train_or_reuse
+from machinery.run import Agent, check_it_evaluates, logged_scalars, side_by_side, train_or_reuse
 
 AGENTS = {"Spiking-PPO": "Spiking_PPO", "PPO": "PPO"}  # TensorBoard name -> script
 SAME_RESULT_FLAGS = ("seed", "runs_dir", "device", "threads", "vectorization")  # may differ between the runs
@@ -126,7 +126,7 @@ def training_flags(args: argparse.Namespace) -> dict[str, list[str]]:
                 raise UsageError(f"{cli_flag(given)} after --: compare.py sets it for each run; {OWN_FLAGS[given]}")
             if given in cls.ACTION_FLAGS:
                 raise UsageError(f"{cli_flag(given)} after --: not a training flag")
-        resolve(cls, argv)
+        check_it_evaluates(resolve(cls, argv), "compare.py", "--eval-interval N after --")
     return shares
 
 

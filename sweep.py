@@ -192,7 +192,8 @@ def trial_configs(args: argparse.Namespace) -> list[dict]:
                 flags = {**fixed, **config, "max_steps": str(args.max_steps), "seed": str(seed)}
                 trials.append({"agent": agent, "seed": seed, "config": config, "flags": flags})
     for trial in trials:  # parse and range-check every trial's flags now, before Ray starts
-        cli.validate(as_args(trial, "unused"))
+        cli.validate(trial_args := as_args(trial, "unused"))
+        run.check_it_evaluates(trial_args, "sweep.py", "--set eval_interval=N")
     return trials
 
 

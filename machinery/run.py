@@ -103,6 +103,17 @@ def last_evaluation(args) -> int:
     return last_step(args) // args.eval_interval * args.eval_interval
 
 
+def check_it_evaluates(args, tool: str, how: str) -> None:
+    """compare.py and sweep.py compare runs by their evaluations: one that ends before its first has none
+    to show (a script trains it all the same: benchmarks of the loop alone ask for that)."""
+    if last_evaluation(args) == 0:
+        raise UsageError(
+            f"--max-steps {args.max_steps} ends before the first evaluation, at step {args.eval_interval} "
+            f"(--eval-interval, given or its --preset's): {tool} compares evaluations; give a larger --max-steps, "
+            f"or {how}"
+        )
+
+
 def eval_seed(seed: int, step: int) -> int:
     """The seed of the evaluation at `step`: independent of how much randomness training used."""
     return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])

@@ -203,11 +203,13 @@ def test_the_flags_after_double_dash_train_both_agents_each_taking_those_it_has(
         (["--T", "0"], "--T must be an integer > 0, got 0"),
         (["--mini-batch-size", "4096"], "--mini-batch-size 4096 is larger than a rollout"),
         (["--preset", "nope"], "argument --preset: invalid choice: 'nope'"),
+        (["--eval-interval", "2000"], "--max-steps 1000 ends before the first evaluation, at step 2000"),
+        (["--preset", "cleanrl"], "--max-steps 1000 ends before the first evaluation, at step 2500"),  # the preset's
     ],
 )
 def test_bad_training_flags_stop_it_in_one_line_before_anything_is_trained(flags, message, tmp_path, capsys):
     runs = tmp_path / "runs"
-    assert compare_tool.main(["--seeds", "1", "--runs-dir", str(runs), "--", *flags]) == 2
+    assert compare_tool.main(["--seeds", "1", "--max-steps", "1000", "--runs-dir", str(runs), "--", *flags]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: ") and message in line
     assert "failed" not in line and not runs.exists()  # refused by compare.py itself, not by a run

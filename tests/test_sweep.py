@@ -126,6 +126,11 @@ def test_a_storage_path_that_cannot_hold_the_sweep_fails_before_ray_starts(tmp_p
             "unrecognized arguments: --eval-interval 9; training flags go in --set FLAG=V (every",
         ),
         (["--bogus", "3"], "error: unrecognized arguments: --bogus 3\n"),  # no training flag: no word of where
+        (
+            ["--grid", "T=4", "--set", "eval_interval=1000", "--max-steps", "500"],
+            "--max-steps 500 ends before the first evaluation, at step 1000 (--eval-interval, given or its --preset's)"
+            ": sweep.py compares evaluations; give a larger --max-steps, or --set eval_interval=N",
+        ),
     ],
 )
 def test_a_bad_search_space_fails_before_ray_starts(argv, message, tmp_path, monkeypatch, capsys):
