@@ -62,7 +62,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs-dir", default="runs", help="where runs are written and read")
     parser.add_argument("--env-id", default="CartPole-v0", help="env to train on and compare")
     parser.add_argument("--seeds", type=int, help="seeds per agent, 1..K (default: 5)")
-    parser.add_argument("--max-steps", type=int, help="rollout steps per run (default: 100000)")
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        help="rollout steps per run (default: the scripts' own, 100000, or the budget of a --preset after --)",
+    )
     parser.add_argument("--workers", type=int, help="training runs at once (default: the number of cores)")
     parser.add_argument("--read-only", action="store_true", help="train nothing; compare runs in --runs-dir")
     parser.add_argument(
@@ -93,7 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         refuse_unrecognized(
             extras, classes, "training flags go after --: python compare.py [its options] -- --flag value"
         )
-    training = {"seeds": 5, "max_steps": 100_000, "workers": resources.usable_cores()}
+    training = {"seeds": 5, "max_steps": None, "workers": resources.usable_cores()}  # max_steps: see run_length
     if args.read_only and (given := [cli_flag(k) for k in training if getattr(args, k) is not None]):
         parser.error(f"{', '.join(given)} with --read-only: it trains nothing; pick runs with --select")
     for name, default in training.items():
@@ -120,7 +124,7 @@ def training_flags(args: argparse.Namespace) -> dict[str, list[str]]:
     classes = {name: agent_args_class(name) for name in AGENTS}
     shares = flags_for_each(args.flags, classes)
     for name, flags in shares.items():
-        cls, argv = classes[name], ["--env-id", args.env_id, *flags, "--max-steps", str(args.max_steps)]
+        cls, argv = classes[name], ["--env-id", args.env_id, *flags, *run_length(args)]
         for given in sorted(given_flags(cls, flags)):
             if given in OWN_FLAGS:
                 raise UsageError(f"{cli_flag(given)} after --: compare.py sets it for each run; {OWN_FLAGS[given]}")
@@ -128,6 +132,12 @@ def training_flags(args: argparse.Namespace) -> dict[str, list[str]]:
                 raise UsageError(f"{cli_flag(given)} after --: not a training flag")
         check_it_evaluates(resolve(cls, argv), "compare.py", "--eval-interval N after --")
     return shares
+
+
+def run_length(args: argparse.Namespace) -> list[str]:
+    """--max-steps as given to compare.py, or nothing: each run then trains as long as its script would
+    with the same flags (100000 rollout steps, or its --preset's budget: 1M steps at cleanrl on MuJoCo)."""
+    return [] if args.max_steps is None else ["--max-steps", str(args.max_steps)]
 
 
 class RunFailed(Exception):
@@ -143,7 +153,7 @@ def train_runs(args: argparse.Namespace) -> list[Path]:
 
     def train(job: tuple[str, int]) -> tuple[Path | None, subprocess.CompletedProcess | None]:
         name, seed = job
-        flags = ["--env-id", args.env_id, "--seed", str(seed), "--max-steps", str(args.max_steps)]
+        flags = ["--env-id", args.env_id, "--seed", str(seed), *run_length(args)]
         flags += ["--runs-dir", args.runs_dir, "--quiet", *shares[name]]
         run_dir, _, result = train_or_reuse(
             agent_record(name), flags, lambda what: print(f"{name} seed {seed}: {what}", file=sys.stderr), env

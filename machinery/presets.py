@@ -3,10 +3,11 @@ override them. The README's "Presets" table sets their values side by side.
 
 - "tutorial" (the default) is the flags' own defaults: the tutorial's PPO.
 - "cleanrl" is CleanRL's ppo.py on a Discrete action space and ppo_continuous_action.py on a Box
-  one, detail for detail, network width included. CleanRL does not evaluate while it trains; the
-  preset evaluates 50 times over CleanRL's budget (500k environment steps on Discrete tasks, 1M on
-  Box ones), as the README's results did: at the tutorial's every 100 rollout steps, the evaluations'
-  10 whole episodes (10,000 environment steps on MuJoCo) would take most of a run's time.
+  one, detail for detail, network width and budget included (its total_timesteps, 500k environment
+  steps on Discrete tasks and 1M on Box ones, as rollout steps of its 4 or 1 envs). CleanRL does not
+  evaluate while it trains; the preset evaluates 50 times over that budget, as the README's results
+  did: at the tutorial's every 100 rollout steps, the evaluations' 10 whole episodes (10,000
+  environment steps on MuJoCo) would take most of a run's time.
 - "cleanrl-bootstrap" is ours: "cleanrl" with the bootstrap at time limits, without which each agent
   reached a return near -200 on Pendulum-v1 on few seeds of 6 (the ANN on 2, the SNN on 1), and with
   which both did on all 6 (README, "Results").
@@ -36,10 +37,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "tutorial": {"Discrete": {}, "Box": {}},
     "cleanrl": {
         "Discrete": _CLEANRL | dict(num_envs=4, num_steps=128, learning_rate=2.5e-4, mini_batch_size=128,
-                                    ppo_epochs=4, ent_coef=0.01, eval_interval=2500),
+                                    ppo_epochs=4, ent_coef=0.01, max_steps=500_000 // 4, eval_interval=2500),
         "Box": _CLEANRL | dict(num_envs=1, num_steps=2048, learning_rate=3e-4, mini_batch_size=64, ppo_epochs=10,
                                ent_coef=0.0, norm_obs=True, norm_reward=True, obs_clip=10.0, reward_clip=10.0,
-                               eval_interval=20_000),
+                               max_steps=1_000_000, eval_interval=20_000),
     },
 }  # fmt: skip
 PRESETS["cleanrl-bootstrap"] = {k: v | {"truncation_as_termination": False} for k, v in PRESETS["cleanrl"].items()}

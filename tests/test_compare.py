@@ -71,6 +71,14 @@ def test_bad_flags_fail_in_one_line(tmp_path):
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("preset, budget", [("tutorial", 100_000), ("cleanrl", 125_000)])
+def test_without_max_steps_each_run_trains_as_long_as_its_script_would(preset, budget, tmp_path, capsys):
+    # an evaluation after the end shows the length each run was given, before anything trains
+    flags = ["--seeds", "1", "--runs-dir", str(tmp_path / "runs"), "--", "--preset", preset, "--eval-interval", "1e6"]
+    assert compare_tool.main(flags) == 2
+    assert f"--max-steps {budget} ends before the first evaluation" in capsys.readouterr().err
+
+
 def test_its_step_count_takes_a_whole_number_in_a_floats_notation_as_the_scripts_do():
     assert compare_tool.parse_args(["--max-steps", "1e5", "--seeds", "3.0"]).max_steps == 100_000
     with pytest.raises(UsageError, match="argument --seeds: invalid integer value: '2.5'"):

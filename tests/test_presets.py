@@ -11,11 +11,13 @@ from machinery.presets import PRESETS, with_preset
 from Spiking_PPO import Args, SpikingArgs
 
 # CleanRL's published settings, written out here from its scripts (ppo.py, ppo_continuous_action.py)
-# rather than read from presets.PRESETS: batch = num_envs x num_steps, mini-batch = batch / num_minibatches.
+# rather than read from presets.PRESETS: batch = num_envs x num_steps, mini-batch = batch / num_minibatches,
+# and --max-steps counts rollout steps of all envs where CleanRL's total_timesteps counts env steps.
 CLEANRL_DISCRETE = dict(num_envs=4, num_steps=128, learning_rate=2.5e-4, mini_batch_size=512 // 4, ppo_epochs=4)
-CLEANRL_DISCRETE |= dict(ent_coef=0.01, norm_obs=False, norm_reward=False)
+CLEANRL_DISCRETE |= dict(ent_coef=0.01, norm_obs=False, norm_reward=False, max_steps=500_000 // 4)
 CLEANRL_BOX = dict(num_envs=1, num_steps=2048, learning_rate=3e-4, mini_batch_size=2048 // 32, ppo_epochs=10)
 CLEANRL_BOX |= dict(ent_coef=0.0, norm_obs=True, obs_clip=10.0, norm_reward=True, reward_clip=10.0)
+CLEANRL_BOX |= dict(max_steps=1_000_000 // 1)
 CLEANRL_BOTH = dict(anneal_lr=True, gamma=0.99, gae_lambda=0.95, norm_adv=True, clip_param=0.2, clip_vloss=True)
 CLEANRL_BOTH |= dict(max_grad_norm=0.5, adam_eps=1e-5, ortho_init=True, hidden_size=64, hidden_layers=2)
 CLEANRL_BOTH |= dict(joint_ratio=True, truncation_as_termination=True, target_kl=None)
@@ -33,11 +35,12 @@ def test_the_cleanrl_preset_resolves_to_cleanrls_published_settings(env_id, publ
     assert args.T == 16  # the SNN's own flags keep their defaults
 
 
-@pytest.mark.parametrize("env_id, cleanrl_env_steps", [("CartPole-v1", 500_000), ("HalfCheetah-v5", 1_000_000)])
-def test_the_cleanrl_preset_evaluates_50_times_over_cleanrls_budget_and_a_flag_overrides_it(env_id, cleanrl_env_steps):
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "HalfCheetah-v5"])
+def test_the_cleanrl_preset_evaluates_50_times_over_its_budget_and_flags_override_both(env_id):
     args = resolved(["--preset", "cleanrl", "--env-id", env_id])
-    assert cleanrl_env_steps / args.num_envs / args.eval_interval == 50  # CleanRL's own scripts never evaluate
-    assert resolved(["--preset", "cleanrl", "--env-id", env_id, "--eval-interval", "100"]).eval_interval == 100
+    assert args.max_steps / args.eval_interval == 50  # CleanRL's own scripts never evaluate
+    given = resolved(["--preset", "cleanrl", "--env-id", env_id, "--eval-interval", "100", "--max-steps", "1e3"])
+    assert (given.eval_interval, given.max_steps) == (100, 1000)
 
 
 def test_cleanrl_bootstrap_is_cleanrl_with_the_bootstrap_at_time_limits():
