@@ -9,7 +9,7 @@ RAY_ADDRESS) the trials run on an existing Ray cluster.
     python sweep.py --grid T=4,8,16 --seeds 3 --agents snn,ann --max-steps 20000
     python sweep.py --space space.yaml --asha                 # a space from a YAML or JSON file
     python sweep.py --grid learning_rate=1e-4,3e-4,1e-3 --grid T=4,8,16 --random 4  # 4 of the 9, at random
-    python sweep.py --seeds 10 --set preset=cleanrl env_id=Hopper-v5   # no space: 10 seeds of one configuration
+    python sweep.py --seeds 10 --max-steps 1e6 --set preset=cleanrl env_id=Hopper-v5  # 10 seeds, one configuration
     python sweep.py --resume sweeps/sweep      # finish a sweep that SIGINT (a Ctrl-C) stopped
 
 Ray is an optional dependency: pip install -r requirements-sweep.txt
