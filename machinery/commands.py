@@ -29,8 +29,6 @@ def main(agent: Agent, argv: list[str] | None, train: Callable[..., dict], evalu
     """Run the command line `argv` (sys.argv's by default) with the script's `train` and `evaluate`."""
     # The tutorial's env is CartPole-v0 on purpose; gymnasium's advice to move to v1 is noise here.
     warnings.filterwarnings("ignore", message=".*is out of date", category=DeprecationWarning)
-    # MuJoCo 4 deprecates an attribute of gymnasium's own HalfCheetah model: nothing a user can act on.
-    warnings.filterwarnings("ignore", message="MuJoCo: compiler attribute 'settotalmass'", category=UserWarning)
     try:
         args = parse_args_naming_the_twin(agent, argv)
         given = given_flags(agent.args_cls, argv)

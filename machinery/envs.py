@@ -103,7 +103,8 @@ def mujoco_warnings_once(env_id: str) -> None:
     """MuJoCo prints its warnings itself, each time, and appends them to MUJOCO_LOG.TXT in the working
     directory: MuJoCo 4 warns of a deprecated attribute in gymnasium's HalfCheetah and Hopper models
     at every env made (13 times a run). Routed through Python's warnings before the env is made, each
-    shows once per process and no file is written."""
+    shows once per process and no file is written; that one, about gymnasium's files and nothing a
+    user can act on, not at all."""
     try:
         entry_point = str(gym.spec(registered_id(env_id)).entry_point)
     except Exception:  # env_spec reports a bad id in its own words
@@ -112,6 +113,7 @@ def mujoco_warnings_once(env_id: str) -> None:
         import mujoco
 
         mujoco.set_mju_user_warning(lambda message: warnings.warn(f"MuJoCo: {message}", stacklevel=2))
+        warnings.filterwarnings("ignore", message="MuJoCo: compiler attribute 'settotalmass'", category=UserWarning)
 
 
 def solved_return(env_id: str, target: float | None = None) -> float | None:
