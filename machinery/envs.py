@@ -104,7 +104,8 @@ def mujoco_warnings_once(env_id: str) -> None:
     directory: MuJoCo 4 warns of a deprecated attribute in gymnasium's HalfCheetah and Hopper models
     at every env made (13 times a run). Routed through Python's warnings before the env is made, each
     shows once per process and no file is written; that one, about gymnasium's files and nothing a
-    user can act on, not at all."""
+    user can act on, not at all (dropped in the handler itself: env_spec makes envs under
+    catch_warnings, which would forget a filter set here)."""
     try:
         entry_point = str(gym.spec(registered_id(env_id)).entry_point)
     except Exception:  # env_spec reports a bad id in its own words
@@ -112,8 +113,13 @@ def mujoco_warnings_once(env_id: str) -> None:
     if "mujoco" in entry_point:
         import mujoco
 
-        mujoco.set_mju_user_warning(lambda message: warnings.warn(f"MuJoCo: {message}", stacklevel=2))
-        warnings.filterwarnings("ignore", message="MuJoCo: compiler attribute 'settotalmass'", category=UserWarning)
+        mujoco.set_mju_user_warning(mujoco_warning)
+
+
+def mujoco_warning(message: str) -> None:
+    """MuJoCo's warning handler, from mujoco_warnings_once: a Python warning at the line that made the env."""
+    if "attribute 'settotalmass' is deprecated" not in message:
+        warnings.warn(f"MuJoCo: {message}", stacklevel=2)
 
 
 def solved_return(env_id: str, target: float | None = None) -> float | None:

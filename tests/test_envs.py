@@ -206,3 +206,12 @@ def test_training_on_an_env_without_a_time_limit_notes_that_an_evaluation_may_ne
     assert endless.stderr.count(f"note: {ENDLESS_PENDULUM} has no time limit") == 1, endless.stderr
     _, limited = short_run("PPO.py", runs_dir / "limited", "--env-id", "Pendulum-v1", *no_evaluation)
     assert "time limit" not in limited.stderr
+
+
+def test_mujocos_deprecation_warning_on_gymnasiums_models_is_dropped_wherever_the_env_is_made(recwarn):
+    # env_spec installs MuJoCo's warning handler under catch_warnings; envs made after it, by any path,
+    # must not warn of gymnasium's own model, while MuJoCo's other warnings still reach Python's
+    envs_module.env_spec("HalfCheetah-v5")
+    envs_module.new_envs("HalfCheetah-v5", 1).close()
+    envs_module.mujoco_warning("a warning of the user's own model")
+    assert [str(w.message) for w in recwarn] == ["MuJoCo: a warning of the user's own model"]
