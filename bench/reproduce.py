@@ -20,6 +20,7 @@ import fcntl
 import functools
 import json
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -51,6 +52,9 @@ AGENTS = {"PPO": PPO.AGENT, "Spiking-PPO": Spiking_PPO.AGENT}
 SCRIPTS = {name: f"{agent.script}.py" for name, agent in AGENTS.items()}
 BEST_MIN_SEEDS = 3  # the best-configuration table's candidates: a mean of 1 or 2 seeds is too easily lucky
 EVALUATIONS = 50  # per run, evenly spaced: an evaluation plays 10 whole episodes (10,000 steps on MuJoCo)
+# A configuration run again at a later commit, whose code rounds differently, is named after it:
+# <configuration>-at-<commit>. It checks what carries over, and is no candidate for the best.
+RERUN = re.compile(r"-at-[0-9a-f]{7,40}$")
 
 
 def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
@@ -199,8 +203,11 @@ def table(runs: list[dict], tasks: list[str]) -> str:
 def best_configuration(runs: list[dict], task: str, agent: str) -> tuple[str, list[float]] | None:
     """The agent's configuration with the highest mean final return on the task, and its returns,
     among those run on at least BEST_MIN_SEEDS seeds (or on as many as any was): a lead stopped
-    after its first seeds competes only where nothing was run on more."""
-    names = dict.fromkeys(r["name"] for r in runs if (r["task"], r["agent"]) == (task, agent))
+    after its first seeds competes only where nothing was run on more. A rerun (RERUN) does not
+    compete: the better of two draws of one configuration would favour luck again."""
+    names = dict.fromkeys(
+        r["name"] for r in runs if (r["task"], r["agent"]) == (task, agent) and not RERUN.search(r["name"])
+    )
     if not names:
         return None
     returns = {name: finals(runs, task, name, agent) for name in names}

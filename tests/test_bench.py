@@ -132,6 +132,15 @@ def test_a_configuration_on_fewer_than_3_seeds_is_not_the_best_where_another_has
     assert reproduce.best_configuration(runs, "Acrobot-v1", "PPO") == ("stopped-lead", [-70.0, -80.0, -120.0])
 
 
+def test_a_configuration_run_again_at_a_later_commit_is_not_a_candidate_for_the_best():
+    runs = [run("cleanrl", "PPO", seed, final) for seed, final in [(1, -90.0), (2, -100.0), (3, -110.0)]]
+    runs += [run("cleanrl-at-2abbc5b", "PPO", seed, final) for seed, final in [(1, -70.0), (2, -80.0), (3, -90.0)]]
+    runs += [run("tutorial-at-best", "PPO", seed, -95.0) for seed in (1, 2, 3)]  # no commit: a configuration
+    assert reproduce.best_configuration(runs, "Acrobot-v1", "PPO") == ("tutorial-at-best", [-95.0] * 3)
+    runs = [r for r in runs if r["name"] != "tutorial-at-best"]
+    assert reproduce.best_configuration(runs, "Acrobot-v1", "PPO") == ("cleanrl", [-90.0, -100.0, -110.0])
+
+
 def test_plot_writes_the_figure_and_tables_into_a_directory_it_creates(tmp_path, monkeypatch):
     import matplotlib.axes
 
