@@ -19,6 +19,7 @@ import argparse
 import fcntl
 import functools
 import json
+import math
 import os
 import re
 import signal
@@ -216,22 +217,85 @@ def best_configuration(runs: list[dict], task: str, agent: str) -> tuple[str, li
     return name, returns[name]
 
 
+def apart(a: list[float], b: list[float]) -> str:
+    """How many standard errors of their difference the mean of `a` lies above that of `b` (below: < 0)."""
+    z = stats.standard_errors_apart(a, b)
+    return "-" if math.isnan(z) else f"{z:.1f}"
+
+
 def best_table(runs: list[dict], tasks: list[str]) -> str:
-    """Per task, each agent's best configuration and the SNN's share of the ANN's return there."""
+    """Per task, each agent's best configuration, the SNN's share of the ANN's return there, and how
+    far apart the two means lie for their spread over seeds."""
     lines = [
-        "| task | PPO (ANN): best configuration | Spiking PPO: best configuration | SNN / ANN |",
-        "|---|---|---|---:|",
+        "| task | PPO (ANN): best configuration | Spiking PPO: best configuration | SNN / ANN "
+        "| SNN - ANN, in standard errors |",
+        "|---|---|---|---:|---:|",
     ]
     for task in tasks:
         ann, snn = (best_configuration(runs, task, agent) for agent in SCRIPTS)
         cells = [f"{b[0]}: {stats.mean_std(b[1])} ({len(b[1])})" if b else "-" for b in (ann, snn)]
-        share = share_of_ann(np.mean(snn[1]), np.mean(ann[1])) if ann and snn else "-"
-        lines.append(f"| {task} | {' | '.join(cells)} | {share} |")
+        versus = "- | -"
+        if ann and snn:
+            versus = f"{share_of_ann(np.mean(snn[1]), np.mean(ann[1]))} | {apart(snn[1], ann[1])}"
+        lines.append(f"| {task} | {' | '.join(cells)} | {versus} |")
     lines += [
         "",
         f"Each agent's configuration with the highest mean final return among those run on at least "
         f"{BEST_MIN_SEEDS} seeds where any was, (number of seeds). Picking the best of several configurations "
-        "favours a lucky one where seeds are few.",
+        "favours a lucky one where seeds are few. In standard errors: the difference of the two means over "
+        "its standard error, sqrt(s_SNN^2 / n_SNN + s_ANN^2 / n_ANN); below 0 where the SNN returned less.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def ann_to_compare(runs: list[dict], task: str, configuration: str) -> tuple[str, list[float]] | None:
+    """The ANN's runs an SNN configuration is set beside: the ANN's own of that configuration, else its best."""
+    own = finals(runs, task, configuration, "PPO")
+    return (configuration, own) if own else best_configuration(runs, task, "PPO")
+
+
+def rerun_rows(runs: list[dict], task: str, name: str) -> list[str]:
+    """A rerun's row per agent: its seeds' returns beside the recorded runs' of the same seeds."""
+    configuration, rows = RERUN.sub("", name), []
+    for agent in SCRIPTS:
+        again, recorded = (
+            {r["seed"]: r["final"] for r in runs if (r["task"], r["name"], r["agent"]) == (task, n, agent)}
+            for n in (name, configuration)
+        )
+        seeds = sorted(set(again) & set(recorded))
+        if not seeds:
+            continue
+        before, after = [recorded[s] for s in seeds], [again[s] for s in seeds]
+        share, ann = "-", ann_to_compare(runs, task, configuration)
+        if agent == "Spiking-PPO" and ann:
+            ann_mean = np.mean(ann[1])
+            share = f"{share_of_ann(np.mean(before), ann_mean)}, {share_of_ann(np.mean(after), ann_mean)} ({ann[0]})"
+        cells = " | ".join(f"{stats.mean_std(v)} ({len(v)})" for v in (before, after))
+        rows.append(f"| {task} | {name} | {agent} | {cells} | {apart(after, before)} | {share} |")
+    return rows
+
+
+def rerun_table(runs: list[dict], tasks: list[str]) -> str:
+    """Each configuration run again at a later commit (RERUN) beside its recorded runs of the same seeds:
+    what carries over to code that rounds differently. '' where nothing was run again."""
+    rows = [
+        row
+        for task in tasks
+        for name in dict.fromkeys(r["name"] for r in runs if r["task"] == task and RERUN.search(r["name"]))
+        for row in rerun_rows(runs, task, name)
+    ]
+    if not rows:
+        return ""
+    lines = [
+        "| task | run again | agent | recorded, the same seeds | run again | again - recorded, in standard errors "
+        "| SNN / ANN: recorded, again (the ANN's configuration) |",
+        "|---|---|---|---:|---:|---:|---:|",
+        *rows,
+        "",
+        "A configuration run again at a later commit (`<configuration>-at-<commit>`), whose code computes the "
+        "same functions in another order of float operations, beside the recorded runs of the same seeds: final "
+        "evaluation return, mean ± sample standard deviation over seeds, (number of seeds). The ANN's "
+        "configuration: the SNN's own where the ANN ran it, else the ANN's best.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -306,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     tables = table(drawn, tasks) + "\n" + best_table(runs, tasks)
     if others:
         tables += "\n" + table(drawn + others, tasks)
+    if reruns := rerun_table(runs, tasks):
+        tables += "\n" + reruns
     files.write_text(f"{args.out}.md", tables)
     print(tables)
     print(f"written: {args.out}.svg/.png, {args.out}.md")

@@ -4,8 +4,9 @@ compare.py and sweep.py summarize runs of several seeds with these, so that both
 thing the same way: a mean with the sample standard deviation (n - 1 in the denominator), how
 many seeds a figure rests on when some runs never reached it, and an interval that is a 95%
 bootstrap interval of the mean only with enough seeds; with fewer it is the range of the runs,
-and says so. It knows numbers, not runs. Also the one statistic of a run's own that TensorBoard
-shows at each update beside the losses, the critic's explained variance, computed as CleanRL does.
+and says so. bench/reproduce.py says by them how many standard errors two means lie apart. It
+knows numbers, not runs. Also the one statistic of a run's own that TensorBoard shows at each
+update beside the losses, the critic's explained variance, computed as CleanRL does.
 """
 
 from __future__ import annotations
@@ -60,6 +61,20 @@ def mean_interval(values: list[float], fmt: str = ".1f") -> str:
         return "not reached"
     low, high = interval(np.array(finite))
     return f"{np.mean(finite):{fmt}} [{low:{fmt}}, {high:{fmt}}]{seeds_note(values)}"
+
+
+def standard_errors_apart(a: list[float], b: list[float]) -> float:
+    """(mean(a) - mean(b)) over the standard error of that difference, sqrt(var(a) / n_a + var(b) / n_b)
+    with sample variances (Welch's t statistic): how far apart two means over seeds lie, measured by
+    their spread. NaN where either has fewer than 2 values (no spread to measure by) or both are equal
+    and without spread."""
+    if len(a) < 2 or len(b) < 2:
+        return math.nan
+    difference = float(np.mean(a) - np.mean(b))
+    error = math.sqrt(np.var(a, ddof=1) / len(a) + np.var(b, ddof=1) / len(b))
+    if error == 0:
+        return math.nan if difference == 0 else math.copysign(math.inf, difference)
+    return difference / error
 
 
 def explained_variance(values, targets) -> float:

@@ -120,8 +120,9 @@ def test_each_agents_best_configuration_is_the_one_with_the_highest_mean_return(
     assert reproduce.best_configuration(runs, "Acrobot-v1", "Spiking-PPO") == ("tutorial", [-60.0, -140.0])
     assert reproduce.best_configuration(runs, "CartPole-v1", "PPO") is None
     row = reproduce.best_table(runs, ["Acrobot-v1"]).splitlines()[2]
-    # ANN cleanrl: mean -85, sample std 7.1; SNN tutorial: mean -100, std 56.6; share -85 / -100
-    assert row == "| Acrobot-v1 | cleanrl: -85.0 ± 7.1 (2) | tutorial: -100.0 ± 56.6 (2) | 85.0% |"
+    # ANN cleanrl: mean -85, sample std 7.1; SNN tutorial: mean -100, std 56.6; share -85 / -100;
+    # apart: -15 / sqrt(56.57^2 / 2 + 7.07^2 / 2) = -15 / sqrt(1625) = -0.37
+    assert row == "| Acrobot-v1 | cleanrl: -85.0 ± 7.1 (2) | tutorial: -100.0 ± 56.6 (2) | 85.0% | -0.4 |"
 
 
 def test_a_configuration_on_fewer_than_3_seeds_is_not_the_best_where_another_has_3():
@@ -139,6 +140,25 @@ def test_a_configuration_run_again_at_a_later_commit_is_not_a_candidate_for_the_
     assert reproduce.best_configuration(runs, "Acrobot-v1", "PPO") == ("tutorial-at-best", [-95.0] * 3)
     runs = [r for r in runs if r["name"] != "tutorial-at-best"]
     assert reproduce.best_configuration(runs, "Acrobot-v1", "PPO") == ("cleanrl", [-90.0, -100.0, -110.0])
+
+
+def test_a_configuration_run_again_is_set_beside_its_recorded_runs_of_the_same_seeds():
+    runs = [run("cleanrl", "PPO", 1, -90.0), run("cleanrl", "PPO", 2, -100.0)]
+    runs += [run("cleanrl", "Spiking-PPO", seed, final) for seed, final in [(1, -100.0), (2, -110.0), (3, -150.0)]]
+    assert reproduce.rerun_table(runs, ["Acrobot-v1"]) == ""  # nothing run again: no table
+    runs += [run("cleanrl-at-abc1234", "Spiking-PPO", seed, final) for seed, final in [(1, -95.0), (2, -105.0)]]
+    rows = reproduce.rerun_table(runs, ["Acrobot-v1"]).splitlines()
+    # recorded seeds 1 and 2 alone: -105 ± 7.1; again -100 ± 7.1; apart 5 / sqrt(50 / 2 + 50 / 2) = 0.71;
+    # the ANN's cleanrl -95: -95 / -105 and -95 / -100
+    cleanrl = "| Acrobot-v1 | cleanrl-at-abc1234 | Spiking-PPO | -105.0 ± 7.1 (2) | -100.0 ± 7.1 (2) | 0.7 |"
+    assert rows[2] == cleanrl + " 90.5%, 95.0% (cleanrl) |"
+    assert rows[3] == ""  # the ANN was not run again: no row of it
+    runs += [run("tutorial", "Spiking-PPO", seed, -80.0) for seed in (1, 2)]
+    runs += [run("tutorial-at-abc1234", "Spiking-PPO", seed, -90.0) for seed in (1, 2)]
+    rows = reproduce.rerun_table(runs, ["Acrobot-v1"]).splitlines()
+    # no ANN run of tutorial: set beside the ANN's best, cleanrl; means apart without any spread: -inf
+    tutorial = "| Acrobot-v1 | tutorial-at-abc1234 | Spiking-PPO | -80.0 ± 0.0 (2) | -90.0 ± 0.0 (2) | -inf |"
+    assert rows[3] == tutorial + " 118.8%, 105.6% (cleanrl) |"
 
 
 def test_plot_writes_the_figure_and_tables_into_a_directory_it_creates(tmp_path, monkeypatch):
@@ -179,9 +199,10 @@ def test_the_readme_shows_the_tables_the_scripts_write_from_the_committed_result
 
     readme, record = (ROOT / "README.md").read_text(), (ROOT / "docs" / "results.md").read_text()
     assert reproduce.main(["--plot", "--out", str(tmp_path / "reproduce")]) == 0
-    drawn, best, every = (tmp_path / "reproduce.md").read_text().split("\n\n| task")
+    drawn, best, every, reruns = (tmp_path / "reproduce.md").read_text().split("\n\n| task")
     assert drawn + "\n\n| task" + best.rstrip() in readme  # the figure's configuration, then the best ones
     assert "| task" + every.rstrip() + "\n\n| task" + best.rstrip() in record  # every configuration, then the best
+    assert "| task" + reruns.rstrip() in record  # the configurations run again at a later commit
     measured = json.loads((ROOT / "bench" / "results-throughput.json").read_text())
     assert throughput.table(measured, ["CartPole-v1", "HalfCheetah-v5"]) in readme
     assert throughput.bound_table(measured, ["CartPole-v1", "HalfCheetah-v5"]) in readme

@@ -23,6 +23,15 @@ def test_a_figure_reached_by_some_seeds_says_by_how_many():
     assert stats.mean_interval([1.0, float("nan")]) == "1.0 [1.0, 1.0] (1/2 seeds)"
 
 
+def test_two_means_lie_apart_by_their_difference_over_its_standard_error():
+    # by hand: means 2 and 5, sample variances 1 and 2; standard error sqrt(1/3 + 2/2) = sqrt(4/3)
+    assert stats.standard_errors_apart([1.0, 2.0, 3.0], [4.0, 6.0]) == pytest.approx(-3 / math.sqrt(4 / 3))
+    assert stats.standard_errors_apart([4.0, 6.0], [1.0, 2.0, 3.0]) == pytest.approx(3 / math.sqrt(4 / 3))
+    assert math.isnan(stats.standard_errors_apart([1.0], [4.0, 6.0]))  # one seed: no spread to measure by
+    assert math.isnan(stats.standard_errors_apart([500.0, 500.0], [500.0, 500.0]))
+    assert stats.standard_errors_apart([500.0, 500.0], [490.0, 490.0]) == math.inf
+
+
 def test_with_fewer_than_five_seeds_the_interval_is_the_range_and_says_so():
     samples = np.array([[1.0, 10.0], [3.0, 30.0]])
     low, high = stats.interval(samples)
