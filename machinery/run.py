@@ -290,10 +290,18 @@ class Run:
 def logged_scalars(run_dir: Path) -> dict[str, np.ndarray]:
     """Every scalar a finished run logged, read back as TensorBoard reads it: tag -> rows (rollout
     step, value) in the order they were logged. compare.py and bench/scalars.py read runs with it."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # readers only
+    from tensorboard.backend.event_processing import event_accumulator  # readers only
 
-    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})  # 0: keep every value, not a sample
-    acc.Reload()
+    # A resumed session's start drops what the interrupted one logged after its last.pt (event_writer's
+    # purge_step), as designed; TensorBoard's reader warns of it as of "a TensorFlow restart".
+    log = event_accumulator.logger
+    designed_purge = lambda record: not record.getMessage().startswith("Detected out of order event.step")  # noqa: E731
+    log.addFilter(designed_purge)
+    try:
+        acc = event_accumulator.EventAccumulator(str(run_dir), size_guidance={"scalars": 0})  # 0: every value
+        acc.Reload()
+    finally:
+        log.removeFilter(designed_purge)
     return {tag: np.array([(e.step, e.value) for e in acc.Scalars(tag)]) for tag in acc.Tags()["scalars"]}
 
 

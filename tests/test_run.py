@@ -1,6 +1,7 @@
 """machinery.run: a run's lifecycle through the scripts: signals wherever they land, one process per
 run directory, what a stop says, and what is logged."""
 
+import logging
 import os
 import shlex
 import signal
@@ -9,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from helpers import ROOT, run_script
@@ -19,7 +21,7 @@ import Spiking_PPO
 from machinery import commands
 from machinery.checkpoints import load_agent
 from machinery.cli import UsageError
-from machinery.run import event_writer, side_by_side, train_or_reuse
+from machinery.run import event_writer, logged_scalars, side_by_side, train_or_reuse
 
 TINY = ["--max-steps", "256", "--eval-interval", "64", "--eval-episodes", "2", "--ppo-epochs", "2", "--quiet"]
 
@@ -275,3 +277,20 @@ def test_a_session_that_starts_in_the_second_an_earlier_one_did_writes_an_event_
     acc = EventAccumulator(str(runs_dir))
     acc.Reload()
     assert [(e.step, e.value) for e in acc.Scalars("x")] == [(100, 1.0), (200, 2.0)]
+
+
+def test_a_resumed_runs_scalars_read_back_without_what_its_interruption_logged_after_last_pt(runs_dir, caplog):
+    runs_dir.mkdir()
+    interrupted = event_writer(runs_dir, 0)
+    interrupted.add_scalar("x", 1.0, 100)  # last.pt saved at step 100
+    interrupted.add_scalar("x", 2.0, 200)  # logged, then killed before the next last.pt
+    interrupted.close()
+    resumed = event_writer(runs_dir, 100)
+    resumed.add_scalar("x", 3.0, 200)
+    resumed.close()
+    with caplog.at_level(logging.INFO):
+        np.testing.assert_array_equal(logged_scalars(runs_dir)["x"], [[100, 1.0], [200, 3.0]])
+    assert "TensorFlow restart" not in caplog.text  # the purge is the resume's, as designed: no warning of it
+    with caplog.at_level(logging.INFO):
+        EventAccumulator(str(runs_dir)).Reload()
+    assert "TensorFlow restart" in caplog.text  # which TensorBoard's reader gives, unfiltered
