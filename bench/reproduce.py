@@ -248,15 +248,12 @@ def best_table(runs: list[dict], tasks: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ann_to_compare(runs: list[dict], task: str, configuration: str) -> tuple[str, list[float]] | None:
-    """The ANN's runs an SNN configuration is set beside: the ANN's own of that configuration, else its best."""
-    own = finals(runs, task, configuration, "PPO")
-    return (configuration, own) if own else best_configuration(runs, task, "PPO")
-
-
 def rerun_rows(runs: list[dict], task: str, name: str) -> list[str]:
-    """A rerun's row per agent: its seeds' returns beside the recorded runs' of the same seeds."""
+    """A rerun's row per agent: its seeds' returns beside the recorded runs' of the same seeds, and the
+    SNN's share of the ANN's return, in the same configuration and at the ANN's best, before and after."""
     configuration, rows = RERUN.sub("", name), []
+    best = best_configuration(runs, task, "PPO")
+    anns = [finals(runs, task, configuration, "PPO"), best[1] if best else []]
     for agent in SCRIPTS:
         again, recorded = (
             {r["seed"]: r["final"] for r in runs if (r["task"], r["name"], r["agent"]) == (task, n, agent)}
@@ -266,12 +263,16 @@ def rerun_rows(runs: list[dict], task: str, name: str) -> list[str]:
         if not seeds:
             continue
         before, after = [recorded[s] for s in seeds], [again[s] for s in seeds]
-        share, ann = "-", ann_to_compare(runs, task, configuration)
-        if agent == "Spiking-PPO" and ann:
-            ann_mean = np.mean(ann[1])
-            share = f"{share_of_ann(np.mean(before), ann_mean)}, {share_of_ann(np.mean(after), ann_mean)} ({ann[0]})"
-        cells = " | ".join(f"{stats.mean_std(v)} ({len(v)})" for v in (before, after))
-        rows.append(f"| {task} | {name} | {agent} | {cells} | {apart(after, before)} | {share} |")
+        shares = [
+            f"{share_of_ann(np.mean(before), np.mean(ann))}, {share_of_ann(np.mean(after), np.mean(ann))}"
+            if ann and agent == "Spiking-PPO"
+            else "-"
+            for ann in anns
+        ]
+        cells = " | ".join(
+            [f"{stats.mean_std(v)} ({len(v)})" for v in (before, after)] + [apart(after, before)] + shares
+        )
+        rows.append(f"| {task} | {name} | {agent} | {cells} |")
     return rows
 
 
@@ -288,14 +289,15 @@ def rerun_table(runs: list[dict], tasks: list[str]) -> str:
         return ""
     lines = [
         "| task | run again | agent | recorded, the same seeds | run again | again - recorded, in standard errors "
-        "| SNN / ANN: recorded, again (the ANN's configuration) |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "| SNN / ANN, same configuration: recorded, again | SNN / ANN's best: recorded, again |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
         *rows,
         "",
         "A configuration run again at a later commit (`<configuration>-at-<commit>`), whose code computes the "
         "same functions in another order of float operations, beside the recorded runs of the same seeds: final "
-        "evaluation return, mean ± sample standard deviation over seeds, (number of seeds). The ANN's "
-        "configuration: the SNN's own where the ANN ran it, else the ANN's best.",
+        "evaluation return, mean ± sample standard deviation over seeds, (number of seeds). SNN / ANN: the SNN's "
+        "mean as a share of the ANN's mean over all its seeds, in the configuration run again where the ANN ran "
+        "it, and in the ANN's best configuration.",
     ]
     return "\n".join(lines) + "\n"
 
