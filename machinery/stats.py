@@ -66,8 +66,8 @@ def mean_interval(values: list[float], fmt: str = ".1f") -> str:
 def standard_errors_apart(a: list[float], b: list[float]) -> float:
     """(mean(a) - mean(b)) over the standard error of that difference, sqrt(var(a) / n_a + var(b) / n_b)
     with sample variances (Welch's t statistic): how far apart two means over seeds lie, measured by
-    their spread. NaN where either has fewer than 2 values (no spread to measure by) or both are equal
-    and without spread."""
+    their spread. NaN where either has fewer than 2 values (no spread to measure by), or where neither
+    spreads and the means are equal; +-inf where neither spreads and the means differ."""
     if len(a) < 2 or len(b) < 2:
         return math.nan
     difference = float(np.mean(a) - np.mean(b))
