@@ -10,7 +10,8 @@ seed. It draws the evaluation-return curves of each agent (mean over seeds, shad
 interval of the mean with 5 or more seeds, the range of the runs with fewer) against rollout steps
 and against training seconds, and writes a table per agent: final mean return, rollout steps and
 training seconds to reach the target return (--target, or the env's reward threshold where it has
-one), and training seconds per 1e4 rollout steps (mean ± sample standard deviation over seeds).
+one), and training seconds per 1e4 rollout steps (mean ± sample standard deviation over seeds),
+and how many standard errors of their difference the two agents' means of these lie apart.
 
     python compare.py --seeds 5 --max-steps 30000                 # train 5 seeds of each agent, compare them
     python compare.py --env-id Pendulum-v1 --seeds 5 --max-steps 500000 --target -200 -- --preset cleanrl-bootstrap \
@@ -327,29 +328,48 @@ def first_reaching(run: np.ndarray, target: float) -> tuple[float, float]:
     return (run[hits[0], 0], run[hits[0], 1]) if len(hits) else (np.nan, np.nan)
 
 
+def seed_figures(runs: list[np.ndarray], target: float | None) -> list[tuple[list[float], str]]:
+    """One agent's learning and speed figures, each its value per seed and its format: final return,
+    rollout steps and training seconds to the target (NaN where a run never reached it), training
+    seconds per 1e4 rollout steps."""
+    figures = [([run[-1, 2] for run in runs], ".1f")]
+    if target is not None:
+        hits = [first_reaching(run, target) for run in runs]
+        figures += [([h[0] for h in hits], ".0f"), ([h[1] for h in hits], ".1f")]
+    return figures + [([run[-1, 1] / run[-1, 0] * 1e4 for run in runs], ".1f")]
+
+
 def summary_table(curves: dict[str, list[np.ndarray]], costs: dict[str, list[dict]], target: float | None) -> str:
-    """The table of comparison.md; without a target (an env with no reward threshold, and no
-    --target), without the steps and seconds to it."""
+    """The table of comparison.md: a row per agent and, with both agents' runs, a row of how many
+    standard errors apart their means lie; without a target (an env with no reward threshold, and
+    no --target), without the steps and seconds to it."""
     to_target = [] if target is None else [f"rollout steps to {target:g}", f"training seconds to {target:g}"]
     header = ["agent", "seeds", "final eval return", *to_target, "training seconds per 1e4 steps"]
     header += ["actor SynOps per decision", "actor energy per decision (nJ)"]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
-    for name, runs in curves.items():
-        if not runs:
-            continue
-        hits = [] if target is None else [first_reaching(run, target) for run in runs]
-        reached = [stats.mean_std([h[0] for h in hits], ".0f"), stats.mean_std([h[1] for h in hits])] if hits else []
-        cells = [name, str(len(runs)), stats.mean_std([run[-1, 2] for run in runs]), *reached]
-        cells += [stats.mean_std([run[-1, 1] / run[-1, 0] * 1e4 for run in runs])]
+    figures = {name: seed_figures(runs, target) for name, runs in curves.items() if runs}
+    for name, agent_figures in figures.items():
+        cells = [name, str(len(curves[name]))] + [stats.mean_std(values, fmt) for values, fmt in agent_figures]
         cells += [stats.mean_std([c[COST_TAGS[0]] for c in costs[name]], ".0f")]
         cells += [stats.mean_std([c[COST_TAGS[1]] / 1e3 for c in costs[name]], ".2f")]
         lines.append("| " + " | ".join(cells) + " |")
+    versus = ""
+    if len(figures) == 2 and min(len(curves[name]) for name in figures) >= 2:  # one seed: no spread to measure by
+        (snn, ann) = figures.values()
+        apart = [stats.apart(a, b) for (a, _), (b, _) in zip(snn, ann, strict=True)]
+        # the cost differs by the networks' design, not by chance: no standard errors for it
+        lines.append("| " + " | ".join([" - ".join(figures) + ", in standard errors", "-", *apart, "-", "-"]) + " |")
+        reached = "" if target is None else " (to the target: over the runs that reached it)"
+        versus = (
+            f" {' - '.join(figures)}: the difference of the two means over its standard error, sqrt(s1^2 / n1 + "
+            f"s2^2 / n2), below 0 where the first is lower{reached}."
+        )
     reaching = (
         "" if target is None else "; (k/n seeds): only k of the n runs reached the target, and the figure is over those"
     )
     lines += [
         "",
-        f"Mean ± sample standard deviation over seeds{reaching}. Cost: the last measurement of each run "
+        f"Mean ± sample standard deviation over seeds{reaching}.{versus} Cost: the last measurement of each run "
         "(machinery/cost.py: SpikingJelly's counters, compute energy at 4.6 pJ per MAC and 0.9 pJ per AC).",
     ]
     return "\n".join(lines) + "\n"

@@ -19,7 +19,6 @@ import argparse
 import fcntl
 import functools
 import json
-import math
 import os
 import re
 import signal
@@ -217,12 +216,6 @@ def best_configuration(runs: list[dict], task: str, agent: str) -> tuple[str, li
     return name, returns[name]
 
 
-def apart(a: list[float], b: list[float]) -> str:
-    """How many standard errors of their difference the mean of `a` lies above that of `b` (below: < 0)."""
-    z = stats.standard_errors_apart(a, b)
-    return "-" if math.isnan(z) else f"{z:.1f}"
-
-
 def best_table(runs: list[dict], tasks: list[str]) -> str:
     """Per task, each agent's best configuration, the SNN's share of the ANN's return there, and how
     far apart the two means lie for their spread over seeds."""
@@ -236,7 +229,7 @@ def best_table(runs: list[dict], tasks: list[str]) -> str:
         cells = [f"{b[0]}: {stats.mean_std(b[1])} ({len(b[1])})" if b else "-" for b in (ann, snn)]
         versus = "- | -"
         if ann and snn:
-            versus = f"{share_of_ann(np.mean(snn[1]), np.mean(ann[1]))} | {apart(snn[1], ann[1])}"
+            versus = f"{share_of_ann(np.mean(snn[1]), np.mean(ann[1]))} | {stats.apart(snn[1], ann[1])}"
         lines.append(f"| {task} | {' | '.join(cells)} | {versus} |")
     lines += [
         "",
@@ -270,7 +263,7 @@ def rerun_rows(runs: list[dict], task: str, name: str) -> list[str]:
             for ann in anns
         ]
         cells = " | ".join(
-            [f"{stats.mean_std(v)} ({len(v)})" for v in (before, after)] + [apart(after, before)] + shares
+            [f"{stats.mean_std(v)} ({len(v)})" for v in (before, after)] + [stats.apart(after, before)] + shares
         )
         rows.append(f"| {task} | {name} | {agent} | {cells} |")
     return rows

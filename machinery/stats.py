@@ -4,9 +4,9 @@ compare.py and sweep.py summarize runs of several seeds with these, so that both
 thing the same way: a mean with the sample standard deviation (n - 1 in the denominator), how
 many seeds a figure rests on when some runs never reached it, and an interval that is a 95%
 bootstrap interval of the mean only with enough seeds; with fewer it is the range of the runs,
-and says so. bench/reproduce.py says by them how many standard errors two means lie apart. It
-knows numbers, not runs. Also the one statistic of a run's own that TensorBoard shows at each
-update beside the losses, the critic's explained variance, computed as CleanRL does.
+and says so. compare.py and bench/reproduce.py say by them how many standard errors two means
+lie apart. It knows numbers, not runs. Also the one statistic of a run's own that TensorBoard
+shows at each update beside the losses, the critic's explained variance, computed as CleanRL does.
 """
 
 from __future__ import annotations
@@ -75,6 +75,12 @@ def standard_errors_apart(a: list[float], b: list[float]) -> float:
     if error == 0:
         return math.nan if difference == 0 else math.copysign(math.inf, difference)
     return difference / error
+
+
+def apart(a: list[float], b: list[float]) -> str:
+    """`standard_errors_apart` of the finite values, as a table's cell: '-' where it is NaN."""
+    z = standard_errors_apart(reached(a), reached(b))
+    return "-" if math.isnan(z) else f"{z:.1f}"
 
 
 def explained_variance(values, targets) -> float:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 from helpers import ROOT, run_script
@@ -34,7 +35,11 @@ def test_trains_two_seeds_of_each_agent_and_writes_both_figures_and_the_table_th
         assert (tmp_path / name).stat().st_size > 0, name
     assert result.stdout.splitlines()[-1] == "written: " + ", ".join(written)  # the files it says, no others
     rows = [line for line in (tmp_path / "cmp.md").read_text().splitlines() if line.startswith("| ")][1:]
-    assert [row.split("|")[1:3] for row in rows] == [[" Spiking-PPO ", " 2 "], [" PPO ", " 2 "]]
+    assert [row.split("|")[1:3] for row in rows] == [
+        [" Spiking-PPO ", " 2 "],
+        [" PPO ", " 2 "],
+        [" Spiking-PPO - PPO, in standard errors ", " - "],
+    ]
     assert (tmp_path / "cmp-steps.svg").read_text().lstrip().startswith("<?xml")
     time_axis = (tmp_path / "cmp-time.svg").read_text()
     assert "training seconds" in time_axis and "wall time" not in time_axis
@@ -45,6 +50,29 @@ def test_trains_two_seeds_of_each_agent_and_writes_both_figures_and_the_table_th
     again = compare("--read-only", "--runs-dir", str(runs), "--out", "figures/new/again", cwd=tmp_path)
     assert again.returncode == 0, again.stderr  # --out's folder is made
     assert (tmp_path / "figures/new/again.md").read_text() == (tmp_path / "cmp.md").read_text()
+
+
+def test_the_table_says_how_many_standard_errors_apart_the_agents_means_lie():
+    # rows: (rollout step, training seconds, eval return); the target is 195
+    snn = [np.array([[1000, 2, 195], [3000, 6, 200]]), np.array([[1000, 3, 100], [2000, 6, 196], [3000, 9, 198]])]
+    ann = [np.array([[1000, 1, 100], [3000, 3, 196]]), np.array([[1000, 1, 100], [3000, 3, 150]])]
+    cost = {tag: 1.0 for tag in compare_tool.COST_TAGS}
+    table = compare_tool.summary_table(
+        {"Spiking-PPO": snn, "PPO": ann}, {"Spiking-PPO": [cost] * 2, "PPO": [cost] * 2}, 195
+    )
+    rows = [line.split(" | ")[1:-2] for line in table.splitlines() if line.startswith("| ")][1:]
+    assert rows[0] == ["2", "199.0 ± 1.4", "1500 ± 707", "4.0 ± 2.8", "25.0 ± 7.1"]
+    assert rows[1] == ["2", "173.0 ± 32.5", "3000 (1/2 seeds)", "3.0 (1/2 seeds)", "10.0 ± 0.0"]
+    # by hand: final returns 199 - 173 = 26 over sqrt(2 / 2 + 1058 / 2) = 23.0, 1.1; to 195 one ANN run
+    # reached it, no spread to measure by: -; seconds per 1e4 steps (20, 30 against 10, 10): 15 / 5 = 3.0
+    assert rows[2] == ["-", "1.1", "-", "-", "3.0"]
+    assert table.splitlines()[4].startswith("| Spiking-PPO - PPO, in standard errors |")
+    assert table.splitlines()[4].endswith("| - | - |")  # none for the cost, which differs by design
+    one_agent = compare_tool.summary_table({"Spiking-PPO": snn, "PPO": []}, {"Spiking-PPO": [cost] * 2}, 195)
+    one_seed = compare_tool.summary_table(
+        {"Spiking-PPO": snn[:1], "PPO": ann}, {"Spiking-PPO": [cost], "PPO": [cost] * 2}, 195
+    )
+    assert "standard error" not in one_agent and "standard error" not in one_seed
 
 
 def test_with_no_runs_to_read_it_fails_in_one_line(tmp_path):

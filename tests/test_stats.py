@@ -32,6 +32,13 @@ def test_two_means_lie_apart_by_their_difference_over_its_standard_error():
     assert stats.standard_errors_apart([500.0, 500.0], [490.0, 490.0]) == math.inf
 
 
+def test_a_tables_cell_of_standard_errors_apart_leaves_out_runs_with_no_value_and_says_dash_for_none():
+    assert stats.apart([1.0, 2.0, 3.0], [4.0, 6.0]) == f"{-3 / math.sqrt(4 / 3):.1f}" == "-2.6"
+    assert stats.apart([1.0, 2.0, 3.0, math.nan], [4.0, 6.0]) == "-2.6"  # a run that never reached the target
+    assert stats.apart([1.0, math.nan], [4.0, 6.0]) == "-"  # one value left: no spread to measure by
+    assert stats.apart([500.0, 500.0], [490.0, 490.0]) == "inf"
+
+
 def test_with_fewer_than_five_seeds_the_interval_is_the_range_and_says_so():
     samples = np.array([[1.0, 10.0], [3.0, 30.0]])
     low, high = stats.interval(samples)
