@@ -351,6 +351,7 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float 
                 "steps_to_target": over(done, "steps_to_target"),
                 "seconds_to_target": over(done, "seconds_to_target"),
                 "firing_rate": over(done, "firing_rate", 100) if agent == "snn" else "",
+                "_finals": [m["eval_mean"] for m in done],
                 # best: highest mean final return, then more seeds reaching the target, then fewer steps to it
                 "_rank": (
                     round(float(np.mean([m["eval_mean"] for m in done])), 6) if done else -math.inf,
@@ -400,7 +401,8 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float 
 
 
 def best_configurations(rows: list[dict], target: float | None) -> list[str]:
-    """A line naming each agent's best configuration (and every one tied with it): SNN against ANN is
+    """A line naming each agent's best configuration (and every one tied with it), and how far its
+    mean final return lies above the next best's for their spread over seeds: SNN against ANN is
     what a sweep of both agents is for, and the ANN's best alone would hide the spiking agent's."""
     agents = list(dict.fromkeys(r["agent"] for r in rows))
     lines = []
@@ -416,9 +418,27 @@ def best_configurations(rows: list[dict], target: float | None) -> list[str]:
         reached = "" if target is None else f", rollout steps to {target:g} {best[0]['steps_to_target']}"
         lines.append(
             f"Best configuration{' (a tie)' if len(best) > 1 else ''}: {names} (final eval return "
-            f"{best[0]['final_return']}{reached})."
+            f"{best[0]['final_return']}{reached}){beside_next_best(best[0], rows)}."
         )
     return lines
+
+
+def beside_next_best(best: dict, rows: list[dict]) -> str:
+    """How many standard errors the best's mean final return lies above the next best configuration's
+    of the same agent (a sweep's pick over few seeds may be luck), or '' where there is none."""
+    others = [r for r in rows if r["agent"] == best["agent"] and r["_finals"] and r["_rank"] < best["_rank"]]
+    if not others:
+        return ""
+    runner_up = max(others, key=lambda r: r["_rank"])
+    next_best = f"the next best, `{runner_up['config']}` ({runner_up['final_return']})"
+    if best["_rank"][0] == runner_up["_rank"][0]:
+        return f"; level in final return with {next_best}, ahead of it in reaching the target"
+    z = stats.standard_errors_apart(best["_finals"], runner_up["_finals"])
+    if math.isnan(z):
+        return f"; {next_best}: too few seeds (one of either) to measure the difference in standard errors"
+    if math.isinf(z):
+        return f"; {next_best}: neither spreads over its seeds, no standard error to measure the difference by"
+    return f"; {z:.1f} standard errors of the difference (Welch's) above {next_best}"
 
 
 def cannot_start(args: argparse.Namespace, out: Path, message: str) -> int:

@@ -278,8 +278,29 @@ def test_without_a_target_the_summary_ranks_and_shows_returns_alone(tmp_path):
         "| agent | configuration | seeds | failed | final eval return | hidden firing rate (%) |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    assert 'Best configuration: ann `"b"` (final eval return -200.0 [-200.0, -200.0]).' in table
+    assert 'Best configuration: ann `"b"` (final eval return -200.0 [-200.0, -200.0]); the next best' in table
     assert "target" not in table and "to_target" not in (tmp_path / "summary.csv").read_text()
+
+
+def test_the_best_configuration_says_how_many_standard_errors_it_lies_above_the_next_best(tmp_path):
+    table = summary_of(
+        {"a": [(-100.0, math.nan), (-110.0, math.nan)], "b": [(-130.0, math.nan), (-150.0, math.nan)]},
+        tmp_path,
+        target=None,
+    )
+    # by hand: means -105 and -140, sample variances 50 and 200: 35 / sqrt(50 / 2 + 200 / 2) = 3.13
+    assert (
+        'Best configuration: ann `"a"` (final eval return -105.0 [-110.0, -100.0]); 3.1 standard errors of the '
+        in table
+    )
+    assert 'difference (Welch\'s) above the next best, `"b"` (-140.0 [-150.0, -130.0]).' in table
+    table = summary_of({"a": [(-100.0, math.nan)], "b": [(-130.0, math.nan), (-150.0, math.nan)]}, tmp_path, None)
+    assert 'the next best, `"b"` (-140.0 [-150.0, -130.0]): too few seeds (one of either) to measure' in table
+    table = summary_of({"a": [(-100.0, math.nan)] * 2, "b": [(-130.0, math.nan)] * 2}, tmp_path, None)
+    assert 'the next best, `"b"` (-130.0 [-130.0, -130.0]): neither spreads over its seeds, no standard' in table
+    table = summary_of({"a": [(200.0, 3000.0)] * 2, "b": [(200.0, 5000.0)] * 2}, tmp_path)  # ranked by steps
+    assert 'level in final return with the next best, `"b"` (200.0 [200.0, 200.0]), ahead of it in reaching' in table
+    assert "standard errors" not in summary_of({"a": [(-100.0, math.nan)] * 2}, tmp_path, None)  # nothing beside
 
 
 def test_a_sweep_of_both_agents_names_the_best_configuration_of_each(tmp_path):
@@ -292,7 +313,9 @@ def test_a_sweep_of_both_agents_names_the_best_configuration_of_each(tmp_path):
         tmp_path,
     )
     assert table.splitlines()[-3:-1] == [
-        'Best configuration: snn `"T=16"` (final eval return 190.0 [190.0, 190.0], rollout steps to 195 not reached).',
+        'Best configuration: snn `"T=16"` (final eval return 190.0 [190.0, 190.0], rollout steps to 195 not reached); '
+        'the next best, `"T=8"` (180.0 [180.0, 180.0]): too few seeds (one of either) to measure the difference in '
+        "standard errors.",
         'Best configuration: ann `"small"` (final eval return 200.0 [200.0, 200.0], rollout steps to 195 3000.0 '
         "[3000.0, 3000.0]).",
     ]
