@@ -339,7 +339,7 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float 
     rows = []
     for (agent, config), members in groups.items():
         done = [m for m in members if m["status"] == "ok"]
-        steps = [m["steps_to_target"] for m in done]
+        finals, steps = [m["eval_mean"] for m in done], [m["steps_to_target"] for m in done]
         rows.append(
             {
                 "agent": agent,
@@ -351,10 +351,10 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float 
                 "steps_to_target": over(done, "steps_to_target"),
                 "seconds_to_target": over(done, "seconds_to_target"),
                 "firing_rate": over(done, "firing_rate", 100) if agent == "snn" else "",
-                "_finals": [m["eval_mean"] for m in done],
+                "_finals": finals,
                 # best: highest mean final return, then more seeds reaching the target, then fewer steps to it
                 "_rank": (
-                    round(float(np.mean([m["eval_mean"] for m in done])), 6) if done else -math.inf,
+                    round(float(np.mean(finals)), 6) if finals else -math.inf,
                     len(stats.reached(steps)),
                     -float(np.mean(stats.reached(steps))) if stats.reached(steps) else -math.inf,
                 ),
