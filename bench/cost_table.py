@@ -1,13 +1,20 @@
-"""What a decision costs, SNN against ANN, over the seeds of a comparison: the README's cost table.
+"""What a decision costs, SNN against ANN, over seeds: the README's cost tables.
 
-Replays the best.pt of every run of --env-id in --runs-dir (those compare.py trained, selected and
-checked as `compare.py --read-only` does) with `--eval-only --report`, then tabulates per agent the
-evaluation return and, per decision of the actor and of actor and critic together, spikes, SynOps,
-MACs and energy, compute only and with memory traffic (machinery/cost.py says what each counts):
-mean ± sample standard deviation over seeds. Writes the reports' figures as JSON.
+With --runs-dir, replays the best.pt of every run of --env-id there (those compare.py trained,
+selected and checked as `compare.py --read-only` does) with `--eval-only --report`, then tabulates
+per agent the evaluation return and, per decision of the actor and of actor and critic together,
+spikes, SynOps, MACs and energy, compute only and with memory traffic (machinery/cost.py says what
+each counts): mean ± sample standard deviation over seeds. Writes the reports' figures as JSON.
 
     python compare.py --seeds 5 --max-steps 30000 --runs-dir runs/cost     # the runs (5 seeds each)
     python bench/cost_table.py --runs-dir runs/cost --json bench/cost.json    # the table
+
+Given run directories instead (any runs, of any envs and flags, such as bench/reproduce.py's), it
+replays each one's last.pt, the policy its run ended with, and tabulates the actor's cost per
+decision with the runs grouped as bench/mean_action.py groups them: by agent and env, and by the
+flags that tell that agent's runs on that env apart (the preset always named).
+
+    python bench/cost_table.py RUN_DIR [RUN_DIR ...] --json bench/cost-reproduce.json
 """
 
 import argparse
@@ -17,71 +24,128 @@ import sys
 import tempfile
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from mean_action import groups  # noqa: E402
 
 import compare  # noqa: E402
 from machinery import files, stats  # noqa: E402
 from machinery.cli import OneLineParser, UsageError, make_folder_for  # noqa: E402
 
 ROWS = [("actor", "actor"), ("actor_critic", "actor + critic")]
+COLUMNS = (
+    "spikes | SynOps | MACs | energy, compute (nJ) | energy, with memory (nJ) |",
+    "---:|---:|---:|---:|---:|",
+)
+
+
+def replay(checkpoint: Path, agent: str) -> dict:
+    """The --report of the checkpoint replayed by the script of `agent`, which trained it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "report.json"
+        script = ROOT / f"{compare.AGENTS[agent]}.py"
+        command = [sys.executable, str(script), "--eval-only", str(checkpoint), "--report", str(path)]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise UsageError(f"{checkpoint}: the replay failed: {result.stderr.strip()[-300:]}")
+        return json.loads(path.read_text())
 
 
 def reports(run_dirs: list[Path]) -> dict[str, list[dict]]:
     """agent -> the --report of each run's best.pt."""
     out: dict[str, list[dict]] = {name: [] for name in compare.AGENTS}
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, run_dir in enumerate(run_dirs):
-            name, path = compare.agent_of(run_dir), Path(tmp) / f"{i}.json"
-            script = ROOT / f"{compare.AGENTS[name]}.py"
-            command = [sys.executable, str(script), "--eval-only", str(run_dir / "best.pt"), "--report", str(path)]
-            subprocess.run(command, check=True, capture_output=True)
-            out[name].append(json.loads(path.read_text()))
+    for run_dir in run_dirs:
+        agent = compare.agent_of(run_dir)
+        out[agent].append(replay(run_dir / "best.pt", agent))
     return out
 
 
+def cost_cells(costs: list[dict]) -> str:
+    """Spikes, SynOps, MACs and energy of one network per decision: mean ± sample std over the runs."""
+    return (
+        f"{stats.mean_std([x['spikes'] for x in costs])} | {stats.mean_std([x['synop'] for x in costs], '.0f')} "
+        f"| {stats.mean_std([x['mac'] for x in costs], '.0f')} "
+        f"| {stats.mean_std([x['energy_pj'] / 1e3 for x in costs], '.2f')} "
+        f"| {stats.mean_std([x['energy_total_pj'] / 1e3 for x in costs], '.1f')} |"
+    )
+
+
 def table(by_agent: dict[str, list[dict]]) -> str:
-    lines = [
-        "| agent | seeds | eval return | network | spikes | SynOps | MACs | energy, compute (nJ) "
-        "| energy, with memory (nJ) |",
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|",
-    ]
+    lines = [f"| agent | seeds | eval return | network | {COLUMNS[0]}", f"|---|---:|---:|---|{COLUMNS[1]}"]
     for name, runs in by_agent.items():
         if not runs:
             continue
         returns = stats.mean_std([r["return_mean"] for r in runs])
         for part, label in ROWS:
-            c = [r["cost"][part] for r in runs]
             lines.append(
-                f"| {name} | {len(runs)} | {returns} | {label} | {stats.mean_std([x['spikes'] for x in c])} "
-                f"| {stats.mean_std([x['synop'] for x in c], '.0f')} | {stats.mean_std([x['mac'] for x in c], '.0f')} "
-                f"| {stats.mean_std([x['energy_pj'] / 1e3 for x in c], '.2f')} "
-                f"| {stats.mean_std([x['energy_total_pj'] / 1e3 for x in c], '.1f')} |"
+                f"| {name} | {len(runs)} | {returns} | {label} | {cost_cells([r['cost'][part] for r in runs])}"
             )
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def measure(run_dir: Path) -> dict:
+    """A run's last.pt, replayed: what `groups` tells runs apart by, and the report."""
+    ckpt = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+    kept = {key: ckpt[key] for key in ("agent", "env_id", "args", "step")}
+    return {"run_dir": str(run_dir), **kept, "report": replay(run_dir / "last.pt", ckpt["agent"])}
+
+
+def grouped_table(runs: list[dict]) -> str:
+    """The actor's cost per decision, a row per group of runs (`groups`: agent, env, preset, the flags
+    that differ)."""
+    lines = [f"| runs | seeds | eval return | {COLUMNS[0]}", f"|---|---:|---:|{COLUMNS[1]}"]
+    for label, members in groups(runs, shown=("preset",)).items():
+        returns = stats.mean_std([r["report"]["return_mean"] for r in members])
+        lines.append(
+            f"| {label} | {len(members)} | {returns} | {cost_cells([r['report']['cost']['actor'] for r in members])}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def parse_cli(argv: list[str] | None) -> argparse.Namespace:
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs-dir", required=True, help="the runs of both agents, as compare.py trained them")
-    parser.add_argument("--env-id", default="CartPole-v0", help="the env whose runs to replay (default: CartPole-v0)")
+    parser.add_argument(
+        "run_dirs", nargs="*", type=Path, help="instead of --runs-dir: run directories, each with a last.pt"
+    )
+    parser.add_argument("--runs-dir", help="the runs of both agents, as compare.py trained them")
+    parser.add_argument("--env-id", default="CartPole-v0", help="with --runs-dir: the env whose runs to replay")
     parser.add_argument("--json", default=str(ROOT / "bench" / "out" / "cost.json"), help="where to write JSON")
+    args = parser.parse_args(argv)
+    if (args.runs_dir is None) == (not args.run_dirs):
+        parser.error("give --runs-dir DIR (a comparison's runs) or run directories (RUN_DIR ...), one of the two")
+    args.run_dirs = list(dict.fromkeys(args.run_dirs))  # a run named twice (overlapping globs) is replayed once
+    for run_dir in args.run_dirs:
+        if not (run_dir / "last.pt").is_file():
+            parser.error(f"{run_dir}: no last.pt there (give the directories of finished runs)")
+    make_folder_for("--json", args.json)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
     try:
-        args = parser.parse_args(argv)
-        make_folder_for("--json", args.json)
-        run_dirs = compare.found_runs(argparse.Namespace(runs_dir=args.runs_dir, env_id=args.env_id, select=[]))
-        if not run_dirs:
-            raise UsageError(f"no {args.env_id} runs under {args.runs_dir}: train them with compare.py first")
-        compare.check_comparable(run_dirs)
+        args = parse_cli(argv)
+        if args.run_dirs:
+            runs = [measure(run_dir) for run_dir in args.run_dirs]
+            text, sample = grouped_table(runs), "the last.pt of each run"
+            files.write_json(args.json, {"runs": runs})
+        else:
+            run_dirs = compare.found_runs(argparse.Namespace(runs_dir=args.runs_dir, env_id=args.env_id, select=[]))
+            if not run_dirs:
+                raise UsageError(f"no {args.env_id} runs under {args.runs_dir}: train them with compare.py first")
+            compare.check_comparable(run_dirs)
+            by_agent = reports(run_dirs)
+            text, sample = table(by_agent), "each seed's best.pt"
+            files.write_json(args.json, by_agent)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    by_agent = reports(run_dirs)
-    text = table(by_agent)
     print(text)
-    print("Per decision, one observation at a time, on up to 64 of the observations the 10 evaluation episodes of")
-    print("each seed's best.pt visit; mean ± sample standard deviation over seeds.")
-    files.write_json(args.json, by_agent)
+    print(f"Per decision, one observation at a time, on up to 64 of the observations that 10 episodes of {sample}")
+    print("visit; mean ± sample standard deviation over seeds.")
     print(f"\nwritten: {args.json}")
     return 0
 

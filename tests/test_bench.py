@@ -319,6 +319,10 @@ def test_the_other_bench_tools_refuse_bad_input_in_one_line_before_they_run(tmp_
         (cost_table, ("--runs-dir", str(tmp_path / "empty"))): f"error: no CartPole-v0 runs under {tmp_path / 'empty'}",
         (cost_table, ("--runs-dir", str(tmp_path), "--json", json_path)): f"error: --json {json_path}: {folder_taken}",
         (mean_action, (str(tmp_path / "run"), "--json", json_path)): f"error: --json {json_path}: {folder_taken}",
+        (cost_table, ()): "error: give --runs-dir DIR (a comparison's runs) or run directories (RUN_DIR ...), one",
+        (cost_table, (str(tmp_path / "run"), "--runs-dir", str(tmp_path))): "error: give --runs-dir DIR (a compar",
+        (cost_table, (str(tmp_path / "empty"),)): f"error: {tmp_path / 'empty'}: no last.pt there",
+        (cost_table, (str(tmp_path / "run"), "--json", json_path)): f"error: --json {json_path}: {folder_taken}",
     }
     checkout = tmp_path / "checkout"
     for script in set(cleanrl_scripts.SCRIPTS.values()):
@@ -529,6 +533,30 @@ def test_mean_action_groups_runs_by_agent_and_the_arguments_that_differ_within_i
     twice = [run("PPO", 1) | {"run_dir": "a"}, run("PPO", 1) | {"run_dir": "b"}, run("PPO", 2) | {"run_dir": "c"}]
     with pytest.raises(mean_action.UsageError, match=r"^PPO, E: 2 runs of one seed \(a, b\): a seed counts once"):
         mean_action.groups(twice)
+
+
+def test_cost_table_of_run_directories_groups_them_and_counts_what_a_hand_count_gives(tmp_path, capsys):
+    """Run directories given by name: each last.pt replayed, the runs grouped by agent, env and the flags
+    that tell them apart (the preset always), the actor's MACs per decision those of its Linear layers
+    on float inputs: the ANN's 4 x 32 + 32 x 2, the SNN's first layer at each of its T steps (its later
+    ones see spikes)."""
+    import cost_table
+
+    snn_1, _ = short_run("Spiking_PPO.py", tmp_path / "a", "--T", "4")
+    snn_2, _ = short_run("Spiking_PPO.py", tmp_path / "b", "--T", "4", "--seed", "2")
+    ann, _ = short_run("PPO.py", tmp_path / "c")
+    out = tmp_path / "cost.json"
+    assert cost_table.main([str(snn_1), str(snn_2), str(ann), str(snn_1), "--json", str(out)]) == 0
+    runs = json.loads(out.read_text())["runs"]
+    assert [r["run_dir"] for r in runs] == [str(snn_1), str(snn_2), str(ann)]  # one named twice is replayed once
+    assert [r["report"]["checkpoint"] for r in runs] == [str(d / "last.pt") for d in (snn_1, snn_2, ann)]
+    printed = capsys.readouterr().out
+    spikes = [r["report"]["cost"]["actor"]["spikes"] for r in runs[:2]]
+    rows = [line for line in printed.splitlines() if line.startswith(("| Spiking-PPO", "| PPO"))]
+    assert len(rows) == 2 and rows[0].startswith("| Spiking-PPO, CartPole-v0, preset=tutorial | 2 |")
+    assert rows[1].startswith("| PPO, CartPole-v0, preset=tutorial | 1 |")  # the preset named though alike
+    assert f" | {4 * 4 * 32} ± 0 | " in rows[0] and f" | {4 * 32 + 32 * 2} | " in rows[1]  # one seed: no spread
+    assert f" | {np.mean(spikes):.1f} ± {np.std(spikes, ddof=1):.1f} | " in rows[0]
 
 
 def test_mean_action_refuses_a_directory_without_last_pt_in_one_line(tmp_path):
