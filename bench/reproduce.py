@@ -287,10 +287,10 @@ def rerun_table(runs: list[dict], tasks: list[str]) -> str:
         *rows,
         "",
         "A configuration run again at a later commit (`<configuration>-at-<commit>`), whose code computes the "
-        "same functions in another order of float operations, beside the recorded runs of the same seeds: final "
-        "evaluation return, mean ± sample standard deviation over seeds, (number of seeds). SNN / ANN: the SNN's "
-        "mean as a share of the ANN's mean over all its seeds, in the configuration run again where the ANN ran "
-        "it, and in the ANN's best configuration.",
+        "same functions, in places in another order of float operations, beside the recorded runs of the same "
+        "seeds: final evaluation return, mean ± sample standard deviation over seeds, (number of seeds). "
+        "SNN / ANN: the SNN's mean as a share of the ANN's mean over all its seeds, in the configuration run "
+        "again where the ANN ran it, and in the ANN's best configuration.",
     ]
     return "\n".join(lines) + "\n"
 
