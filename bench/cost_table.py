@@ -11,8 +11,8 @@ each counts): mean ± sample standard deviation over seeds. Writes the reports' 
 
 Given run directories instead (any runs, of any envs and flags, such as bench/reproduce.py's), it
 replays each one's last.pt, the policy its run ended with, and tabulates the actor's cost per
-decision with the runs grouped as bench/mean_action.py groups them: by agent and env, and by the
-flags that tell that agent's runs on that env apart (the preset always named).
+decision, a row per configuration: agent, env, preset and the flags given beyond it, as a command
+line gives them.
 
     python bench/cost_table.py RUN_DIR [RUN_DIR ...] --json bench/cost-reproduce.json
 """
@@ -28,13 +28,11 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from mean_action import groups  # noqa: E402
 
 import compare  # noqa: E402
 from machinery import files, stats  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, make_folder_for  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, as_written, hyperparameters, make_folder_for  # noqa: E402
+from machinery.presets import resolve  # noqa: E402
 
 ROWS = [("actor", "actor"), ("actor_critic", "actor + critic")]
 COLUMNS = (
@@ -87,22 +85,46 @@ def table(by_agent: dict[str, list[dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def measure(run_dir: Path) -> dict:
-    """A run's last.pt, replayed: what `groups` tells runs apart by, and the report."""
+def trained_with(run_dir: Path) -> dict:
+    """What a run's last.pt says of how it was trained: agent, env, arguments, last step."""
     ckpt = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
-    kept = {key: ckpt[key] for key in ("agent", "env_id", "args", "step")}
-    return {"run_dir": str(run_dir), **kept, "report": replay(run_dir / "last.pt", ckpt["agent"])}
+    return {"run_dir": str(run_dir)} | {key: ckpt[key] for key in ("agent", "env_id", "args", "step")}
+
+
+def configuration(run: dict) -> str:
+    """How a run was trained, as its command line gave it: agent, env, preset, and each flag whose
+    value is not the preset's on that env (the seed and the flags that do not change results aside)."""
+    preset = run["args"].get("preset", "tutorial")
+    argv = ["--env-id", run["env_id"], "--preset", preset]
+    preset_values = hyperparameters(resolve(compare.agent_args_class(run["agent"]), argv))
+    given = [
+        as_written(name, value)
+        for name, value in run["args"].items()
+        if name in preset_values and value != preset_values[name] and name not in compare.SAME_RESULT_FLAGS
+    ]
+    return f"{run['agent']}, {run['env_id']}: {' '.join(['--preset', preset, *given])}"
+
+
+def by_configuration(runs: list[dict]) -> dict[str, list[dict]]:
+    """The runs grouped by `configuration`; a UsageError for two runs of one seed in a group, which
+    would count as two seeds."""
+    groups: dict[str, list[dict]] = {}
+    for run in runs:
+        groups.setdefault(configuration(run), []).append(run)
+    for label, members in groups.items():
+        seeds = [run["args"]["seed"] for run in members]
+        if twice := [run["run_dir"] for run in members if seeds.count(run["args"]["seed"]) > 1]:
+            raise UsageError(f"{', '.join(twice)}: runs of one seed in one configuration ({label}); give one of them")
+    return groups
 
 
 def grouped_table(runs: list[dict]) -> str:
-    """The actor's cost per decision, a row per group of runs (`groups`: agent, env, preset, the flags
-    that differ)."""
+    """The actor's cost per decision, a row per configuration."""
     lines = [f"| runs | seeds | eval return | {COLUMNS[0]}", f"|---|---:|---:|{COLUMNS[1]}"]
-    for label, members in groups(runs, shown=("preset",)).items():
+    for label, members in by_configuration(runs).items():
         returns = stats.mean_std([r["report"]["return_mean"] for r in members])
-        lines.append(
-            f"| {label} | {len(members)} | {returns} | {cost_cells([r['report']['cost']['actor'] for r in members])}"
-        )
+        costs = [r["report"]["cost"]["actor"] for r in members]
+        lines.append(f"| {label} | {len(members)} | {returns} | {cost_cells(costs)}")
     return "\n".join(lines) + "\n"
 
 
@@ -129,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_cli(argv)
         if args.run_dirs:
-            runs = [measure(run_dir) for run_dir in args.run_dirs]
+            runs = [trained_with(run_dir) for run_dir in args.run_dirs]
+            by_configuration(runs)  # two runs of one seed: refused before anything is replayed
+            runs = [run | {"report": replay(Path(run["run_dir"]) / "last.pt", run["agent"])} for run in runs]
             text, sample = grouped_table(runs), "the last.pt of each run"
             files.write_json(args.json, {"runs": runs})
         else:

@@ -81,10 +81,9 @@ def measure(run_dir: Path, episodes: int) -> dict:
 NOT_CONFIGURATION = {"seed", "runs_dir"}  # runs of one configuration differ in these: which seed, where it was run
 
 
-def groups(runs: list[dict], shown: tuple[str, ...] = ()) -> dict[str, list[dict]]:
+def groups(runs: list[dict]) -> dict[str, list[dict]]:
     """The runs by agent and env, and within them by the values of the arguments in which that
-    agent's runs differ (NOT_CONFIGURATION aside); a flag a run's version did not have counts as its default.
-    The labels name the arguments in `shown` even where they do not differ."""
+    agent's runs differ (NOT_CONFIGURATION aside); a flag a run's version did not have counts as its default."""
     defaults = dataclasses.asdict(SpikingArgs())
 
     def arg(run: dict, name: str):
@@ -94,7 +93,7 @@ def groups(runs: list[dict], shown: tuple[str, ...] = ()) -> dict[str, list[dict
     for agent in dict.fromkeys((r["agent"], r["env_id"]) for r in runs):
         own = [r for r in runs if (r["agent"], r["env_id"]) == agent]
         keys = sorted({k for r in own for k in r["args"]} - NOT_CONFIGURATION)
-        differing = [k for k in keys if k in shown or len({json.dumps(arg(r, k)) for r in own}) > 1]
+        differing = [k for k in keys if len({json.dumps(arg(r, k)) for r in own}) > 1]
         for r in own:
             label = ", ".join([*agent, *(f"{k}={arg(r, k)}" for k in differing)])
             grouped.setdefault(label, []).append(r)

@@ -2,6 +2,7 @@
 the README's results: the tables these scripts write from the results committed beside them."""
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -192,7 +193,8 @@ def test_the_readme_shows_the_tables_the_scripts_write_from_the_committed_result
     """A run added to bench/results-reproduce.json, a new throughput measurement or a new sweep summary
     fails this until the README and docs/results.md show the tables drawn from it (`bench/reproduce.py
     --plot --out docs/reproduce`, `bench/throughput.py`'s printed table, sweep.py's summary.md), and so
-    does a new comparison in docs/ (compare.py's comparison.md), bench/cost.json or benchmark.py JSON."""
+    does a new comparison in docs/ (compare.py's comparison.md), bench/cost.json, bench/cost-reproduce.json
+    or benchmark.py JSON."""
     import benchmark
     import cost_table
     import throughput
@@ -210,6 +212,7 @@ def test_the_readme_shows_the_tables_the_scripts_write_from_the_committed_result
     comparison = (ROOT / "docs" / "comparison.md").read_text().split("\n\n")[0]  # compare.py's table, above its caption
     assert comparison.startswith("| agent |") and comparison in readme
     assert cost_table.table(json.loads((ROOT / "bench" / "cost.json").read_text())) in readme
+    assert cost_table.grouped_table(json.loads((ROOT / "bench" / "cost-reproduce.json").read_text())["runs"]) in readme
     speed = {
         name: json.loads((ROOT / "bench" / name).read_text())
         for name in ("results-3e4-steps.json", "results-cost-overhead.json")
@@ -536,10 +539,10 @@ def test_mean_action_groups_runs_by_agent_and_the_arguments_that_differ_within_i
 
 
 def test_cost_table_of_run_directories_groups_them_and_counts_what_a_hand_count_gives(tmp_path, capsys):
-    """Run directories given by name: each last.pt replayed, the runs grouped by agent, env and the flags
-    that tell them apart (the preset always), the actor's MACs per decision those of its Linear layers
-    on float inputs: the ANN's 4 x 32 + 32 x 2, the SNN's first layer at each of its T steps (its later
-    ones see spikes)."""
+    """Run directories given by name: each last.pt replayed, the runs grouped by configuration, named
+    as a command line gives it (the preset, and the flags given beyond it), the actor's MACs per
+    decision those of its Linear layers on float inputs: the ANN's 4 x 32 + 32 x 2, the SNN's first
+    layer at each of its T steps (its later ones see spikes)."""
     import cost_table
 
     snn_1, _ = short_run("Spiking_PPO.py", tmp_path / "a", "--T", "4")
@@ -550,13 +553,21 @@ def test_cost_table_of_run_directories_groups_them_and_counts_what_a_hand_count_
     runs = json.loads(out.read_text())["runs"]
     assert [r["run_dir"] for r in runs] == [str(snn_1), str(snn_2), str(ann)]  # one named twice is replayed once
     assert [r["report"]["checkpoint"] for r in runs] == [str(d / "last.pt") for d in (snn_1, snn_2, ann)]
-    printed = capsys.readouterr().out
-    spikes = [r["report"]["cost"]["actor"]["spikes"] for r in runs[:2]]
-    rows = [line for line in printed.splitlines() if line.startswith(("| Spiking-PPO", "| PPO"))]
-    assert len(rows) == 2 and rows[0].startswith("| Spiking-PPO, CartPole-v0, preset=tutorial | 2 |")
-    assert rows[1].startswith("| PPO, CartPole-v0, preset=tutorial | 1 |")  # the preset named though alike
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("| Spiking-PPO", "| PPO"))]
+    short = "--preset tutorial --max-steps 256 --ppo-epochs 2 --eval-interval 64 --eval-episodes 3"  # SHORT's
+    assert [row.split(" | ")[:2] for row in rows] == [
+        [f"| Spiking-PPO, CartPole-v0: {short} --T 4", "2"],
+        [f"| PPO, CartPole-v0: {short}", "1"],
+    ]
     assert f" | {4 * 4 * 32} ± 0 | " in rows[0] and f" | {4 * 32 + 32 * 2} | " in rows[1]  # one seed: no spread
+    spikes = [r["report"]["cost"]["actor"]["spikes"] for r in runs[:2]]
     assert f" | {np.mean(spikes):.1f} ± {np.std(spikes, ddof=1):.1f} | " in rows[0]
+
+    shutil.copytree(snn_1, tmp_path / "copy")  # the same seed twice would count as two
+    assert cost_table.main([str(snn_1), str(tmp_path / "copy"), "--json", str(tmp_path / "again.json")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: {snn_1}, {tmp_path / 'copy'}: runs of one seed in one configuration")
+    assert not (tmp_path / "again.json").exists()
 
 
 def test_mean_action_refuses_a_directory_without_last_pt_in_one_line(tmp_path):
