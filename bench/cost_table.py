@@ -24,13 +24,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import compare  # noqa: E402
 from machinery import files, stats  # noqa: E402
+from machinery.checkpoints import CheckpointError, read_checkpoint  # noqa: E402
 from machinery.cli import OneLineParser, UsageError, as_written, hyperparameters, make_folder_for  # noqa: E402
 from machinery.presets import resolve  # noqa: E402
 
@@ -87,7 +86,13 @@ def table(by_agent: dict[str, list[dict]]) -> str:
 
 def trained_with(run_dir: Path) -> dict:
     """What a run's last.pt says of how it was trained: agent, env, arguments, last step."""
-    ckpt = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+    agent = compare.agent_of(run_dir)
+    if agent is None:
+        raise UsageError(f"{run_dir}: not a run directory of the scripts' (<env-id>__<script>__<seed>__<time>)")
+    try:
+        ckpt = read_checkpoint(run_dir / "last.pt", agent)
+    except CheckpointError as e:
+        raise UsageError(str(e)) from None
     return {"run_dir": str(run_dir)} | {key: ckpt[key] for key in ("agent", "env_id", "args", "step")}
 
 

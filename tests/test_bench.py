@@ -310,6 +310,9 @@ def test_the_other_bench_tools_refuse_bad_input_in_one_line_before_they_run(tmp_
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "last.pt").write_bytes(b"")
     (tmp_path / "empty").mkdir()
+    unreadable = tmp_path / "CartPole-v0__PPO__1__1"  # named as a run, its last.pt no checkpoint
+    unreadable.mkdir()
+    (unreadable / "last.pt").write_bytes(b"")
     json_path = str(tmp_path / "file" / "out.json")
     folder_taken = f"{tmp_path / 'file'} is a file, not a folder"
     missing = str(tmp_path / "none")
@@ -325,6 +328,8 @@ def test_the_other_bench_tools_refuse_bad_input_in_one_line_before_they_run(tmp_
         (cost_table, ()): "error: give --runs-dir DIR (a comparison's runs) or run directories (RUN_DIR ...), one",
         (cost_table, (str(tmp_path / "run"), "--runs-dir", str(tmp_path))): "error: give --runs-dir DIR (a compar",
         (cost_table, (str(tmp_path / "empty"),)): f"error: {tmp_path / 'empty'}: no last.pt there",
+        (cost_table, (str(tmp_path / "run"),)): f"error: {tmp_path / 'run'}: not a run directory of the scripts'",
+        (cost_table, (str(unreadable),)): f"error: {unreadable / 'last.pt'}: not a readable checkpoint",
         (cost_table, (str(tmp_path / "run"), "--json", json_path)): f"error: --json {json_path}: {folder_taken}",
     }
     checkout = tmp_path / "checkout"
@@ -538,7 +543,7 @@ def test_mean_action_groups_runs_by_agent_and_the_arguments_that_differ_within_i
         mean_action.groups(twice)
 
 
-def test_cost_table_of_run_directories_groups_them_and_counts_what_a_hand_count_gives(tmp_path, capsys):
+def test_cost_table_of_run_directories_groups_them_and_counts_what_a_hand_count_gives(tmp_path, monkeypatch, capsys):
     """Run directories given by name: each last.pt replayed, the runs grouped by configuration, named
     as a command line gives it (the preset, and the flags given beyond it), the actor's MACs per
     decision those of its Linear layers on float inputs: the ANN's 4 x 32 + 32 x 2, the SNN's first
@@ -563,10 +568,11 @@ def test_cost_table_of_run_directories_groups_them_and_counts_what_a_hand_count_
     spikes = [r["report"]["cost"]["actor"]["spikes"] for r in runs[:2]]
     assert f" | {np.mean(spikes):.1f} ± {np.std(spikes, ddof=1):.1f} | " in rows[0]
 
-    shutil.copytree(snn_1, tmp_path / "copy")  # the same seed twice would count as two
-    assert cost_table.main([str(snn_1), str(tmp_path / "copy"), "--json", str(tmp_path / "again.json")]) == 2
+    copy = shutil.copytree(snn_1, tmp_path / "copy" / snn_1.name)  # the same seed twice would count as two
+    monkeypatch.setattr(cost_table, "replay", lambda *a: pytest.fail("replayed before the runs were checked"))
+    assert cost_table.main([str(snn_1), str(copy), "--json", str(tmp_path / "again.json")]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith(f"error: {snn_1}, {tmp_path / 'copy'}: runs of one seed in one configuration")
+    assert line.startswith(f"error: {snn_1}, {copy}: runs of one seed in one configuration")
     assert not (tmp_path / "again.json").exists()
 
 
