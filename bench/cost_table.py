@@ -26,6 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from mean_action import one_run_per_seed  # noqa: E402
 
 import compare  # noqa: E402
 from machinery import files, stats  # noqa: E402
@@ -116,10 +119,7 @@ def by_configuration(runs: list[dict]) -> dict[str, list[dict]]:
     groups: dict[str, list[dict]] = {}
     for run in runs:
         groups.setdefault(configuration(run), []).append(run)
-    for label, members in groups.items():
-        seeds = [run["args"]["seed"] for run in members]
-        if twice := [run["run_dir"] for run in members if seeds.count(run["args"]["seed"]) > 1]:
-            raise UsageError(f"{', '.join(twice)}: runs of one seed in one configuration ({label}); give one of them")
+    one_run_per_seed(groups, lambda run: run["args"]["seed"], "give one of them")
     return groups
 
 

@@ -20,6 +20,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -97,14 +98,17 @@ def groups(runs: list[dict]) -> dict[str, list[dict]]:
         for r in own:
             label = ", ".join([*agent, *(f"{k}={arg(r, k)}" for k in differing)])
             grouped.setdefault(label, []).append(r)
-    for label, members in grouped.items():  # the same run twice would count as two seeds
-        seeds = [arg(r, "seed") for r in members]
-        if twice := [r["run_dir"] for r in members if seeds.count(arg(r, "seed")) > 1]:
-            raise UsageError(
-                f"{label}: {len(twice)} runs of one seed ({', '.join(twice)}): a seed counts once; "
-                "drop all but one from the JSON"
-            )
+    one_run_per_seed(grouped, lambda run: arg(run, "seed"), "drop all but one from the JSON")
     return grouped
+
+
+def one_run_per_seed(grouped: dict[str, list[dict]], seed_of: Callable[[dict], int], fix: str) -> None:
+    """A UsageError, ending in `fix`, where a group holds two runs of one seed: the same run twice
+    would count as two seeds."""
+    for label, members in grouped.items():
+        seeds = [seed_of(run) for run in members]
+        if twice := [run["run_dir"] for run in members if seeds.count(seed_of(run)) > 1]:
+            raise UsageError(f"{label}: {len(twice)} runs of one seed ({', '.join(twice)}): a seed counts once; {fix}")
 
 
 def table(runs: list[dict]) -> str:

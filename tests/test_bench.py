@@ -572,7 +572,8 @@ def test_cost_table_of_run_directories_groups_them_and_counts_what_a_hand_count_
     monkeypatch.setattr(cost_table, "replay", lambda *a: pytest.fail("replayed before the runs were checked"))
     assert cost_table.main([str(snn_1), str(copy), "--json", str(tmp_path / "again.json")]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith(f"error: {snn_1}, {copy}: runs of one seed in one configuration")
+    label = f"Spiking-PPO, CartPole-v0: {short} --T 4"
+    assert line == f"error: {label}: 2 runs of one seed ({snn_1}, {copy}): a seed counts once; give one of them"
     assert not (tmp_path / "again.json").exists()
 
 
