@@ -486,13 +486,17 @@ def connect(ray, args: argparse.Namespace) -> None:
             time.sleep(1.0)
 
 
-def send_token_if_there_is_one(args: argparse.Namespace) -> None:
-    """A head started with `ray start` turns token authentication on when a token file exists
-    (~/.ray/auth_token, left by any earlier ray.init on that machine); a client sends the token
-    only in token mode, which Ray reads from the environment when it is imported. So before that,
-    token mode is turned on wherever a token is found (RAY_AUTH_MODE, if set, decides instead)."""
+def choose_token_mode(args: argparse.Namespace) -> None:
+    """Token authentication, decided before Ray is imported (it reads RAY_AUTH_MODE then); RAY_AUTH_MODE,
+    if set, decides instead. The Ray a sweep starts here uses tokens: ray.init would turn them on
+    anyway, but with a warning on every sweep unless the mode is set. A client of a cluster sends its
+    token only in token mode, and a head started with `ray start` turns tokens on when a token file
+    exists (~/.ray/auth_token, left by any earlier ray.init on that machine): so token mode wherever a
+    token is found."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
     token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
-    if args.address and "RAY_AUTH_MODE" not in os.environ and ("RAY_AUTH_TOKEN" in os.environ or token_file.exists()):
+    if not args.address or "RAY_AUTH_TOKEN" in os.environ or token_file.exists():
         os.environ["RAY_AUTH_MODE"] = "token"
 
 
@@ -549,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    send_token_if_there_is_one(args)
+    choose_token_mode(args)
     try:
         import ray
         from ray import tune

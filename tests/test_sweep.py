@@ -50,6 +50,8 @@ def test_a_two_trial_sweep_writes_a_run_per_trial_and_the_summary(tmp_path):
     # second run per trial), and no line points it at Ray's session instead
     assert {events.parent for events in tmp_path.rglob("events.out.tfevents.*")} == set(runs)
     assert "tensorboard --logdir /tmp/ray" not in result.stdout + result.stderr
+    # the Ray it started uses token authentication, as ray.init's default, without ray.init's warning
+    assert "Token authentication is enabled" not in result.stderr
     rows = list(csv.DictReader(open(tmp_path / "sweep-1" / "summary.csv")))
     assert [(r["agent"], r["config"], r["failed"]) for r in rows] == [
         ("snn", '{"T": "4"}', "0"),
