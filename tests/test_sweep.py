@@ -39,7 +39,9 @@ def test_a_two_trial_sweep_writes_a_run_per_trial_and_the_summary(tmp_path):
     argv = ["--grid", "T=4,8", "--agents", "snn", *LOCAL, "--max-steps", "256"]  # an update before the last eval
     (tmp_path / "sweep").mkdir()
     (tmp_path / "sweep" / "summary.md").write_text("an earlier sweep's")
-    result = sweep(*argv, "--storage-path", str(tmp_path), cwd=tmp_path)
+    home = tmp_path / "home"  # a machine where Ray never ran: no token file yet
+    env = {key: value for key, value in os.environ.items() if key != "RAY_AUTH_MODE"} | {"HOME": str(home)}
+    result = sweep(*argv, "--storage-path", str(tmp_path), cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "sweep" / "summary.md").read_text() == "an earlier sweep's"  # this one went to sweep-1
     assert result.stdout.startswith(f"2 trials, written to {tmp_path / 'sweep-1'}\n")
@@ -50,8 +52,8 @@ def test_a_two_trial_sweep_writes_a_run_per_trial_and_the_summary(tmp_path):
     # second run per trial), and no line points it at Ray's session instead
     assert {events.parent for events in tmp_path.rglob("events.out.tfevents.*")} == set(runs)
     assert "tensorboard --logdir /tmp/ray" not in result.stdout + result.stderr
-    # the Ray it started uses token authentication, as ray.init's default, without ray.init's warning
-    assert "Token authentication is enabled" not in result.stderr
+    # the Ray it started used token authentication, as ray.init's default, without ray.init's warning
+    assert (home / ".ray" / "auth_token").exists() and "Token authentication is enabled" not in result.stderr
     rows = list(csv.DictReader(open(tmp_path / "sweep-1" / "summary.csv")))
     assert [(r["agent"], r["config"], r["failed"]) for r in rows] == [
         ("snn", '{"T": "4"}', "0"),
