@@ -18,21 +18,17 @@ line gives them.
 """
 
 import argparse
-import json
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from mean_action import one_run_per_seed  # noqa: E402
+from replays import last_checkpoint, one_run_per_seed, report  # noqa: E402
 
 import compare  # noqa: E402
 from machinery import files, stats  # noqa: E402
-from machinery.checkpoints import CheckpointError, read_checkpoint  # noqa: E402
 from machinery.cli import OneLineParser, UsageError, as_written, hyperparameters, make_folder_for  # noqa: E402
 from machinery.presets import resolve  # noqa: E402
 
@@ -43,24 +39,12 @@ COLUMNS = (
 )
 
 
-def replay(checkpoint: Path, agent: str) -> dict:
-    """The --report of the checkpoint replayed by the script of `agent`, which trained it."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "report.json"
-        script = ROOT / f"{compare.AGENTS[agent]}.py"
-        command = [sys.executable, str(script), "--eval-only", str(checkpoint), "--report", str(path)]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise UsageError(f"{checkpoint}: the replay failed: {result.stderr.strip()[-300:]}")
-        return json.loads(path.read_text())
-
-
 def reports(run_dirs: list[Path]) -> dict[str, list[dict]]:
     """agent -> the --report of each run's best.pt."""
     out: dict[str, list[dict]] = {name: [] for name in compare.AGENTS}
     for run_dir in run_dirs:
         agent = compare.agent_of(run_dir)
-        out[agent].append(replay(run_dir / "best.pt", agent))
+        out[agent].append(report(run_dir / "best.pt", agent))
     return out
 
 
@@ -89,13 +73,7 @@ def table(by_agent: dict[str, list[dict]]) -> str:
 
 def trained_with(run_dir: Path) -> dict:
     """What a run's last.pt says of how it was trained: agent, env, arguments, last step."""
-    agent = compare.agent_of(run_dir)
-    if agent is None:
-        raise UsageError(f"{run_dir}: not a run directory of the scripts' (<env-id>__<script>__<seed>__<time>)")
-    try:
-        ckpt = read_checkpoint(run_dir / "last.pt", agent)
-    except CheckpointError as e:
-        raise UsageError(str(e)) from None
+    ckpt = last_checkpoint(run_dir)
     return {"run_dir": str(run_dir)} | {key: ckpt[key] for key in ("agent", "env_id", "args", "step")}
 
 
@@ -158,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.run_dirs:
             runs = [trained_with(run_dir) for run_dir in args.run_dirs]
             by_configuration(runs)  # two runs of one seed: refused before anything is replayed
-            runs = [run | {"report": replay(Path(run["run_dir"]) / "last.pt", run["agent"])} for run in runs]
+            runs = [run | {"report": report(Path(run["run_dir"]) / "last.pt", run["agent"])} for run in runs]
             text, sample = grouped_table(runs), "the last.pt of each run"
             files.write_json(args.json, {"runs": runs})
         else:

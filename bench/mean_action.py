@@ -17,19 +17,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
 import sys
-import tempfile
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-
-import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from reproduce import SCRIPTS, add_record  # noqa: E402
+from replays import last_checkpoint, one_run_per_seed, report  # noqa: E402
+from reproduce import add_record  # noqa: E402
 
 from machinery import stats  # noqa: E402
 from machinery.cli import OneLineParser, UsageError, check_positive, make_folder_for  # noqa: E402
@@ -51,21 +48,10 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def replay(run_dir: Path, mean_action: bool, episodes: int) -> float:
-    """The mean return of `episodes` episodes of the run's last.pt, replayed by the script that trained it."""
-    agent = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)["agent"]
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "report.json"
-        cmd = [sys.executable, str(ROOT / SCRIPTS[agent]), "--eval-only", str(run_dir / "last.pt")]
-        cmd += ["--eval-episodes", str(episodes), "--report", str(report)] + (["--mean-action"] if mean_action else [])
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise UsageError(f"{run_dir}: the replay failed: {result.stderr.strip()[-300:]}")
-        return json.loads(report.read_text())["return_mean"]
-
-
 def measure(run_dir: Path, episodes: int) -> dict:
-    ckpt = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+    """The run's last.pt replayed twice on the same `episodes` episodes, sampled and with the mean action."""
+    ckpt = last_checkpoint(run_dir)
+    replay = partial(report, run_dir / "last.pt", ckpt["agent"], "--eval-episodes", str(episodes))
     return {
         "run_dir": str(run_dir),
         "episodes": episodes,
@@ -74,8 +60,8 @@ def measure(run_dir: Path, episodes: int) -> dict:
         "step": ckpt["step"],
         "args": ckpt["args"],
         "policy_std": float(ckpt["model"]["log_std"].exp().mean()),
-        "sampled": replay(run_dir, False, episodes),
-        "mean_action": replay(run_dir, True, episodes),
+        "sampled": replay()["return_mean"],
+        "mean_action": replay("--mean-action")["return_mean"],
     }
 
 
@@ -100,15 +86,6 @@ def groups(runs: list[dict]) -> dict[str, list[dict]]:
             grouped.setdefault(label, []).append(r)
     one_run_per_seed(grouped, lambda run: arg(run, "seed"), "drop all but one from the JSON")
     return grouped
-
-
-def one_run_per_seed(grouped: dict[str, list[dict]], seed_of: Callable[[dict], int], fix: str) -> None:
-    """A UsageError, ending in `fix`, where a group holds two runs of one seed: the same run twice
-    would count as two seeds."""
-    for label, members in grouped.items():
-        seeds = [seed_of(run) for run in members]
-        if twice := [run["run_dir"] for run in members if seeds.count(seed_of(run)) > 1]:
-            raise UsageError(f"{label}: {len(twice)} runs of one seed ({', '.join(twice)}): a seed counts once; {fix}")
 
 
 def table(runs: list[dict]) -> str:

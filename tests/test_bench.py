@@ -569,7 +569,7 @@ def test_cost_table_of_run_directories_groups_them_and_counts_what_a_hand_count_
     assert f" | {np.mean(spikes):.1f} ± {np.std(spikes, ddof=1):.1f} | " in rows[0]
 
     copy = shutil.copytree(snn_1, tmp_path / "copy" / snn_1.name)  # the same seed twice would count as two
-    monkeypatch.setattr(cost_table, "replay", lambda *a: pytest.fail("replayed before the runs were checked"))
+    monkeypatch.setattr(cost_table, "report", lambda *a: pytest.fail("replayed before the runs were checked"))
     assert cost_table.main([str(snn_1), str(copy), "--json", str(tmp_path / "again.json")]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     label = f"Spiking-PPO, CartPole-v0: {short} --T 4"
@@ -733,3 +733,12 @@ def test_the_training_tools_refuse_more_runs_at_once_than_cores(tool, argv, tmp_
     assert __import__(tool).main([*argv, "--runs-dir", "runs", "--workers", "3"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line == "error: --workers 3 is more than the 2 cores this process may use"
+
+
+def test_a_replay_that_fails_is_one_line_with_the_scripts_own_error(tmp_path):
+    import replays
+
+    missing = tmp_path / "last.pt"
+    with pytest.raises(replays.UsageError) as failed:
+        replays.report(missing, "PPO", "--eval-episodes", "1")
+    assert str(failed.value) == f"{missing}: the replay failed: error: {missing}: no such file"
