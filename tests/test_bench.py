@@ -330,6 +330,7 @@ def test_the_other_bench_tools_refuse_bad_input_in_one_line_before_they_run(tmp_
         (cost_table, (str(tmp_path / "empty"),)): f"error: {tmp_path / 'empty'}: no last.pt there",
         (cost_table, (str(tmp_path / "run"),)): f"error: {tmp_path / 'run'}: not a run directory of the scripts'",
         (cost_table, (str(unreadable),)): f"error: {unreadable / 'last.pt'}: not a readable checkpoint",
+        (mean_action, (str(unreadable), "--json", str(tmp_path / "m.json"))): f"error: {unreadable / 'last.pt'}: not a",
         (cost_table, (str(tmp_path / "run"), "--json", json_path)): f"error: --json {json_path}: {folder_taken}",
     }
     checkout = tmp_path / "checkout"
