@@ -28,6 +28,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -229,13 +230,13 @@ def agent_args_class(agent: str) -> type:
 def check_comparable(run_dirs: list[Path]) -> None:
     """Refuse to average runs that differ in anything but the seed (and flags that do not change results),
     or two runs of one seed: the same run twice would count as two seeds and narrow the spread."""
-    configs, seeds = {}, {}
+    configs, by_agent = {}, {}
     for run_dir in run_dirs:
         run_args = run_arguments(run_dir) or {}
         configs.setdefault(agent_of(run_dir), []).append(
             {k: v for k, v in run_args.items() if k not in SAME_RESULT_FLAGS}
         )
-        seeds.setdefault((agent_of(run_dir), run_args.get("seed")), []).append(run_dir)
+        by_agent.setdefault(agent_of(run_dir), []).append({"run_dir": run_dir.name, "seed": run_args.get("seed")})
     shared_keys = set.intersection(*(set(c) for runs in configs.values() for c in runs)) if configs else set()
     differing = []
     for key in sorted(shared_keys):  # within an agent, and between the agents (except the SNN's own flags)
@@ -251,13 +252,20 @@ def check_comparable(run_dirs: list[Path]) -> None:
         raise UsageError(
             f"the runs differ in {'; '.join(differing)}: pick comparable ones with --read-only --select FLAG=VALUE"
         )
-    for (agent, seed), same_seed in seeds.items():
-        if len(same_seed) > 1:
-            names = ", ".join(d.name for d in same_seed)
-            raise UsageError(
-                f"{len(same_seed)} runs of {agent} with --seed {seed} ({names}): a seed counts once; "
-                "move all but one out of --runs-dir"
-            )
+    one_run_per_seed(by_agent, lambda run: run["seed"], "move all but one out of --runs-dir")
+
+
+def one_run_per_seed(grouped: dict[str, list[dict]], seed_of: Callable[[dict], int], fix: str) -> None:
+    """A UsageError, ending in `fix`, where a group of runs (each a dict with its "run_dir") holds two
+    runs of one seed: the same run twice would count as two seeds and narrow the spread."""
+    for label, members in grouped.items():
+        by_seed: dict[int, list[dict]] = {}
+        for run in members:
+            by_seed.setdefault(seed_of(run), []).append(run)
+        for seed, runs in by_seed.items():
+            if len(runs) > 1:
+                names = ", ".join(str(run["run_dir"]) for run in runs)
+                raise UsageError(f"{label}: {len(runs)} runs of --seed {seed} ({names}): a seed counts once; {fix}")
 
 
 OUTPUTS = ("-steps.svg", "-steps.png", "-time.svg", "-time.png", ".md")  # what --out prefixes

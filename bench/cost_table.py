@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from replays import last_checkpoint, one_run_per_seed, report  # noqa: E402
+from replays import last_checkpoint, report  # noqa: E402
 
 import compare  # noqa: E402
 from machinery import files, stats  # noqa: E402
@@ -97,7 +97,7 @@ def by_configuration(runs: list[dict]) -> dict[str, list[dict]]:
     groups: dict[str, list[dict]] = {}
     for run in runs:
         groups.setdefault(configuration(run), []).append(run)
-    one_run_per_seed(groups, lambda run: run["args"]["seed"], "give one of them")
+    compare.one_run_per_seed(groups, lambda run: run["args"]["seed"], "give one of them")
     return groups
 
 

@@ -25,9 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from replays import last_checkpoint, one_run_per_seed, report  # noqa: E402
+from replays import last_checkpoint, report  # noqa: E402
 from reproduce import add_record  # noqa: E402
 
+import compare  # noqa: E402
 from machinery import stats  # noqa: E402
 from machinery.cli import OneLineParser, UsageError, check_positive, make_folder_for  # noqa: E402
 from Spiking_PPO import SpikingArgs  # noqa: E402
@@ -84,7 +85,7 @@ def groups(runs: list[dict]) -> dict[str, list[dict]]:
         for r in own:
             label = ", ".join([*agent, *(f"{k}={arg(r, k)}" for k in differing)])
             grouped.setdefault(label, []).append(r)
-    one_run_per_seed(grouped, lambda run: arg(run, "seed"), "drop all but one from the JSON")
+    compare.one_run_per_seed(grouped, lambda run: arg(run, "seed"), "drop all but one from the JSON")
     return grouped
 
 

@@ -2,8 +2,8 @@
 bench/mean_action.py share.
 
 A run's last.pt read as the scripts read it (a file that is no checkpoint is a one-line error), one
-`--eval-only CHECKPOINT --report` of it in a subprocess, and the check that a group of runs holds
-each seed once.
+`--eval-only CHECKPOINT --report` of it in a subprocess. (The check that a group of runs holds each
+seed once is compare.py's, `one_run_per_seed`, which both use as compare.py does.)
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import json
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,12 +44,3 @@ def report(checkpoint: Path, agent: str, *flags: str) -> dict:
             why = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
             raise UsageError(f"{checkpoint}: the replay failed: {why}")
         return json.loads(path.read_text())
-
-
-def one_run_per_seed(grouped: dict[str, list[dict]], seed_of: Callable[[dict], int], fix: str) -> None:
-    """A UsageError, ending in `fix`, where a group holds two runs of one seed: the same run twice
-    would count as two seeds."""
-    for label, members in grouped.items():
-        seeds = [seed_of(run) for run in members]
-        if twice := [run["run_dir"] for run in members if seeds.count(seed_of(run)) > 1]:
-            raise UsageError(f"{label}: {len(twice)} runs of one seed ({', '.join(twice)}): a seed counts once; {fix}")

@@ -540,7 +540,7 @@ def test_mean_action_groups_runs_by_agent_and_the_arguments_that_differ_within_i
         "Spiking-PPO, E": [1, 2],
     }
     twice = [run("PPO", 1) | {"run_dir": "a"}, run("PPO", 1) | {"run_dir": "b"}, run("PPO", 2) | {"run_dir": "c"}]
-    with pytest.raises(mean_action.UsageError, match=r"^PPO, E: 2 runs of one seed \(a, b\): a seed counts once"):
+    with pytest.raises(mean_action.UsageError, match=r"^PPO, E: 2 runs of --seed 1 \(a, b\): a seed counts once"):
         mean_action.groups(twice)
 
 
@@ -574,7 +574,7 @@ def test_cost_table_of_run_directories_groups_them_and_counts_what_a_hand_count_
     assert cost_table.main([str(snn_1), str(copy), "--json", str(tmp_path / "again.json")]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     label = f"Spiking-PPO, CartPole-v0: {short} --T 4"
-    assert line == f"error: {label}: 2 runs of one seed ({snn_1}, {copy}): a seed counts once; give one of them"
+    assert line == f"error: {label}: 2 runs of --seed 1 ({snn_1}, {copy}): a seed counts once; give one of them"
     assert not (tmp_path / "again.json").exists()
 
 

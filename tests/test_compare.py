@@ -184,8 +184,7 @@ def test_read_only_refuses_two_runs_of_one_seed_which_would_count_as_two_seeds(t
     assert compare_tool.main(["--read-only", "--runs-dir", str(runs), "--out", str(tmp_path / "c")]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line == (
-        f"error: 2 runs of PPO with --seed 1 ({first}, {second}): a seed counts once; "
-        "move all but one out of --runs-dir"
+        f"error: PPO: 2 runs of --seed 1 ({first}, {second}): a seed counts once; move all but one out of --runs-dir"
     )
     assert not (tmp_path / "c.md").exists()
 
