@@ -41,6 +41,7 @@ from machinery.cli import (
     as_written,
     check_positive,
     cli_flag,
+    error,
     flags_for_each,
     given_flags,
     hyperparameters,
@@ -392,11 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         check_comparable(run_dirs)
         curves, costs = read_curves(run_dirs, args.env_id)
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return error(e)
     except RunFailed as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        return error(e, 1)
     except KeyboardInterrupt:
         print(
             "stopped by SIGINT; the runs it stopped kept their last.pt, and the same command resumes them",
@@ -409,8 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         table = summary_table(curves, costs, args.target)
         files.write_text(f"{args.out}.md", table)
     except OSError as e:  # a full disk, say: the runs are saved, and compare.py --read-only redraws them
-        print(f"error: writing {e.filename or args.out}: {e.strerror or e}; the runs are intact", file=sys.stderr)
-        return 1
+        return error(f"writing {e.filename or args.out}: {e.strerror or e}; the runs are intact", 1)
     print(table)
     print("written:", ", ".join(args.out + suffix for suffix in OUTPUTS))
     return 0

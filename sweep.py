@@ -38,7 +38,7 @@ import numpy as np
 import PPO
 import Spiking_PPO
 from machinery import checkpoints, cli, envs, files, presets, resources, run, stats
-from machinery.cli import OneLineParser, UsageError
+from machinery.cli import OneLineParser, UsageError, error
 
 AGENTS = {"snn": Spiking_PPO.AGENT, "ann": PPO.AGENT}
 ROOT = Path(__file__).resolve().parent
@@ -551,8 +551,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(argv)
         out, trials = resumed_sweep(args) if args.resume else new_sweep(args)
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return error(e)
     choose_token_mode(args)
     try:
         import ray
@@ -589,8 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 128 + signal.SIGINT
     if all(r["status"] == "failed" for r in results):
-        print(f"error: every trial failed; each one's error.txt under {out} says why", file=sys.stderr)
-        return 1
+        return error(f"every trial failed; each one's error.txt under {out} says why", 1)
     return 0
 
 

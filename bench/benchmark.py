@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import PPO  # noqa: E402
 import Spiking_PPO  # noqa: E402
 from machinery import files  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, check_positive, make_folder_for  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, check_positive, error, make_folder_for  # noqa: E402
 from machinery.speed import keep_freed_memory_for_reuse  # noqa: E402
 
 AGENTS = {  # name: (script, extra flags, network builder)
@@ -142,8 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         check_positive(args, "steps", "reference_steps", "runs", "reference_runs", "threads", "repeats")
         make_folder_for("--json", args.json)
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return error(e)
 
     keep_freed_memory_for_reuse()  # as in training
     torch.set_num_threads(args.threads)

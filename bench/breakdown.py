@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import Spiking_PPO  # noqa: E402
 from machinery import files, session  # noqa: E402
-from machinery.cli import UsageError, make_folder_for  # noqa: E402
+from machinery.cli import UsageError, error, make_folder_for  # noqa: E402
 
 SCRIPTS = ("PPO", "Spiking_PPO")
 PARTS = ("env step", "policy step (rollout)", "PPO update", "rest of the rollout")
@@ -85,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             make_folder_for("--json", json_path)  # before the run, not after it
         except UsageError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+            return error(e)
     # evaluations are not the loop's work (CleanRL's loop has none), nor is measuring the cost per decision
     defaults = {"--eval-interval": str(10**12), "--cost-interval": "0"}
     flags += [item for flag, value in defaults.items() if flag not in flags for item in (flag, value)]

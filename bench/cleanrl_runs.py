@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import cleanrl_scripts  # noqa: E402
 
 from machinery import resources  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, check_positive, make_folder  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, check_positive, error, make_folder  # noqa: E402
 from machinery.run import side_by_side  # noqa: E402
 
 TASKS = ("Hopper-v5", "HalfCheetah-v5")
@@ -76,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_cli(argv)
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return error(e)
     jobs = [(task, seed) for task in args.tasks for seed in range(args.from_seed, args.seeds + 1)]
     failed = 0
     try:

@@ -29,7 +29,7 @@ from replays import last_checkpoint, report  # noqa: E402
 
 import compare  # noqa: E402
 from machinery import files, stats  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, as_written, hyperparameters, make_folder_for  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, as_written, error, hyperparameters, make_folder_for  # noqa: E402
 from machinery.presets import resolve  # noqa: E402
 
 ROWS = [("actor", "actor"), ("actor_critic", "actor + critic")]
@@ -148,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             text, sample = table(by_agent), "each seed's best.pt"
             files.write_json(args.json, by_agent)
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return error(e)
     print(text)
     print(f"Per decision, one observation at a time, on up to 64 of the observations that 10 episodes of {sample}")
     print("visit; mean ± sample standard deviation over seeds.")

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from scalars import read_scalar  # noqa: E402
 
-from machinery.cli import OneLineParser, UsageError, check_positive  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, check_positive, error  # noqa: E402
 
 TAG = "charts/episodic_return"
 
@@ -51,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_cli(argv)
         rows = [(run_dir, *last_episodes_mean(run_dir, args.last)) for run_dir in args.run_dirs]
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return error(e)
     print(f"| run | mean return of its last {args.last} training episodes |")
     print("|---|---:|")
     for run_dir, mean, count in rows:

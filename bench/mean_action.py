@@ -30,7 +30,7 @@ from reproduce import add_record  # noqa: E402
 
 import compare  # noqa: E402
 from machinery import stats  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, check_positive, make_folder_for  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, check_positive, error, make_folder_for  # noqa: E402
 from Spiking_PPO import SpikingArgs  # noqa: E402
 
 
@@ -114,8 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{run_dir}: {record['sampled']:.1f} sampled, {record['mean_action']:.1f} mean", file=sys.stderr)
         summary = table(json.loads(path.read_text())["runs"])
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return error(e)
     print(summary)
     print(f"\nwritten: {args.json}")
     return 0

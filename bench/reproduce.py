@@ -34,7 +34,7 @@ import PPO  # noqa: E402
 import Spiking_PPO  # noqa: E402
 from compare import common_grid, read_curves  # noqa: E402
 from machinery import files, resources, stats  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, check_positive, make_folder_for  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, check_positive, error, make_folder_for  # noqa: E402
 from machinery.presets import resolve  # noqa: E402
 from machinery.run import side_by_side, train_or_reuse  # noqa: E402
 from Spiking_PPO import SpikingArgs  # noqa: E402
@@ -344,15 +344,11 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_cli(argv)
         if not args.plot:
             if failed := train(args):  # each said why above; a cluster job must not read success
-                print(
-                    f"error: {failed} run{'s' * (failed > 1)} failed (above); the others are recorded", file=sys.stderr
-                )
-                return 1
+                return error(f"{failed} run{'s' * (failed > 1)} failed (above); the others are recorded", 1)
             return 0
         runs, drawn, tasks = runs_to_draw(args)
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return error(e)
     except KeyboardInterrupt:
         print(
             "stopped by SIGINT; the same command resumes the stopped runs and skips the recorded ones", file=sys.stderr

@@ -18,7 +18,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from machinery.cli import OneLineParser, UsageError  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, error  # noqa: E402
 from machinery.run import logged_scalars  # noqa: E402
 
 
@@ -65,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             for run_dir in args.run_dirs
         ]
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return error(e)
     window = f"steps {args.from_step} to {'the end' if args.to_step is None else args.to_step}"
     print(f"| run | {args.tag}: median, {window} | min | max | lowest in the run (step) | last |")
     print("|---|---:|---:|---:|---:|---:|")

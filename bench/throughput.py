@@ -48,7 +48,7 @@ from benchmark import time_training  # noqa: E402
 from reproduce import num_envs, resolved_args  # noqa: E402
 
 from machinery import fast_if, files  # noqa: E402
-from machinery.cli import OneLineParser, UsageError, check_positive, make_folder_for  # noqa: E402
+from machinery.cli import OneLineParser, UsageError, check_positive, error, make_folder_for  # noqa: E402
 
 # CleanRL's scripts at their defaults on this machine class, as measured for issue #13 (SPS, the
 # environment steps per second its loop prints): ppo.py on CartPole-v1 ran 100k steps in 14 s, about
@@ -198,8 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_cli(argv)
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return error(e)
     results = {"env_steps": args.env_steps, "device": args.device, "issue_cleanrl_sps": ISSUE_CLEANRL_SPS}
     results |= {"cleanrl_dir": None if args.cleanrl_dir is None else str(args.cleanrl_dir), "runs": {}}
     names = [*args.agents, *(CLEANRL_RUNS if args.cleanrl_dir is not None else ())]

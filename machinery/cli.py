@@ -2,7 +2,7 @@
 
 A field made with `flag(default, help, check, choices)` is a flag `--field-name` with that help
 text, type and range. `parse_args` turns argv into the dataclass and refuses bad input with a
-`UsageError`, which the scripts print as one line and exit 2; `flags_for_each` shares one command
+`UsageError`, which the scripts print as one line (`error`) and exit 2; `flags_for_each` shares one command
 line out among both agents (compare.py). Used by Spiking_PPO.py, PPO.py, compare.py, sweep.py and
 bench/. It knows nothing of training, networks or environments.
 """
@@ -70,6 +70,13 @@ def must_be(check: str, type_name: str) -> str:
     """What a flag's value must be, in words: "an integer > 0" for an int flag, "a finite number > 0"
     for a float one."""
     return CHECKS[check][1].format(number="an integer" if type_name == "int" else "a finite number")
+
+
+def error(message: object, status: int = 2) -> int:
+    """Say what stopped a tool in one line on stderr, `error: message`, and give back its exit status
+    (2, bad input, unless said otherwise): every script's and tool's main ends a failure so."""
+    print(f"error: {message}", file=sys.stderr)
+    return status
 
 
 def one_line(e: BaseException) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from machinery import checkpoints, presets
 from machinery.checkpoints import CheckpointError
-from machinery.cli import UsageError, build_parser, flags_of, given_flags, parse_args, refuse_unrecognized
+from machinery.cli import UsageError, build_parser, error, flags_of, given_flags, parse_args, refuse_unrecognized
 from machinery.nir_export import export_checkpoint
 from machinery.replay import replay
 from machinery.run import Agent, TrainingDiverged, last_step
@@ -47,18 +47,15 @@ def main(agent: Agent, argv: list[str] | None, train: Callable[..., dict], evalu
             args = presets.with_preset(args, given)
         return exit_status(train(args, agent, resume_from), agent.script)
     except (UsageError, CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return error(e)
     except TrainingDiverged as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        return error(e, 1)
     except KeyboardInterrupt:  # Ctrl-C in a replay or an export (training handles its signals itself)
         print("stopped by SIGINT", file=sys.stderr)
         return 128 + signal.SIGINT
     except OSError as e:  # a full or failing disk: what was saved before is whole (written atomically)
         where = f"{e.filename}: " if e.filename else "writing the run's files: "
-        print(f"error: {where}{e.strerror or e}; files saved before it are intact", file=sys.stderr)
-        return 1
+        return error(f"{where}{e.strerror or e}; files saved before it are intact", 1)
 
 
 TWINS = {"Spiking_PPO": "PPO", "PPO": "Spiking_PPO"}  # each agent's script and the other's
