@@ -65,7 +65,12 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--from-seed", type=int, default=1, help="train seeds from this one to --seeds (to split seeds between runs)"
     )
-    parser.add_argument("--name", default="cleanrl", help="the configuration (--plot: the one drawn)")
+    parser.add_argument(
+        "--name",
+        default="cleanrl",
+        help="the configuration (--plot: the one drawn); NAME-at-COMMIT (a 7 to 40 digit hash) is NAME run "
+        "again at a later commit: set beside NAME's runs of its seeds, never a candidate for the best",
+    )
     parser.add_argument("--workers", type=int, default=min(2, resources.usable_cores()), help="training runs at once")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results-reproduce.json"), help="results file")
     parser.add_argument("--runs-dir", default=str(ROOT / "bench" / "runs-reproduce"), help="the runs' directories")
