@@ -172,9 +172,11 @@ class ActorCritic(nn.Module):
         w = fast_if.lif_readout_weights(self.actor[-1].tau, self.T)
         self.register_buffer("readout_w", w.float(), persistent=False)  # derived from T and tau, not learned
         self.readout_w_sum = float(w.sum())
-        # A plain tuple is not registered as submodules: the fast path reaches its layers without
+        # A (named) tuple is not registered as submodules: the fast path reaches its layers without
         # nn.Sequential's indexing (microseconds a call) and without duplicate state-dict keys.
-        self._layers = (self.critic[0], self.actor[0], self.critic[-2], self.actor[-2], self.actor[1])
+        self._layers = fast_if.FastPathLayers(
+            self.critic[0], self.actor[0], self.critic[-2], self.actor[-2], self.actor[1]
+        )
         hidden = zip(self.critic[:-2:2], self.actor[:-2:2], strict=True)
         self._hidden = tuple(linear for pair in hidden for linear in pair)  # every hidden Linear, critic's first
 
@@ -197,7 +199,7 @@ class ActorCritic(nn.Module):
         """The same function and gradients as `forward_reference`, with the T loop in closed form
         (derived in machinery/fast_if.py). The LIF readout after T steps is a fixed weighted sum of
         its inputs, so the last Linear runs once, on the last hidden layer's weighted spike counts."""
-        if_node, critic_out, actor_out = self._layers[4], self._layers[2], self._layers[3]
+        if_node, critic_out, actor_out = self._layers.if_node, self._layers.critic_out, self._layers.actor_out
         neurons = if_node.v_threshold, if_node.surrogate_function.alpha, if_node.v_reset is None
         if len(self._hidden) > 2:  # --hidden-layers 2 or more: layers that see spikes changing over T
             critic_counts, actor_counts = fast_if.deep_spike_counts(x, self._hidden, self.readout_w, self.T, neurons)
@@ -212,7 +214,7 @@ class ActorCritic(nn.Module):
         """The weighted spike counts sum_t w[t] spike[t] of the critic's and the actor's hidden layer
         (the tutorial's one): the first Linear sees the same x at every step, so it runs once, and
         both branches' IF neurons run as one, in closed form."""
-        critic_in, actor_in = self._layers[:2]
+        critic_in, actor_in = self._layers.critic_in, self._layers.actor_in
         counts = fast_if.if_spike_count(torch.cat((critic_in(x), actor_in(x)), dim=-1), self.readout_w, *neurons)
         return counts.split(critic_in.out_features, dim=-1)
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 import inspect
 import weakref
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -129,6 +130,18 @@ def lif_readout_weights(tau: float, T: int) -> torch.Tensor:
 class FastPathRefused(UsageError, ValueError):
     """A network the fast path does not compute: a ValueError to code that builds the model, and to the
     command line a one-line error (exit 2, nothing written), since the fix is a flag."""
+
+
+class FastPathLayers(NamedTuple):
+    """The layers `ActorCritic.forward_fast` and `decide` reach by name: each branch's first Linear
+    and its readout Linear, and an IF layer whose parameters stand for all of them (the fast path
+    runs every IF layer of both branches as one, `check_fast_path_applies` makes sure they agree)."""
+
+    critic_in: nn.Linear
+    actor_in: nn.Linear
+    critic_out: nn.Linear
+    actor_out: nn.Linear
+    if_node: neuron.IFNode
 
 
 def check_fast_path_applies(model, readout_cls: type) -> None:
@@ -791,7 +804,7 @@ def decisions(model: nn.Module) -> Callable | None:
 def decide(model: nn.Module, obs: torch.Tensor, noise: torch.Tensor):
     """`decisions`' act: `Spiking_PPO.act`'s (action, log-probability, value), on the model's
     `kept_views`."""
-    if_node, hidden, outputs = model._layers[4], model._hidden, model._layers[2:4]  # outputs: the readout Linears
+    if_node, hidden, outputs = model._layers.if_node, model._hidden, (model._layers.critic_out, model._layers.actor_out)
     weights, biases, out_weights, out_biases, (log_std,) = kept_views(model)(
         (hidden, "weight"), (hidden, "bias"), (outputs, "weight"), (outputs, "bias"), ((model,), "log_std")
     )
