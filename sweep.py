@@ -331,7 +331,17 @@ def over(done: list[dict], key: str, scale: float = 1.0) -> str:
 
 def summarize(trials: list[dict], results: list[dict], out: Path, target: float | None) -> str:
     """Per configuration and agent: final return, time to target (where there is one), firing rate;
-    CSV and Markdown."""
+    written as summary.csv and summary.md in `out`, the Markdown returned."""
+    rows = summary_rows(trials, results)
+    files.write_text(out / "summary.csv", summary_csv(rows, target))
+    table = summary_markdown(rows, target)
+    files.write_text(out / "summary.md", table)
+    return table
+
+
+def summary_rows(trials: list[dict], results: list[dict]) -> list[dict]:
+    """A row per agent and configuration, its trials' results over seeds; the keys that start with
+    "_" are for ranking, not for showing."""
     groups: dict[tuple, list[dict]] = {}
     for trial, result in zip(trials, results, strict=True):
         key = (trial["agent"], json.dumps(trial["config"], sort_keys=True))
@@ -360,13 +370,21 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float 
                 ),
             }
         )
+    return rows
+
+
+def summary_csv(rows: list[dict], target: float | None) -> str:
     # without a target, no steps or seconds to it
     columns = [c for c in rows[0] if not c.startswith("_") and (target is not None or not c.endswith("_to_target"))]
-    csv_text = io.StringIO(newline="")
-    writer = csv.DictWriter(csv_text, columns, extrasaction="ignore")
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    files.write_text(out / "summary.csv", csv_text.getvalue())
+    return text.getvalue()
+
+
+def summary_markdown(rows: list[dict], target: float | None) -> str:
+    """The rows as a table, the best configuration of each agent, and what the figures mean."""
     stopped = any(r["stopped_early"] for r in rows)  # a column only where there were any (--asha)
     header = ["agent", "configuration", "seeds", "failed", *["stopped early"] * stopped, "final eval return"]
     keys = ["seeds", "failed", *["stopped_early"] * stopped, "final_return"]
@@ -395,9 +413,7 @@ def summarize(trials: list[dict], results: list[dict], out: Path, target: float 
             else "."
         ),
     ]
-    table = "\n".join(lines) + "\n"
-    files.write_text(out / "summary.md", table)
-    return table
+    return "\n".join(lines) + "\n"
 
 
 def best_configurations(rows: list[dict], target: float | None) -> list[str]:
