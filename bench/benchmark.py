@@ -11,6 +11,7 @@ Prints a table and writes the same figures as JSON.
     python bench/benchmark.py --threads 2     # torch on two threads instead of the scripts' default one
 """
 
+import argparse
 import os
 import platform
 import re
@@ -128,7 +129,7 @@ def report(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=10_000, help="rollout steps for the fast SNN and the ANN")
     parser.add_argument("--reference-steps", type=int, default=10_000, help="rollout steps for the reference SNN")
@@ -137,13 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads, for training (--threads) and timing")
     parser.add_argument("--repeats", type=int, default=300, help="timed calls per network measurement")
     parser.add_argument("--json", default=str(ROOT / "bench" / "out" / "benchmark.json"), help="where to write JSON")
+    args = parser.parse_args(argv)
+    check_positive(args, "steps", "reference_steps", "runs", "reference_runs", "threads", "repeats")
+    make_folder_for("--json", args.json)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
     try:
-        args = parser.parse_args(argv)
-        check_positive(args, "steps", "reference_steps", "runs", "reference_runs", "threads", "repeats")
-        make_folder_for("--json", args.json)
+        args = parse_cli(argv)
     except UsageError as e:
         return error(e)
-
     keep_freed_memory_for_reuse()  # as in training
     torch.set_num_threads(args.threads)
     results = {
