@@ -2,8 +2,8 @@
 bench/mean_action.py share.
 
 A run's last.pt read as the scripts read it (a file that is no checkpoint is a one-line error), one
-`--eval-only CHECKPOINT --report` of it in a subprocess. (The check that a group of runs holds each
-seed once is compare.py's, `one_run_per_seed`, which both use as compare.py does.)
+`--eval-only CHECKPOINT --report` of it in a subprocess. Both tools also check that a group of runs
+holds each seed once, with compare.py's `one_run_per_seed`, as compare.py itself does.
 """
 
 from __future__ import annotations
