@@ -374,7 +374,7 @@ def summary_rows(trials: list[dict], results: list[dict]) -> list[dict]:
 
 
 def summary_csv(rows: list[dict], target: float | None) -> str:
-    # without a target, no steps or seconds to it
+    """The rows as CSV, without the ranking keys, and without steps and seconds to a target where there is none."""
     columns = [c for c in rows[0] if not c.startswith("_") and (target is not None or not c.endswith("_to_target"))]
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, columns, extrasaction="ignore")
