@@ -48,29 +48,10 @@ def replay(args, agent, given: set[str], evaluate: Callable) -> None:
     returns = play(envs.new_eval_envs(spec.env_id, args.eval_episodes, args.vectorization, norm), visited)
     decisions = torch.cat(visited)
     costs = cost.cost_per_decision(model, cost.sample(decisions, DECISIONS, seed), with_critic=bool(args.report))
-    if len(returns) == 1:
-        played = f"1 episode of {spec.env_id}, return {returns[0]:.2f}"
-    else:
-        spread = f"{returns.mean():.2f} ± {returns.std():.2f} (mean ± std)"
-        played = f"{len(returns)} episodes of {spec.env_id}, return {spread}"
-    print(f"{args.eval_only} (step {ckpt['step']}): {played}{', mean action' if args.mean_action else ''}")
+    print(f"{args.eval_only} (step {ckpt['step']}): {played(returns, spec.env_id)}{', mean action' * args.mean_action}")
     print(cost.actor_line(costs["actor"]))
     if args.report:
-        report = {
-            "checkpoint": str(args.eval_only),
-            "agent": ckpt["agent"],
-            "env_id": spec.env_id,
-            "step": ckpt["step"],
-            "episodes": len(returns),
-            "return_mean": float(returns.mean()),
-            "return_std": float(returns.std()),
-            "mean_action": args.mean_action,
-            "decisions": len(decisions),
-            "cost_sample": min(len(decisions), DECISIONS),
-            "cost": costs,
-            "energy_model": cost.ENERGY_MODEL,
-        }
-        files.write_json(args.report, report)
+        files.write_json(args.report, report(args, ckpt, returns, len(decisions), costs))
         print(f"written: {args.report}")
     # Drawn last: counting the cost loads torch's compiler stack (triton, with an LLVM of its own),
     # which crashes the process where MuJoCo's off-screen OpenGL (Mesa, with another LLVM) came first.
@@ -82,3 +63,28 @@ def replay(args, agent, given: set[str], evaluate: Callable) -> None:
         name = f"{Path(args.eval_only).stem}-step{ckpt['step']}-seed{args.seed}{'-mean-action' * args.mean_action}"
         play(envs.make_envs([partial(envs.record_video_env, spec.env_id, norm, str(folder), name)]))
         print(f"video: {folder / name}-episode-0.mp4")
+
+
+def played(returns, env_id: str) -> str:
+    """What the episodes returned, as the replay prints it."""
+    if len(returns) == 1:
+        return f"1 episode of {env_id}, return {returns[0]:.2f}"
+    return f"{len(returns)} episodes of {env_id}, return {returns.mean():.2f} ± {returns.std():.2f} (mean ± std)"
+
+
+def report(args, ckpt: dict, returns, decisions: int, costs: dict) -> dict:
+    """--report's JSON: the episodes' returns and the cost per decision of the checkpoint's agent."""
+    return {
+        "checkpoint": str(args.eval_only),
+        "agent": ckpt["agent"],
+        "env_id": ckpt["env_id"],
+        "step": ckpt["step"],
+        "episodes": len(returns),
+        "return_mean": float(returns.mean()),
+        "return_std": float(returns.std()),
+        "mean_action": args.mean_action,
+        "decisions": decisions,
+        "cost_sample": min(decisions, DECISIONS),
+        "cost": costs,
+        "energy_model": cost.ENERGY_MODEL,
+    }
