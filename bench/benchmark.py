@@ -99,6 +99,20 @@ def time_network(build, repeats: int) -> dict:
     }
 
 
+def ratios(results: dict) -> dict[str, float]:
+    """The comparisons the README states (the targets `report` prints beside them), from the agents' medians."""
+    fast, ref, ann = results["snn-fast"], results["snn-reference"], results["ann"]
+    return {
+        "training_fast_vs_reference_speedup": fast["rollout_steps_per_s"] / ref["rollout_steps_per_s"],
+        "training_snn_vs_ann_time": ann["rollout_steps_per_s"] / fast["rollout_steps_per_s"],
+        "fwd_bwd_b256_snn_vs_ann_time": fast["fwd_bwd_b256_us"] / ann["fwd_bwd_b256_us"],
+        "forward_b4_snn_vs_ann_time": fast["forward_b4_us"] / ann["forward_b4_us"],
+        "loop_only_fast_vs_reference_speedup": fast["loop_steps_per_s"] / ref["loop_steps_per_s"],
+        "loop_only_snn_vs_ann_time": ann["loop_steps_per_s"] / fast["loop_steps_per_s"],
+        "cost_measurement_overhead": results["snn-fast-no-cost"]["loop_steps_per_s"] / fast["loop_steps_per_s"] - 1,
+    }
+
+
 def report(results: dict) -> str:
     """The table and the ratios the README shows, from a results JSON (of the agents it holds)."""
     lines = [
@@ -181,16 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         results[name].update(wall_s=wall, rollout_steps_per_s=steps / wall, loop_s=loop, loop_steps_per_s=steps / loop)
         results[name].update(time_network(build, args.repeats))
 
-    fast, ref, ann = results["snn-fast"], results["snn-reference"], results["ann"]
-    results["ratios"] = {
-        "training_fast_vs_reference_speedup": fast["rollout_steps_per_s"] / ref["rollout_steps_per_s"],
-        "training_snn_vs_ann_time": ann["rollout_steps_per_s"] / fast["rollout_steps_per_s"],
-        "fwd_bwd_b256_snn_vs_ann_time": fast["fwd_bwd_b256_us"] / ann["fwd_bwd_b256_us"],
-        "forward_b4_snn_vs_ann_time": fast["forward_b4_us"] / ann["forward_b4_us"],
-        "loop_only_fast_vs_reference_speedup": fast["loop_steps_per_s"] / ref["loop_steps_per_s"],
-        "loop_only_snn_vs_ann_time": ann["loop_steps_per_s"] / fast["loop_steps_per_s"],
-        "cost_measurement_overhead": results["snn-fast-no-cost"]["loop_steps_per_s"] / fast["loop_steps_per_s"] - 1,
-    }
+    results["ratios"] = ratios(results)
     print(report(results))
     files.write_json(args.json, results)
     print(f"\nwritten: {args.json}")
