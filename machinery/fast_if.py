@@ -586,8 +586,8 @@ class PeriodicLinear(torch.autograd.Function):
     145 us a call where the dense product took 371, the weights' gradient 96 where it took 400 (the
     product to the spikes 366; docs/results.md, "The second layer's product on periodic spikes"). On
     a machine with AVX-512, where MKL's dense product is faster, the forward was level with it at
-    T = 16, 9 to 21% faster at T = 32 and half as fast at T = 4 (docs/results.md, "The periodic sums
-    without a division").
+    T = 16, took 9 to 21% less time at T = 32 and twice as long at T = 4 (docs/results.md, "The
+    periodic sums without a division").
     Its second output, the periods, is what backward needs."""
 
     @staticmethod
