@@ -2,9 +2,9 @@
 
 A field made with `flag(default, help, check, choices)` is a flag `--field-name` with that help
 text, type and range. `parse_args` turns argv into the dataclass and refuses bad input with a
-`UsageError`, which the scripts print as one line (`error`) and exit 2; `flags_for_each` shares one command
-line out among both agents (compare.py). Used by Spiking_PPO.py, PPO.py, compare.py, sweep.py and
-bench/. It knows nothing of training, networks or environments.
+`UsageError`, which the scripts print as one line (`error`) and exit 2; `flags_for_each` shares
+one command line out among both agents (compare.py). Used by Spiking_PPO.py, PPO.py, compare.py,
+sweep.py and bench/. It knows nothing of training, networks or environments.
 """
 
 from __future__ import annotations
