@@ -222,6 +222,39 @@ def test_the_readme_shows_the_tables_the_scripts_write_from_the_committed_result
     assert benchmark.report(speed["results-cost-overhead.json"]).split("\n\n")[0] in readme  # beside --cost-interval 0
 
 
+def test_the_readmes_results_at_a_glance_are_those_of_its_tables():
+    """README, "Results at a glance": each figure is read off a table below it (which the test above
+    holds to the committed results), so a new result fails this until the summary follows."""
+    readme = (ROOT / "README.md").read_text()
+    glance = " ".join(readme.split("\n## Results at a glance\n", 1)[1].split("\n## ", 1)[0].split())
+
+    def rows(header: str) -> list[list[str]]:
+        return table_rows(readme.split(header, 1)[1].split("\n\n", 1)[0])
+
+    for header, column in (
+        ("| task | configuration | CleanRL PPO", -1),
+        ("| task | PPO (ANN): best configuration", -2),
+    ):
+        shares = sorted((float(cells[column].rstrip("%")), cells[0]) for cells in rows(header))
+        (low, low_task), (high, high_task) = shares[0], shares[-1]
+        assert f"{low}% to {high}%" in glance or f"{low}% ({low_task}) to {high}% ({high_task})" in glance, header
+    cartpole, cheetah = rows("| task | CleanRL (its SPS here")
+    for agent, column in (("the ANN twin", 3), ("the spiking agent", 5)):
+        ratios = [cells[column].split("(")[1].rstrip("x)") for cells in (cartpole, cheetah)]
+        assert f"{agent} ran at {ratios[0]} and {ratios[1]} times" in glance
+    spread = glance.split("(the spiking agent's from ", 1)[1].split(" measurements)", 1)[0]  # of every measurement
+    (cartpole_range, cheetah_range), times = spread.split(" over ")[0].split(" and from "), spread.split(" over ")[1]
+    assert f"spiking agent, measured {times} times, at {cartpole_range} and {cheetah_range}" in " ".join(readme.split())
+    actor = {cells[0]: cells for cells in rows("| agent | seeds | eval return | network |") if cells[3] == "actor"}
+    spiking, ann = (float(actor[agent][7].split(" ± ")[0]) for agent in ("Spiking-PPO", "PPO"))  # compute, nJ
+    energy = spiking / ann
+    assert f"about {energy:.0f} times the ANN's compute energy" in glance
+    continuous = glance.split("on CartPole-v0, and ", 1)[1].split(" times", 1)[0]  # a range, as the section says it
+    assert f"costs {continuous} times the ANN's compute energy per decision on the continuous tasks" in " ".join(
+        readme.split()
+    )
+
+
 @pytest.mark.parametrize(
     "plot",
     [
