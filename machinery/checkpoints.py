@@ -36,6 +36,9 @@ BEST_KEYS = ("format", "agent", "env_id", "obs_dim", "num_actions", "args", "mod
 LAST_KEYS = ("optimizer", "rng", "updates", "best", "elapsed_seconds", "rollout", "envs", "obs")
 
 
+WHAT_TO_GIVE = "give a best.pt or last.pt from a run directory of these scripts"
+
+
 class CheckpointError(Exception):
     """A checkpoint that cannot be used: reported in one line, exit status 2."""
 
@@ -93,6 +96,19 @@ def from_data(obj: Any) -> Any:
     return obj
 
 
+def why_unreadable(path: str | Path, e: Exception) -> str:
+    """Why torch.load failed, said for a user: a file cut short (torch.save writes a zip archive, whose
+    directory is at its end; this project's own writes are atomic, so a copy was cut), or what it raised."""
+    try:
+        with open(path, "rb") as f:
+            archive = f.read(4) == b"PK\x03\x04"
+    except OSError as open_error:  # unreadable: permissions, a device error
+        return f"({open_error.strerror or type(open_error).__name__})"
+    if isinstance(e, EOFError) or (archive and not zipfile.is_zipfile(path)):
+        return "(it ends early: cut off while copied?); copy it again"
+    return f"({type(e).__name__}); {WHAT_TO_GIVE}"
+
+
 def save_checkpoint(path: Path, payload: dict) -> None:
     write_atomically(path, lambda f: torch.save(payload, f))
 
@@ -115,7 +131,9 @@ def read_checkpoint(path: str | Path, agent_name: str, resume: bool = False) -> 
     except pickle.UnpicklingError:
         ops, strings = pickle_contents(path)
         if not ops & {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ"}:
-            raise CheckpointError(f"{path}: not a readable checkpoint (not a pickle of plain data)") from None
+            raise CheckpointError(
+                f"{path}: not a readable checkpoint (not a pickle of plain data); {WHAT_TO_GIVE}"
+            ) from None
         if {"agent", "obs_dim", "elapsed_seconds", "envs"} <= strings and "format" not in strings:
             raise CheckpointError(
                 f"{path}: an old-format checkpoint (pickled Python objects), which this version does not "
@@ -125,9 +143,9 @@ def read_checkpoint(path: str | Path, agent_name: str, resume: bool = False) -> 
             f"{path}: refused, it holds objects other than plain data (loading them could run code)"
         ) from None
     except Exception as e:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint {why_unreadable(path, e)}") from None
     if not (isinstance(ckpt, dict) and {"agent", "model", "args"} <= ckpt.keys()):
-        raise CheckpointError(f"{path}: not a checkpoint written by this project")
+        raise CheckpointError(f"{path}: not a checkpoint written by this project; {WHAT_TO_GIVE}")
     if ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: checkpoint format {ckpt.get('format')}, this version reads {FORMAT}")
     missing = [key for key in BEST_KEYS + (LAST_KEYS if resume else ()) if key not in ckpt]

@@ -15,7 +15,7 @@ from helpers import FLAT_FROZEN_LAKE, ROOT, SHORT, run_script, short_run
 
 import PPO
 import Spiking_PPO
-from machinery.checkpoints import CheckpointError, find_run, from_data, read_checkpoint, to_data
+from machinery.checkpoints import CheckpointError, find_run, from_data, read_checkpoint, to_data, why_unreadable
 from machinery.cli import parse_args
 
 
@@ -116,6 +116,19 @@ def test_a_checkpoint_of_the_earlier_pickled_format_is_refused_as_such(tmp_path)
         read_checkpoint(path, "Spiking-PPO")
     result = run_script("Spiking_PPO.py", "--eval-only", str(path))
     assert result.returncode == 2 and "old-format checkpoint" in result.stderr
+
+
+def test_a_torch_file_that_is_not_ours_or_cannot_be_opened_is_refused_saying_why(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save({"weight": torch.zeros(2)}, path)  # plain data, but not a checkpoint of these scripts
+    with pytest.raises(CheckpointError) as refused:
+        read_checkpoint(path, "Spiking-PPO")
+    assert str(refused.value) == (
+        f"{path}: not a checkpoint written by this project; give a best.pt or last.pt from a run directory of "
+        "these scripts"
+    )
+    # a file that torch.load failed on and that is gone (or unreadable) by the time the reason is looked for
+    assert why_unreadable(tmp_path / "gone.pt", RuntimeError()) == "(No such file or directory)"
 
 
 FILE_LOGGING_ENV = """

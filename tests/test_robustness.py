@@ -172,19 +172,26 @@ def refused(*argv):
     return result.stderr
 
 
-def test_a_checkpoint_truncated_at_a_random_byte_is_refused(checkpoints, tmp_path):
+def test_a_checkpoint_truncated_at_a_random_byte_is_refused_as_cut_off(checkpoints, tmp_path):
     data = checkpoints["snn"].read_bytes()
     rng = np.random.default_rng(0)
-    for cut in rng.integers(1, len(data) - 1, size=3):
+    # from the 4 bytes that say "zip archive" (torch.save's format) to one byte short of the whole
+    for cut in (4, *rng.integers(5, len(data) - 1, size=2), len(data) - 1):
         path = tmp_path / f"cut{cut}.pt"
         path.write_bytes(data[:cut])
-        assert "not a readable checkpoint" in refused("--eval-only", str(path))
+        message = f"error: {path}: not a readable checkpoint (it ends early: cut off while copied?); copy it again\n"
+        assert refused("--eval-only", str(path)) == message
 
 
-def test_a_random_file_is_refused(tmp_path):
+def test_a_random_file_or_an_empty_one_is_refused_saying_what_to_give(tmp_path):
     path = tmp_path / "random.pt"
     path.write_bytes(np.random.default_rng(1).bytes(4096))
-    assert "not a readable checkpoint" in refused("--eval-only", str(path))
+    assert refused("--eval-only", str(path)) == (
+        f"error: {path}: not a readable checkpoint (not a pickle of plain data); give a best.pt or last.pt from a "
+        "run directory of these scripts\n"
+    )
+    (tmp_path / "empty.pt").touch()
+    assert "empty.pt: not a readable checkpoint (it ends early" in refused("--eval-only", str(tmp_path / "empty.pt"))
 
 
 def test_a_checkpoint_of_the_other_agent_or_another_env_is_refused(checkpoints):
