@@ -45,7 +45,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
         if not (run_dir / "last.pt").is_file():
             parser.error(f"{run_dir}: no last.pt there (give the directories of finished runs)")
     check_positive(args, "episodes")
-    make_folder_for("--json", args.json)  # each replay is recorded as it ends
+    make_folder_for("--json", args.json, keys=("runs",))  # each replay is recorded as it ends
     return args
 
 

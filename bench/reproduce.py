@@ -86,7 +86,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     if args.plot:
         make_folder_for("--out", args.out, (".svg", ".png", ".md"))
     else:  # each run is recorded as it ends: a JSON that cannot be written would lose it
-        make_folder_for("--json", args.json)
+        make_folder_for("--json", args.json, keys=("runs",))
     return args
 
 
@@ -335,8 +335,11 @@ def runs_to_draw(args: argparse.Namespace) -> tuple[list[dict], list[dict], list
     path = Path(args.json)
     if not path.is_file():
         raise UsageError(f"--json {path}: no such file; train the runs first (the same command without --plot)")
-    runs = json.loads(path.read_text())["runs"]
-    drawn = [r for r in runs if r["name"] == args.name]
+    try:
+        runs = json.loads(path.read_text())["runs"]
+        drawn = [r for r in runs if r["name"] == args.name]
+    except (ValueError, KeyError, TypeError):  # UnicodeDecodeError is a ValueError
+        raise UsageError(f"--json {path}: not a results file of reproduce.py (a JSON object with its runs)") from None
     tasks = [t for t in args.tasks if any(r["task"] == t for r in drawn)]
     if not tasks:
         names = ", ".join(sorted({r["name"] for r in runs}))

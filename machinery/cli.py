@@ -23,6 +23,8 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from machinery import files
+
 
 class UsageError(Exception):
     """Bad input from the user: reported in one line, exit status 2."""
@@ -250,13 +252,16 @@ def make_folder(folder: Path, flag: str) -> None:
         raise UsageError(f"{flag}: {folder} is not writable")
 
 
-def make_folder_for(flag: str, path: str | Path, suffixes: tuple[str, ...] = ("",)) -> None:
+def make_folder_for(flag: str, path: str | Path, suffixes: tuple[str, ...] = ("",), keys: tuple[str, ...] = ()) -> None:
     """`make_folder` for the folder of the output `flag` names: `path` a file, or with `suffixes` the
-    prefix of the files path + suffix; and a UsageError if one of those files is a folder."""
+    prefix of the files path + suffix; and a UsageError if one of those files is a folder, or a file
+    the output must not replace (`files.why_not_replace`, with the `keys` a JSON the tool adds to has)."""
     make_folder(Path(path).parent, f"{flag} {path}")
     for name in (f"{path}{suffix}" for suffix in suffixes):
         if Path(name).is_dir():
             raise UsageError(f"{flag} {path}: {name} is a folder; name a file to write")
+        if why := files.why_not_replace(name, keys):
+            raise UsageError(f"{flag} {path}: {name} exists and {why}; name another file, or move that one away")
 
 
 def apply_preset(args: Any, values: dict[str, Any], given: set[str]) -> Any:

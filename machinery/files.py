@@ -2,7 +2,8 @@
 
 Every file the project writes for a user to keep goes through `write_atomically`: a kill, a crash
 or a full disk while it is written leaves the file as it was before (an earlier run's report, a
-committed benchmark JSON), never a truncated one.
+committed benchmark JSON), never a truncated one. `why_not_replace` keeps an output flag pointed at
+the wrong file (a checkpoint, the README) from writing over it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,42 @@ def write_atomically(path: str | Path, write: Callable[[BinaryIO], None]) -> Non
         os.fsync(dir_fd)  # the rename itself survives a power loss
     finally:
         os.close(dir_fd)
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def why_not_replace(path: str | Path, keys: tuple[str, ...] = ()) -> str | None:
+    """Why an output must not be written over the file at `path`, or None where it may: no file, an
+    empty one, or one of the kind the project writes under that name (a PNG or SVG figure, a NIR graph,
+    a markdown table, else a JSON object, with `keys` where the tool adds to it). Anything else, a checkpoint
+    given to --report or the README to --out, is a mistake of the command line that would destroy it."""
+    path = Path(path)
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return None
+        with open(path, "rb") as f:
+            head = f.read(4096)
+        if path.suffix == ".png":
+            return None if head.startswith(PNG_SIGNATURE) else "is not a PNG image"
+        if path.suffix == ".svg":
+            return None if b"<svg" in head else "is not an SVG image"
+        if path.suffix == ".nir":  # NIR's file format is HDF5
+            return None if head.startswith(HDF5_SIGNATURE) else "is not a NIR graph (an HDF5 file)"
+        if path.suffix == ".md":  # the tables the tools write begin with their header row
+            return (
+                None if head.startswith(b"|") else "is not a table of this project (its first line is not a table row)"
+            )
+        data = json.loads(path.read_bytes()) if head.lstrip().startswith(b"{") else None
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    except ValueError:  # UnicodeDecodeError included
+        data = None
+    if not isinstance(data, dict):
+        return "is not a JSON object"
+    missing = [key for key in keys if key not in data]
+    return f"is JSON without {', '.join(map(repr, missing))}" if missing else None
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -82,6 +82,9 @@ def export_checkpoint(path: str | Path, agent, dt: float = DT) -> tuple[Path, st
     from machinery.cli import UsageError
 
     model, ckpt = load_agent(path, agent)
+    out = Path(path).with_suffix(".nir")
+    if why := files.why_not_replace(out):  # a checkpoint named <name>.nir, say: its export would replace it
+        raise UsageError(f"--export-nir {path}: {out} exists and {why}; rename the checkpoint, or move that file away")
     statistics = from_data(ckpt["obs_statistics"]) if ckpt["args"].get("norm_obs") else None
     observations = observation_metadata(statistics, ckpt["args"].get("obs_clip"))
     # SpikingJelly's exporter refuses a soft reset too ("NIR does not distinguish soft reset."), but
@@ -95,7 +98,6 @@ def export_checkpoint(path: str | Path, agent, dt: float = DT) -> tuple[Path, st
         raise UsageError(f"{path}: SpikingJelly's NIR exporter has no mapping for the actor's {name}") from None
     except NotImplementedError as e:  # what NIR cannot express: a soft reset in a changed network, ...
         raise UsageError(f"{path}: SpikingJelly's NIR exporter refused the actor: {e}") from None
-    out = Path(path).with_suffix(".nir")
     hdf5 = io.BytesIO()  # h5py writes a file object only if it can also read and seek it
     nir.write(hdf5, graph)
     files.write_atomically(out, lambda f: f.write(hdf5.getvalue()))

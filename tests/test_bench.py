@@ -349,6 +349,10 @@ def test_the_other_bench_tools_refuse_bad_input_in_one_line_before_they_run(tmp_
     json_path = str(tmp_path / "file" / "out.json")
     folder_taken = f"{tmp_path / 'file'} is a file, not a folder"
     missing = str(tmp_path / "none")
+    other = tmp_path / "benchmark.json"  # a JSON of another tool, which mean_action.py and reproduce.py add to
+    other.write_text('{"machine": "x"}')
+    by_task = tmp_path / "throughput.json"  # runs, but by task: not reproduce.py's list of runs
+    by_task.write_text('{"runs": {"CartPole-v1": {}}}')
     expected = {
         (benchmark, ("--steps", "0")): "error: --steps must be an integer > 0, got 0",
         (benchmark, ("--json", json_path)): f"error: --json {json_path}: {folder_taken}",
@@ -358,6 +362,11 @@ def test_the_other_bench_tools_refuse_bad_input_in_one_line_before_they_run(tmp_
         (cost_table, ("--runs-dir", str(tmp_path / "empty"))): f"error: no CartPole-v0 runs under {tmp_path / 'empty'}",
         (cost_table, ("--runs-dir", str(tmp_path), "--json", json_path)): f"error: --json {json_path}: {folder_taken}",
         (mean_action, (str(tmp_path / "run"), "--json", json_path)): f"error: --json {json_path}: {folder_taken}",
+        (mean_action, (str(tmp_path / "run"), "--json", str(other))): f"error: --json {other}: {other} exists and is "
+        "JSON without 'runs'; name another file, or move that one away",
+        (reproduce, ("--plot", "--json", str(other))): f"error: --json {other}: not a results file of reproduce.py",
+        (reproduce, ("--plot", "--json", str(by_task))): f"error: --json {by_task}: not a results file of reproduce.py",
+        (reproduce, ("--json", str(other))): f"error: --json {other}: {other} exists and is JSON without 'runs'",
         (cost_table, ()): "error: give --runs-dir DIR (a comparison's runs) or run directories (RUN_DIR ...), one",
         (cost_table, (str(tmp_path / "run"), "--runs-dir", str(tmp_path))): "error: give --runs-dir DIR (a compar",
         (cost_table, (str(tmp_path / "empty"),)): f"error: {tmp_path / 'empty'}: no last.pt there",

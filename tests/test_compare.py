@@ -276,6 +276,14 @@ def test_an_out_that_cannot_be_written_is_refused_before_anything_is_trained(tmp
     assert compare_tool.main([*argv[:-1], str(tmp_path / "cmp")]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line == f"error: --out {tmp_path / 'cmp'}: {tmp_path / 'cmp-time.png'} is a folder; name a file to write"
+    (tmp_path / "notes.md").write_text("# Notes\n")  # --out notes would write the table over them
+    assert compare_tool.main([*argv[:-1], str(tmp_path / "notes")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        f"error: --out {tmp_path / 'notes'}: {tmp_path / 'notes.md'} exists and is not a table of this project (its "
+        "first line is not a table row); name another file, or move that one away"
+    )
+    assert (tmp_path / "notes.md").read_text() == "# Notes\n"
     assert not runs.exists()
 
 

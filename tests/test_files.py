@@ -68,3 +68,39 @@ def test_a_figure_is_written_as_svg_and_png(tmp_path):
     assert (tmp_path / "curve.svg").read_text().lstrip().startswith("<?xml")
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(os.listdir(tmp_path)) == ["curve.png", "curve.svg"]
+
+
+def test_an_output_replaces_only_a_file_of_its_own_kind(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    fig, _ = plt.subplots()
+    files.save_figure(fig, tmp_path / "curve", dpi=50)
+    plt.close(fig)
+    files.write_json(tmp_path / "results.json", {"runs": []})
+    files.write_text(tmp_path / "table.md", "| agent | seeds |\n|---|---:|\n")
+    (tmp_path / "empty.json").write_bytes(b"")
+    torch.save({"model": {"w": torch.zeros(2)}}, tmp_path / "best.pt")
+    (tmp_path / "README.md").write_text("# My project\n\nNotes.\n")
+    (tmp_path / "photo.png").write_bytes(b"\xff\xd8\xff\xe0 a JPEG named .png")
+    (tmp_path / "notes.svg").write_text("not a drawing")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "graph.nir").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))  # NIR writes HDF5
+    (tmp_path / "model.nir").write_bytes((tmp_path / "best.pt").read_bytes())
+    may = ["curve.png", "curve.svg", "graph.nir", "results.json", "table.md", "empty.json", "absent.json"]
+    assert {name: files.why_not_replace(tmp_path / name, ("runs",)) for name in may} == dict.fromkeys(may)
+    assert {
+        name: files.why_not_replace(tmp_path / name, ("runs", "name"))
+        for name in ["best.pt", "README.md", "photo.png", "notes.svg", "model.nir", "list.json", "results.json"]
+    } == {
+        "best.pt": "is not a JSON object",
+        "README.md": "is not a table of this project (its first line is not a table row)",
+        "photo.png": "is not a PNG image",
+        "notes.svg": "is not an SVG image",
+        "model.nir": "is not a NIR graph (an HDF5 file)",
+        "list.json": "is not a JSON object",
+        "results.json": "is JSON without 'name'",
+    }

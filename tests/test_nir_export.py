@@ -1,5 +1,6 @@
 """machinery.nir_export: the actor as a NIR graph that, integrated as NIR defines it, gives the action mean."""
 
+import shutil
 import types
 from pathlib import Path
 
@@ -116,6 +117,28 @@ def test_export_of_a_soft_reset_actor_is_one_line_exit_2_and_writes_nothing(tmp_
     result = run_script("Spiking_PPO.py", "--export-nir", str(run_dir / "best.pt"))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "--soft-reset" in result.stderr and not (run_dir / "best.nir").exists()
+
+
+def test_an_export_replaces_an_earlier_export_only_never_the_checkpoint_or_another_file(tmp_path):
+    argv = ["--max-steps", "64", "--eval-interval", "64", "--eval-episodes", "2", "--ppo-epochs", "1", "--quiet"]
+    assert run_script("Spiking_PPO.py", *argv, "--runs-dir", str(tmp_path / "runs")).returncode == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    for _ in range(2):  # exported again: the new graph replaces the old
+        assert run_script("Spiking_PPO.py", "--export-nir", str(run_dir / "best.pt")).returncode == 0
+    assert nir.read(str(run_dir / "best.nir")).nodes
+    named_nir, notes = tmp_path / "model.nir", tmp_path / "notes.nir"  # its export is model.nir itself
+    shutil.copy(run_dir / "best.pt", named_nir)
+    shutil.copy(run_dir / "best.pt", tmp_path / "notes.pt")
+    notes.write_text("my notes\n")
+    for checkpoint, out in [(named_nir, named_nir), (tmp_path / "notes.pt", notes)]:
+        before = out.read_bytes()
+        result = run_script("Spiking_PPO.py", "--export-nir", str(checkpoint))
+        assert result.returncode == 2 and result.stdout == "", result.stdout
+        assert result.stderr.strip() == (
+            f"error: --export-nir {checkpoint}: {out} exists and is not a NIR graph (an HDF5 file); rename the "
+            "checkpoint, or move that file away"
+        )
+        assert out.read_bytes() == before
 
 
 def changed_network_run(monkeypatch, tmp_path, hidden_neuron) -> Path:

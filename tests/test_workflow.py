@@ -105,6 +105,15 @@ def test_a_report_that_cannot_be_written_is_refused_before_the_replay_in_one_lin
     result = run_script("Spiking_PPO.py", "--eval-only", str(run_dir / "best.pt"), "--report", str(folder))
     assert result.returncode == 2 and result.stdout == "", result.stdout
     assert result.stderr.strip() == f"error: --report {folder}: {folder} is a folder; name a file to write"
+    checkpoint = run_dir / "best.pt"  # --report given the checkpoint itself would write over it
+    before = checkpoint.read_bytes()
+    result = run_script("Spiking_PPO.py", "--eval-only", str(checkpoint), "--report", str(checkpoint))
+    assert result.returncode == 2 and result.stdout == "", result.stdout
+    assert result.stderr.strip() == (
+        f"error: --report {checkpoint}: {checkpoint} exists and is not a JSON object; name another file, or move "
+        "that one away"
+    )
+    assert checkpoint.read_bytes() == before
 
 
 def test_ctrl_c_in_a_replay_ends_it_in_one_line_with_the_signals_status(runs_dir, monkeypatch):
