@@ -51,7 +51,7 @@ from machinery.cli import (
 )
 from machinery.envs import solved_return
 from machinery.presets import resolve
-from machinery.run import Agent, check_it_evaluates, logged_scalars, side_by_side, train_or_reuse
+from machinery.run import Agent, check_it_evaluates, claimed, logged_scalars, side_by_side, train_or_reuse
 
 AGENTS = {"Spiking-PPO": "Spiking_PPO", "PPO": "PPO"}  # TensorBoard name -> script
 SAME_RESULT_FLAGS = ("seed", "runs_dir", "device", "threads", "vectorization")  # may differ between the runs
@@ -150,21 +150,25 @@ class RunFailed(Exception):
 def train_runs(args: argparse.Namespace) -> list[Path]:
     """Train every seed of both agents; the run directories they wrote. A run in --runs-dir made with
     every flag alike (`find_run`: one this same command started before, say) is resumed where it
-    stopped, or taken as it is if it finished: a Ctrl-C loses nothing, and more --seeds train the new ones."""
+    stopped, or taken as it is if it finished: a Ctrl-C loses nothing, and more --seeds train the new ones.
+    Another compare.py training any of the same runs at the time refuses to start (`claimed`)."""
     shares = training_flags(args)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # torch would start a thread per core in every run
 
+    def flags(name: str, seed: int) -> list[str]:
+        common = ["--env-id", args.env_id, "--seed", str(seed), *run_length(args), "--runs-dir", args.runs_dir]
+        return [*common, "--quiet", *shares[name]]
+
     def train(job: tuple[str, int]) -> tuple[Path | None, subprocess.CompletedProcess | None]:
         name, seed = job
-        flags = ["--env-id", args.env_id, "--seed", str(seed), *run_length(args)]
-        flags += ["--runs-dir", args.runs_dir, "--quiet", *shares[name]]
-        run_dir, _, result = train_or_reuse(
-            agent_record(name), flags, lambda what: print(f"{name} seed {seed}: {what}", file=sys.stderr), env
-        )
+        say = functools.partial(print, f"{name} seed {seed}:", file=sys.stderr)
+        run_dir, _, result = train_or_reuse(agent_record(name), flags(name, seed), say, env)
         return run_dir, result
 
     jobs = [(name, seed) for name in AGENTS for seed in range(1, args.seeds + 1)]
-    outcomes = list(side_by_side(train, jobs, args.workers))
+    runs = [(agent_record(name), resolve(agent_args_class(name), flags(name, seed))) for name, seed in jobs]
+    with claimed(runs):
+        outcomes = list(side_by_side(train, jobs, args.workers))
     failed = [(job, result) for job, (run_dir, result) in zip(jobs, outcomes, strict=True) if run_dir is None]
     if failed:
         ((name, seed), result), others = failed[0], len(failed) - 1

@@ -36,7 +36,7 @@ from compare import common_grid, read_curves  # noqa: E402
 from machinery import files, resources, stats  # noqa: E402
 from machinery.cli import OneLineParser, UsageError, check_positive, error, make_folder_for  # noqa: E402
 from machinery.presets import resolve  # noqa: E402
-from machinery.run import side_by_side, train_or_reuse  # noqa: E402
+from machinery.run import claimed, side_by_side, train_or_reuse  # noqa: E402
 from Spiking_PPO import SpikingArgs  # noqa: E402
 
 # CleanRL's published PPO returns (docs.cleanrl.dev, ppo.py and ppo_continuous_action.py: mean ± std
@@ -136,7 +136,8 @@ def jobs_to_run(args: argparse.Namespace, runs: list[dict]) -> list[tuple[str, s
 
 
 def train(args: argparse.Namespace) -> int:
-    """Train and record every run asked for that the JSON lacks; how many of them failed."""
+    """Train and record every run asked for that the JSON lacks; how many of them failed. Another
+    reproduce.py (or compare.py) training any of the same runs at the time refuses to start (`claimed`)."""
     path = Path(args.json)
     jobs = jobs_to_run(args, json.loads(path.read_text())["runs"] if path.exists() else [])
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the runs are the parallelism here
@@ -162,7 +163,18 @@ def train(args: argparse.Namespace) -> int:
         print(f"{task} {agent} seed {seed}: final eval return {record['final']:.1f} in {record['seconds']:.0f} s")
         return True
 
-    return sum(not ok for ok in side_by_side(run, jobs, args.workers))
+    with claimed(list(resolved_runs(args, jobs))):
+        return sum(not ok for ok in side_by_side(run, jobs, args.workers))
+
+
+def resolved_runs(args: argparse.Namespace, jobs: list[tuple[str, str, int]]):
+    """(agent, args) of each job's run, for `claimed`; a job whose flags are not its script's is left
+    to fail in its turn, with its own message."""
+    for task, agent, seed in jobs:
+        try:
+            yield AGENTS[agent], resolve(AGENTS[agent].args_cls, command(args, task, agent, seed)[2:])
+        except UsageError:
+            continue
 
 
 def share_of_ann(snn: float, ann: float) -> str:

@@ -5,13 +5,16 @@ and signals.
 per training session (new or resumed) and closed whatever happens; SIGINT and SIGTERM become a
 stop request that the training loop checks. For the tools that train many runs, `train_or_reuse`
 starts a run in a process of its own unless an earlier one with the same flags can be reused or
-resumed, and `side_by_side` runs several at once and stops them together. It knows where a run's
-files go and how a run is told to stop, but nothing of how the agent learns.
+resumed, `claimed` keeps two such tools from training the same run, and `side_by_side` runs several
+at once and stops them together. It knows where a run's files go and how a run is told to stop, but
+nothing of how the agent learns.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import os
 import random
 import re
@@ -22,9 +25,10 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,7 +36,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from machinery.checkpoints import earlier_run
-from machinery.cli import UsageError
+from machinery.cli import UsageError, hyperparameters, make_folder
 from machinery.presets import resolve
 
 
@@ -199,22 +203,47 @@ class StopSignals:
             signal.signal(sig, handler)
 
 
-def lock_run_dir(run_dir: Path):
-    """Hold run_dir for this session (released when it closes, or however the process exits): a
-    second session that resumes it at the same time would purge the first one's TensorBoard steps
-    and overwrite last.pt."""
-    lock = open(run_dir / ".lock", "a+")  # noqa: SIM115 (held for the session's life, closed by Run.close)
+def hold_lock(path: Path, busy: str):
+    """An exclusive lock on the file `path`, held until the file object returned is closed (or however
+    the process exits), with this process's id written in it. Where another process holds it, a
+    UsageError: f"{busy} by process <its id>; wait for it to end, or stop it"."""
+    lock = open(path, "a+")  # noqa: SIM115 (the caller holds it open as long as it needs the lock)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         lock.seek(0)
         holder = lock.read().strip() or "another process"
         lock.close()
-        raise UsageError(f"{run_dir} is in use by process {holder}; wait for it to end, or stop it") from None
+        raise UsageError(f"{busy} by process {holder}; wait for it to end, or stop it") from None
     lock.seek(0)
     lock.truncate()
     lock.write(str(os.getpid()))
     lock.flush()
+    return lock
+
+
+@contextmanager
+def claimed(runs: list[tuple[Agent, Any]]):
+    """Hold every run (agent, resolved args) that a tool is about to train or reuse, for as long as it
+    runs: the same command started twice, or two whose seeds overlap, would each start the runs the
+    other had not created yet (`find_run` sees a run once it has a last.pt) and record both. All are
+    claimed before any starts, so that a second tool is refused whole, in one line, not part way."""
+    with ExitStack() as held:
+        for agent, args in runs:
+            identity = [agent.script, {k: v for k, v in hyperparameters(args).items() if k != "runs_dir"}]
+            digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+            folder = Path(args.runs_dir) / ".claims"
+            make_folder(folder, f"--runs-dir {args.runs_dir}")
+            busy = f"{agent.script}.py --seed {args.seed} on {args.env_id} in {args.runs_dir} is being trained"
+            held.callback(hold_lock(folder / f"{digest[:16]}.lock", busy).close)
+        yield
+
+
+def lock_run_dir(run_dir: Path):
+    """Hold run_dir for this session (released when it closes, or however the process exits): a
+    second session that resumes it at the same time would purge the first one's TensorBoard steps
+    and overwrite last.pt."""
+    lock = hold_lock(run_dir / ".lock", f"{run_dir} is in use")
     for stale in run_dir.glob("*.tmp"):  # a checkpoint write that a kill interrupted
         stale.unlink()
     return lock

@@ -2,6 +2,7 @@
 the README's results: the tables these scripts write from the results committed beside them."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -87,7 +88,7 @@ def test_a_second_call_resumes_the_run_a_signal_interrupted_and_records_one_it_f
     assert 0 < stopped_at < 384
     reproduce.train(args)
     (record,) = json.loads(path.read_text())["runs"]
-    assert list(runs.iterdir()) == [run_dir] and record["resumed_from_step"] == stopped_at
+    assert list(runs.glob("CartPole-v1__*")) == [run_dir] and record["resumed_from_step"] == stopped_at
     assert record["curve"][-1][0] == 384 and record["command"] == " ".join(cmd[1:])
     path.unlink()  # finished, not recorded: recorded as it is, without training again
     reproduce.train(args)
@@ -311,6 +312,25 @@ def test_plot_says_in_one_line_what_it_lacks_and_draws_nothing(tmp_path, capsys)
         f"error: --json {missing}: no such file; train the runs first (the same command without --plot)\n"
     )
     assert not list(tmp_path.glob("none*"))
+
+
+def test_reproduce_refuses_to_start_while_another_tool_trains_one_of_its_runs(tmp_path, capsys):
+    import PPO
+    from machinery.presets import resolve
+    from machinery.run import claimed
+
+    runs = tmp_path / "runs"
+    argv = ["--tasks", "CartPole-v1", "--seeds", "2", "--json", str(tmp_path / "r.json"), "--runs-dir", str(runs)]
+    args = reproduce.parse_cli(argv)
+    seed_2 = resolve(PPO.AGENT.args_cls, reproduce.command(args, "CartPole-v1", "PPO", 2)[2:])
+    with claimed([(PPO.AGENT, seed_2)]):  # as another reproduce.py, of seeds 2 to 3, would hold it
+        assert reproduce.main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        f"error: PPO.py --seed 2 on CartPole-v1 in {runs} is being trained by process {os.getpid()}; wait for it to "
+        "end, or stop it"
+    )
+    assert not list(runs.glob("CartPole-v1__*")) and not (tmp_path / "r.json").exists()
 
 
 def test_reproduce_refuses_a_json_or_out_path_it_cannot_write_before_it_trains_or_draws(tmp_path, capsys):

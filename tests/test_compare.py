@@ -1,6 +1,7 @@
 """The comparison tool, on tiny runs of both agents."""
 
 import errno
+import os
 import signal
 import subprocess
 import sys
@@ -146,10 +147,34 @@ def test_the_same_command_again_resumes_a_stopped_run_and_takes_finished_ones_as
 
     again = compare("--seeds", "1", *cmp, "--", "--eval-interval", "128", cwd=tmp_path)
     assert again.returncode == 0 and again.stderr.count("finished before") == 2, again.stderr
-    assert len(list(runs.iterdir())) == 2 and (tmp_path / "c.md").read_text() == table
+    assert len(list(runs.glob("CartPole-v0__*"))) == 2 and (tmp_path / "c.md").read_text() == table
     more = compare("--seeds", "2", *cmp, "--", "--eval-interval", "128", cwd=tmp_path)  # seed 2 alone is trained
     assert more.returncode == 0 and more.stderr.count("finished before") == 2, more.stderr
-    assert len(list(runs.iterdir())) == 4 and "| PPO | 2 |" in more.stdout
+    assert len(list(runs.glob("CartPole-v0__*"))) == 4 and "| PPO | 2 |" in more.stdout
+
+
+def test_a_second_compare_of_the_same_runs_while_the_first_trains_them_refuses_to_start(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    argv = ["--seeds", "1", "--max-steps", "100000", "--runs-dir", str(runs), "--out", str(tmp_path / "c")]
+    first = subprocess.Popen(
+        [sys.executable, str(ROOT / "compare.py"), *argv], cwd=ROOT, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(runs.glob("CartPole-v0__*/last.pt"))) < 2:  # both runs train
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+            time.sleep(0.2)
+        assert compare_tool.main(argv) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line == (
+            f"error: Spiking_PPO.py --seed 1 on CartPole-v0 in {runs} is being trained by process {first.pid}; wait "
+            "for it to end, or stop it"
+        )
+        assert len(list(runs.glob("CartPole-v0__*"))) == 2  # no run of its own started
+    finally:
+        os.killpg(first.pid, signal.SIGINT)  # Ctrl-C: the runs keep their last.pt
+        first.communicate(timeout=60)
+    assert first.returncode == 130
 
 
 def test_read_only_refuses_to_average_runs_of_different_configurations_and_select_picks(tmp_path):

@@ -1,6 +1,7 @@
 """machinery.run: a run's lifecycle through the scripts: signals wherever they land, one process per
 run directory, what a stop says, and what is logged."""
 
+import dataclasses
 import logging
 import os
 import shlex
@@ -21,7 +22,8 @@ import Spiking_PPO
 from machinery import commands
 from machinery.checkpoints import load_agent
 from machinery.cli import UsageError
-from machinery.run import event_writer, logged_scalars, side_by_side, train_or_reuse
+from machinery.presets import resolve
+from machinery.run import claimed, event_writer, logged_scalars, side_by_side, train_or_reuse
 
 TINY = ["--max-steps", "256", "--eval-interval", "64", "--eval-episodes", "2", "--ppo-epochs", "2", "--quiet"]
 
@@ -132,6 +134,24 @@ def test_a_run_directory_is_used_by_one_process_at_a_time(runs_dir):
     finally:
         stop(process, signal.SIGTERM)
     assert process.returncode == 143  # the first run was not disturbed
+
+
+def test_a_run_one_tool_claimed_is_refused_to_another_until_the_first_lets_go(runs_dir):
+    args = resolve(PPO.AGENT.args_cls, ["--seed", "1", "--runs-dir", str(runs_dir)])
+    seed_2, longer = dataclasses.replace(args, seed=2), dataclasses.replace(args, max_steps=args.max_steps + 1)
+    with claimed([(PPO.AGENT, args)]):
+        with pytest.raises(UsageError) as refused, claimed([(PPO.AGENT, seed_2), (PPO.AGENT, args)]):
+            pass
+        assert str(refused.value) == (
+            f"PPO.py --seed 1 on CartPole-v0 in {runs_dir} is being trained by process {os.getpid()}; wait for it to "
+            "end, or stop it"
+        )
+        spiking = resolve(Spiking_PPO.AGENT.args_cls, ["--seed", "1", "--runs-dir", str(runs_dir)])
+        with claimed([(PPO.AGENT, seed_2), (PPO.AGENT, longer), (Spiking_PPO.AGENT, spiking)]):
+            pass  # other runs are free, seed 2 too: the refused claim let go of what it had taken
+    with claimed([(PPO.AGENT, args)]):
+        pass
+    assert [p.name for p in runs_dir.iterdir()] == [".claims"]  # beside the runs, which TensorBoard ignores
 
 
 def test_resuming_removes_what_an_interrupted_checkpoint_write_left(runs_dir):
