@@ -96,17 +96,19 @@ def from_data(obj: Any) -> Any:
     return obj
 
 
-def why_unreadable(path: str | Path, e: Exception) -> str:
+def why_unreadable(path: str | Path, e: Exception, otherwise: str | None = None) -> str:
     """Why torch.load failed, said for a user: a file cut short (torch.save writes a zip archive, whose
-    directory is at its end; this project's own writes are atomic, so a copy was cut), or what it raised."""
+    directory is at its end; this project's own writes are atomic, so a copy was cut), or `otherwise`
+    (by default, what it raised)."""
     try:
         with open(path, "rb") as f:
-            archive = f.read(4) == b"PK\x03\x04"
+            head = f.read(4)
     except OSError as open_error:  # unreadable: permissions, a device error
         return f"({open_error.strerror or type(open_error).__name__})"
+    archive = head and b"PK\x03\x04".startswith(head)  # the archive's signature, or a cut within it
     if isinstance(e, EOFError) or (archive and not zipfile.is_zipfile(path)):
         return "(it ends early: cut off while copied?); copy it again"
-    return f"({type(e).__name__}); {WHAT_TO_GIVE}"
+    return f"({otherwise or type(e).__name__}); {WHAT_TO_GIVE}"
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
@@ -128,12 +130,11 @@ def read_checkpoint(path: str | Path, agent_name: str, resume: bool = False) -> 
     except IsADirectoryError:
         hint = f"; give one of its checkpoints: {Path(path) / 'best.pt'} or last.pt" if is_run_directory(path) else ""
         raise CheckpointError(f"{path}: a directory, not a checkpoint file{hint}") from None
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as e:  # torch reads a file too short for the archive's signature as a pickle
         ops, strings = pickle_contents(path)
         if not ops & {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ"}:
-            raise CheckpointError(
-                f"{path}: not a readable checkpoint (not a pickle of plain data); {WHAT_TO_GIVE}"
-            ) from None
+            why = why_unreadable(path, e, "not a pickle of plain data")
+            raise CheckpointError(f"{path}: not a readable checkpoint {why}") from None
         if {"agent", "obs_dim", "elapsed_seconds", "envs"} <= strings and "format" not in strings:
             raise CheckpointError(
                 f"{path}: an old-format checkpoint (pickled Python objects), which this version does not "

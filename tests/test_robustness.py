@@ -175,8 +175,8 @@ def refused(*argv):
 def test_a_checkpoint_truncated_at_a_random_byte_is_refused_as_cut_off(checkpoints, tmp_path):
     data = checkpoints["snn"].read_bytes()
     rng = np.random.default_rng(0)
-    # from the 4 bytes that say "zip archive" (torch.save's format) to one byte short of the whole
-    for cut in (4, *rng.integers(5, len(data) - 1, size=2), len(data) - 1):
+    # from within the 4 bytes that say "zip archive" (torch.save's format) to one byte short of the whole
+    for cut in (1, 3, 4, *rng.integers(5, len(data) - 1, size=2), len(data) - 1):
         path = tmp_path / f"cut{cut}.pt"
         path.write_bytes(data[:cut])
         message = f"error: {path}: not a readable checkpoint (it ends early: cut off while copied?); copy it again\n"
