@@ -566,8 +566,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
         out, trials = resumed_sweep(args) if args.resume else new_sweep(args)
+        # one driver per sweep: a --resume started twice would run the trials side by side, and each
+        # trial's run, which the other holds, would fail in both
+        lock = run.hold_lock(out / ".lock", f"{out} is in use")
     except UsageError as e:
         return error(e)
+    with lock:
+        return run_sweep(args, out, trials)
+
+
+def run_sweep(args: argparse.Namespace, out: Path, trials: list[dict]) -> int:
+    """The sweep's trials on Ray Tune (a new sweep's or the rest of a resumed one), then its summary."""
     choose_token_mode(args)
     try:
         import ray

@@ -17,6 +17,9 @@ import pytest
 import torch
 from helpers import ROOT
 
+import sweep as sweep_tool
+from machinery.run import hold_lock
+
 # pytest-xdist runs a test file in one worker (--dist loadfile, pyproject.toml): these tests must
 # share one, as the cluster fixture's `ray stop --force` stops every Ray on the machine.
 needs_ray = pytest.mark.skipif(
@@ -583,6 +586,15 @@ def test_resume_of_a_sweep_stopped_before_ray_tune_began_says_to_start_it_anew(t
     assert result.returncode == 2 and result.stderr == (
         f"error: --resume {tmp_path}: Ray Tune's record of the sweep is not there (it stopped before Tune began): "
         "start the sweep anew\n"
+    )
+
+
+def test_a_sweep_resumed_while_another_process_runs_it_is_refused_in_one_line(tmp_path, capsys):
+    (tmp_path / "sweep.json").write_text(json.dumps({"target": 195.0, "trials": []}))
+    with hold_lock(tmp_path / ".lock", "taken"):  # as a driver running the sweep holds it
+        assert sweep_tool.main(["--resume", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path} is in use by process {os.getpid()}; wait for it to end, or stop it\n"
     )
 
 
