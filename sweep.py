@@ -566,8 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
         out, trials = resumed_sweep(args) if args.resume else new_sweep(args)
-        # one driver per sweep: a --resume started twice would run the trials side by side, and each
-        # trial's run, which the other holds, would fail in both
+        # one driver per sweep: a --resume started twice would restore the same trials and run them twice
         lock = run.hold_lock(out / ".lock", f"{out} is in use")
     except UsageError as e:
         return error(e)

@@ -206,8 +206,12 @@ class StopSignals:
 def hold_lock(path: Path, busy: str):
     """An exclusive lock on the file `path`, held until the file object returned is closed (or however
     the process exits), with this process's id written in it. Where another process holds it, a
-    UsageError: f"{busy} by process <its id>; wait for it to end, or stop it"."""
-    lock = open(path, "a+")  # noqa: SIM115 (the caller holds it open as long as it needs the lock)
+    UsageError: f"{busy} by process <its id>; wait for it to end, or stop it"; and one where the file
+    cannot be made (a read-only file system)."""
+    try:
+        lock = open(path, "a+")  # noqa: SIM115 (the caller holds it open as long as it needs the lock)
+    except OSError as e:
+        raise UsageError(f"{path.parent}: cannot write there ({e.strerror})") from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

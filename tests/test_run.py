@@ -23,7 +23,7 @@ from machinery import commands
 from machinery.checkpoints import load_agent
 from machinery.cli import UsageError
 from machinery.presets import resolve
-from machinery.run import claimed, event_writer, logged_scalars, side_by_side, train_or_reuse
+from machinery.run import claimed, event_writer, hold_lock, logged_scalars, side_by_side, train_or_reuse
 
 TINY = ["--max-steps", "256", "--eval-interval", "64", "--eval-episodes", "2", "--ppo-epochs", "2", "--quiet"]
 
@@ -152,6 +152,12 @@ def test_a_run_one_tool_claimed_is_refused_to_another_until_the_first_lets_go(ru
     with claimed([(PPO.AGENT, args)]):
         pass
     assert [p.name for p in runs_dir.iterdir()] == [".claims"]  # beside the runs, which TensorBoard ignores
+
+
+def test_a_lock_that_cannot_be_made_is_a_one_line_error(tmp_path):
+    with pytest.raises(UsageError) as e:
+        hold_lock(tmp_path / "gone" / ".lock", "taken")
+    assert str(e.value) == f"{tmp_path / 'gone'}: cannot write there (No such file or directory)"
 
 
 def test_resuming_removes_what_an_interrupted_checkpoint_write_left(runs_dir):
