@@ -23,7 +23,10 @@ def write_atomically(path: str | Path, write: Callable[[BinaryIO], None]) -> Non
     permissions `open` would give it (0o666 less the umask), not mkstemp's owner-only ones."""
     path = Path(path)
     tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as e:  # a read-only or full file system: named for the file the user asked for
+        raise OSError(e.errno, e.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

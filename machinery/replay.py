@@ -20,7 +20,7 @@ import torch
 
 from machinery import cost, envs, files
 from machinery.checkpoints import check_flags_match, from_data, load_agent
-from machinery.cli import make_folder_for
+from machinery.cli import make_folder, make_folder_for
 from machinery.run import eval_seed, resolve_device
 
 DECISIONS = 64  # counting a decision takes tens of ms for the SNN (SpikingJelly's counters run op by op)
@@ -32,6 +32,9 @@ def replay(args, agent, given: set[str], evaluate: Callable) -> None:
     check_flags_match(args.eval_only, ckpt, args, given, (*args.ACTION_FLAGS, *MAY_DIFFER))
     if args.report:
         make_folder_for("--report", args.report)  # before the episodes, not after
+    videos = Path(args.eval_only).parent / "videos"
+    if args.capture_video:  # before the episodes too
+        make_folder(videos, "--capture-video")
     spec, device = envs.env_spec(ckpt["env_id"]), resolve_device(args.device)
     envs.note_if_episodes_may_not_end(spec)
     model.to(device).eval()
@@ -59,10 +62,9 @@ def replay(args, agent, given: set[str], evaluate: Callable) -> None:
         play(envs.make_envs([partial(envs.make_normalized, spec.env_id, norm, frozen=True, render_mode="human")]))
     if args.capture_video:
         # named for what it shows, so that a replay of another step, seed or mode writes a file of its own
-        folder = Path(args.eval_only).parent / "videos"
         name = f"{Path(args.eval_only).stem}-step{ckpt['step']}-seed{args.seed}{'-mean-action' * args.mean_action}"
-        play(envs.make_envs([partial(envs.record_video_env, spec.env_id, norm, str(folder), name)]))
-        print(f"video: {folder / name}-episode-0.mp4")
+        play(envs.make_envs([partial(envs.record_video_env, spec.env_id, norm, str(videos), name)]))
+        print(f"video: {videos / name}-episode-0.mp4")
 
 
 def played(returns, env_id: str) -> str:

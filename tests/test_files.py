@@ -35,6 +35,9 @@ def test_a_failed_write_names_the_file_it_was_writing(tmp_path, monkeypatch):
         files.write_text(tmp_path / "table.md", "| a |\n")
     assert caught.value.filename == str(tmp_path / "table.md") and caught.value.strerror == "No space left on device"
     assert not list(tmp_path.iterdir())
+    with pytest.raises(OSError) as caught:  # its temporary file cannot even be made there
+        files.write_text(tmp_path / "gone" / "table.md", "| a |\n")
+    assert caught.value.filename == str(tmp_path / "gone" / "table.md") and caught.value.errno == errno.ENOENT
 
 
 def test_a_new_file_gets_the_permissions_open_gives_not_owner_only_ones(tmp_path):

@@ -93,7 +93,7 @@ def test_firing_rates_of_a_changed_network_count_its_own_neurons_spikes():
     assert {"snn/firing_rate/critic", "snn/never_firing_fraction/critic"} <= scalars_.keys()
 
 
-def test_a_report_that_cannot_be_written_is_refused_before_the_replay_in_one_line(runs_dir, tmp_path):
+def test_a_report_or_video_that_cannot_be_written_is_refused_before_the_replay_in_one_line(runs_dir, tmp_path):
     run_dir, _ = short_run("Spiking_PPO.py", runs_dir)
     (tmp_path / "file").write_text("")
     report = tmp_path / "file" / "report.json"
@@ -105,6 +105,10 @@ def test_a_report_that_cannot_be_written_is_refused_before_the_replay_in_one_lin
     result = run_script("Spiking_PPO.py", "--eval-only", str(run_dir / "best.pt"), "--report", str(folder))
     assert result.returncode == 2 and result.stdout == "", result.stdout
     assert result.stderr.strip() == f"error: --report {folder}: {folder} is a folder; name a file to write"
+    (run_dir / "videos").write_text("")  # where --capture-video writes: found before, not after, the episodes
+    result = run_script("Spiking_PPO.py", "--eval-only", str(run_dir / "best.pt"), "--capture-video")
+    assert result.returncode == 2 and result.stdout == "", result.stdout
+    assert result.stderr.strip() == f"error: --capture-video: {run_dir / 'videos'} is a file, not a folder"
     checkpoint = run_dir / "best.pt"  # --report given the checkpoint itself would write over it
     before = checkpoint.read_bytes()
     result = run_script("Spiking_PPO.py", "--eval-only", str(checkpoint), "--report", str(checkpoint))
