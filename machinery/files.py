@@ -51,13 +51,13 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 def why_not_replace(path: str | Path, keys: tuple[str, ...] = ()) -> str | None:
     """Why an output must not be written over the file at `path`, or None where it may: no file, an
-    empty one, or one of the kind the project writes under that name (a PNG or SVG figure, a NIR
-    graph, a markdown table, else a JSON object, with `keys` where the tool adds to it). Anything
-    else, a checkpoint given to --report or the README to --out, is a mistake of the command line
-    that would destroy it."""
+    empty one (but for a tool that adds to it, which reads it first), or one of the kind the project
+    writes under that name (a PNG or SVG figure, a NIR graph, a markdown table, else a JSON object,
+    with `keys` where the tool adds to it). Anything else, a checkpoint given to --report or the
+    README to --out, is a mistake of the command line that would destroy it."""
     path = Path(path)
     try:
-        if not path.is_file() or path.stat().st_size == 0:
+        if not path.is_file() or (path.stat().st_size == 0 and not keys):
             return None
         with open(path, "rb") as f:
             head = f.read(4096)

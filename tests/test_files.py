@@ -93,8 +93,10 @@ def test_an_output_replaces_only_a_file_of_its_own_kind(tmp_path):
     (tmp_path / "list.json").write_text("[1, 2]")
     (tmp_path / "graph.nir").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))  # NIR writes HDF5
     (tmp_path / "model.nir").write_bytes((tmp_path / "best.pt").read_bytes())
-    may = ["curve.png", "curve.svg", "graph.nir", "results.json", "table.md", "empty.json", "absent.json"]
+    may = ["curve.png", "curve.svg", "graph.nir", "results.json", "table.md", "absent.json"]
     assert {name: files.why_not_replace(tmp_path / name, ("runs",)) for name in may} == dict.fromkeys(may)
+    assert files.why_not_replace(tmp_path / "empty.json") is None  # nothing in it to lose
+    assert files.why_not_replace(tmp_path / "empty.json", ("runs",)) == "is not a JSON object"  # to add to
     assert {
         name: files.why_not_replace(tmp_path / name, ("runs", "name"))
         for name in ["best.pt", "README.md", "photo.png", "notes.svg", "model.nir", "list.json", "results.json"]
